@@ -1,0 +1,39 @@
+# The commands the README gives. Each installs what is missing first.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run call test test-fast bench deps venv lint clean-var asterisk-cache
+
+run: deps  ## start Asterisk and the service with the demo data (Ctrl-C stops both)
+	$(VENV)/bin/hotline run
+
+call: venv  ## place a demo call into the running hotline
+	$(VENV)/bin/hotline call
+
+test: deps  ## the whole suite, real Asterisk included
+	$(PY) -m pytest -p no:cacheprovider tests
+
+test-fast: venv  ## unit and component tests only (no Asterisk)
+	$(PY) -m pytest -p no:cacheprovider -m "unit or component" tests
+
+bench: deps  ## benchmarks against the real Asterisk; writes var/bench/results.json
+	$(PY) -m tests.bench
+
+deps: venv
+	@scripts/install-deps.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+asterisk-cache: venv  ## build or restore the cached Asterisk root
+	$(VENV)/bin/hotline asterisk provision

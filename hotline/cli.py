@@ -1,0 +1,207 @@
+"""`hotline` command line: run the demo, place a demo call, manage Asterisk, check dialplans."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from datetime import UTC, datetime
+
+import structlog
+
+from hotline.settings import Settings, SettingsError, load_settings
+from hotline.yamlsrc import YamlFileError
+
+log = structlog.get_logger("hotline.cli")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return load_settings(args.config)
+    except SettingsError as exc:
+        print(f"hotline: settings file is not valid:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except YamlFileError as exc:
+        print(f"hotline: cannot read settings:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Migrate, then load the demo directory and lottery data into an empty database."""
+    from hotline import migrate
+    from hotline.db import make_engine, make_sessionmaker
+    from hotline.demo import seed_if_empty
+    from hotline.directory import load_directory_file
+
+    await migrate.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        if await seed_if_empty(make_sessionmaker(engine), load_directory_file(settings.directory),
+                               datetime.now(UTC)):
+            log.info("db.demo_loaded", directory=str(settings.directory))
+    finally:
+        await engine.dispose()
+
+
+async def _run(settings: Settings, with_asterisk: bool) -> int:
+    from hotline.asterisk import AsteriskInstance, provision_root
+    from hotline.service import Service, ami_secret
+
+    await prepare_database(settings)
+    secret = ami_secret(settings)
+    service = Service(settings, secret=secret)
+    ast = AsteriskInstance(settings)
+    if with_asterisk:
+        await asyncio.to_thread(provision_root, settings.asterisk.root, settings.asterisk.cache)
+        ast.write_config(await service.operators(), secret)
+        await asyncio.to_thread(ast.start)
+        log.info("asterisk.started", sip=f"127.0.0.1:{settings.asterisk.sip_port}",
+                 ami=f"127.0.0.1:{settings.asterisk.ami_port}", log=str(ast.log_file))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await service.start()
+        _banner(settings, with_asterisk)
+        await stop.wait()
+        print("\nstopping...", file=sys.stderr)
+    finally:
+        await service.stop()
+        if with_asterisk:
+            await asyncio.to_thread(ast.stop)
+            log.info("asterisk.stopped")
+    return 0
+
+
+def _banner(s: Settings, with_asterisk: bool) -> None:
+    a, v = s.asterisk, s.service
+    lines = [
+        "",
+        "Hotline is running (Ctrl-C stops the service and Asterisk):",
+        f"  Asterisk 22      SIP udp 127.0.0.1:{a.sip_port}, AMI 127.0.0.1:{a.ami_port}"
+        + ("" if with_asterisk else " (not started here)"),
+        f"  hotline service  FastAGI 127.0.0.1:{v.agi_port}, AudioSocket 127.0.0.1:{v.audiosocket_port},"
+        f" HTTP http://127.0.0.1:{v.http_port} (API docs at /docs, health at /health)",
+        f"  database         {s.database_url}",
+        "",
+        f"  Place a demo call:   make call      (sipp dials extension {a.hotline_extension})",
+        f"  Softphone:           register 1001 / demo-pass-1001 at 127.0.0.1:{a.sip_port} (UDP),"
+        f" then dial {a.hotline_extension}",
+        "",
+    ]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hotline.logs import setup_logging
+
+    settings = _settings(args)
+    setup_logging(settings.log.level, settings.log.format)
+    from hotline.asterisk import AsteriskError
+    from hotline.service import SettingsProblem
+
+    try:
+        return asyncio.run(_run(settings, with_asterisk=not args.no_asterisk))
+    except (AsteriskError, SettingsProblem) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from hotline.sipp import Dtmf, Pause, place_call
+
+    settings = _settings(args)
+    steps = []
+    if args.digits:
+        steps = [Pause(args.wait_ms), Dtmf(args.digits)]
+    print(f"calling {settings.asterisk.hotline_extension} at 127.0.0.1:{settings.asterisk.sip_port} "
+          f"as {args.caller} ...", file=sys.stderr)
+    res = asyncio.run(place_call(
+        target=f"127.0.0.1:{settings.asterisk.sip_port}", service=settings.asterisk.hotline_extension,
+        caller_id=args.caller, steps=steps, timeout=args.timeout,
+    ))
+    print("call completed" if res.ok else f"call failed (sipp exit {res.returncode})\n{res.stderr[-2000:]}",
+          file=sys.stderr)
+    return 0 if res.ok else 1
+
+
+def cmd_asterisk(args: argparse.Namespace) -> int:
+    from hotline.asterisk import AsteriskError, AsteriskInstance, provision_root
+
+    settings = _settings(args)
+    try:
+        if args.action == "provision":
+            provision_root(settings.asterisk.root, settings.asterisk.cache)
+            print(f"Asterisk root ready at {settings.asterisk.root}")
+        elif args.action == "stop":
+            AsteriskInstance(settings).stop()
+        elif args.action == "status":
+            inst = AsteriskInstance(settings)
+            print("running" if inst.running() else "stopped")
+    except AsteriskError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    asyncio.run(prepare_database(settings))
+    print(f"database ready: {settings.database_url}")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    print(s.model_dump_json(indent=2, exclude={"asterisk": {"ami_secret"}}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hotline", description=__doc__)
+    p.add_argument("--config", help="settings file (default config/hotline.yaml or $HOTLINE_CONFIG)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="start Asterisk and the service (the demo)")
+    r.add_argument("--no-asterisk", action="store_true", help="use an Asterisk started elsewhere")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("call", help="place a demo call into the hotline with sipp")
+    c.add_argument("--caller", default="+79161234567", help="caller ID (default: a known VIP)")
+    c.add_argument("--digits", default="", help="DTMF keys to press after the greeting")
+    c.add_argument("--wait-ms", type=int, default=3000, help="wait before pressing keys")
+    c.add_argument("--timeout", type=float, default=60)
+    c.set_defaults(func=cmd_call)
+
+    a = sub.add_parser("asterisk", help="manage the local Asterisk")
+    a.add_argument("action", choices=["provision", "stop", "status"])
+    a.set_defaults(func=cmd_asterisk)
+
+    d = sub.add_parser("db", help="apply migrations and load demo data into an empty database")
+    d.set_defaults(func=cmd_db)
+
+    st = sub.add_parser("settings", help="print the effective settings (secrets hidden)")
+    st.set_defaults(func=cmd_settings)
+
+    _add_feature_commands(sub)
+    return p
+
+
+def _add_feature_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Commands contributed by feature packages (dialplan, bot, bench)."""
+    try:
+        from ivr.cli import add_commands as ivr_commands
+    except ImportError:
+        return
+    ivr_commands(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,481 @@
+"""The IVR dialplan language: pydantic models of the YAML an admin edits.
+
+A dialplan reads top to bottom: settings (languages, voice, hours), an optional greeting,
+then `nodes`, each a `type:` of menu, collect, play, answer, bot, operator, condition,
+goto, set, language or hangup.  Cross-node rules (destinations exist, reachability,
+operator exit, loops) live in `ivr.check`; these models only check each value.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    WithJsonSchema,
+    model_validator,
+)
+
+DTMF_KEYS = "0123456789*#"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_TIME_RANGE = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+_DAY_RANGE = re.compile(r"^([a-z]{3})(?:\s*-\s*([a-z]{3}))?$")
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- scalar types
+
+
+def _to_str(value: Any) -> Any:
+    """YAML reads `0` and `1` as numbers; DTMF keys are text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _dtmf_key(value: str) -> str:
+    if len(value) != 1 or value not in DTMF_KEYS:
+        raise ValueError(f"a key must be one of 0-9, * or #, got {value!r}")
+    return value
+
+
+def _var_name(value: str) -> str:
+    if not _VAR_NAME.match(value):
+        raise ValueError(f"variable names use letters, digits and _ only, got {value!r}")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name like Europe/Moscow)"
+        ) from None
+    return value
+
+
+def parse_days(spec: str) -> list[int]:
+    """'mon-fri' -> [0..4]; 'sat' -> [5]."""
+    m = _DAY_RANGE.match(spec.strip().lower())
+    if not m or m.group(1) not in WEEKDAYS or (m.group(2) and m.group(2) not in WEEKDAYS):
+        raise ValueError(f"weekday must be mon..sun or a range like mon-fri, got {spec!r}")
+    first = WEEKDAYS.index(m.group(1))
+    last = WEEKDAYS.index(m.group(2)) if m.group(2) else first
+    if last < first:
+        raise ValueError(f"weekday range {spec!r} runs backwards")
+    return list(range(first, last + 1))
+
+
+def parse_time_range(spec: str) -> tuple[int, int]:
+    """'09:00-18:00' -> minutes since midnight (540, 1080); end may be 24:00."""
+    m = _TIME_RANGE.match(spec.strip())
+    if not m:
+        raise ValueError(f"time range must look like 09:00-18:00, got {spec!r}")
+    h1, m1, h2, m2 = (int(x) for x in m.groups())
+    if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2):
+        raise ValueError(f"no such time in {spec!r}")
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if end <= start:
+        raise ValueError(f"time range {spec!r} ends before it starts")
+    return start, end
+
+
+def _days(value: str) -> str:
+    parse_days(value)
+    return value
+
+
+def _hours(value: str | list[str]) -> str | list[str]:
+    specs = [value] if isinstance(value, str) else value
+    if specs == ["closed"]:
+        return value
+    ranges = sorted(parse_time_range(s) for s in specs)
+    for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
+        if start < end:
+            raise ValueError("time ranges overlap")
+    return value
+
+
+def _holiday(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            date.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
+        if re.match(r"^\d{2}-\d{2}$", value):
+            try:
+                date.fromisoformat(f"2000-{value}")  # leap year: 02-29 allowed
+                return value
+            except ValueError:
+                pass
+        raise ValueError(f"holiday must be a date YYYY-MM-DD or a yearly MM-DD, got {value!r}")
+    return value
+
+
+_STR_OR_INT = WithJsonSchema({"type": ["string", "integer"]})
+Str = Annotated[str, BeforeValidator(_to_str), _STR_OR_INT]  # YAML may read it as a number
+Key = Annotated[str, BeforeValidator(_to_str), AfterValidator(_dtmf_key), _STR_OR_INT]
+VarName = Annotated[str, AfterValidator(_var_name)]
+NodeId = Annotated[str, Field(min_length=1, description="id of a node under `nodes`")]
+Text = Annotated[
+    str | dict[str, str],
+    Field(description="text for the default language, or a mapping language -> text"),
+]
+Seconds = Annotated[float, Field(gt=0, le=120)]
+
+
+# ---------------------------------------------------------------- prompts
+
+
+class PromptItem(Strict):
+    """One thing the caller hears: synthesized text (`say`) or a sound file (`file`)."""
+
+    say: Text | None = Field(None, description="text spoken by TTS; may use {variables}")
+    file: Text | None = Field(
+        None, description="sound file name without extension, as Playback() takes it"
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PromptItem:
+        if (self.say is None) == (self.file is None):
+            raise ValueError("a prompt needs exactly one of `say` or `file`")
+        return self
+
+
+def _normalize_prompt(value: Any) -> Any:
+    """Accept the short spellings an admin writes and turn them into a list of items:
+    "text", {en: "...", ru: "..."}, {say: ...}, {file: ...}, or a list of those."""
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            out.append({"say": item})
+        elif isinstance(item, dict) and item and not set(item) & {"say", "file"}:
+            out.append({"say": item})  # a language -> text mapping
+        else:
+            out.append(item)
+    return out
+
+
+_TEXT_SCHEMA = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "object", "additionalProperties": {"type": "string"}},
+    ]
+}
+_ITEM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "say": {**_TEXT_SCHEMA, "description": "text spoken by TTS; may use {variables}"},
+        "file": {**_TEXT_SCHEMA, "description": "sound file name without extension"},
+    },
+    "additionalProperties": False,
+}
+_PROMPT_SCHEMA = {
+    "description": 'what the caller hears: "text", {en: ..., ru: ...}, {say: ...}, '
+    "{file: ...}, or a list of those played in order",
+    "anyOf": [
+        *_TEXT_SCHEMA["anyOf"],
+        _ITEM_SCHEMA,
+        {"type": "array", "items": {"anyOf": [*_TEXT_SCHEMA["anyOf"], _ITEM_SCHEMA]}},
+    ],
+}
+
+Prompt = Annotated[
+    list[PromptItem],
+    BeforeValidator(_normalize_prompt),
+    WithJsonSchema(_PROMPT_SCHEMA),
+]
+
+
+def prompt_items(prompt: list[PromptItem] | None) -> list[PromptItem]:
+    return list(prompt or [])
+
+
+# ---------------------------------------------------------------- nodes
+
+
+class _Retrying(Strict):
+    """Shared by nodes that wait for keys."""
+
+    prompt: Prompt
+    timeout: Seconds = Field(5, description="seconds to wait for a key after the prompt")
+    retries: int = Field(
+        2, ge=0, le=10, description="times the prompt is repeated after no input or a bad key"
+    )
+    on_no_input: NodeId | None = Field(
+        None, description="where to go when retries run out on silence (default: operator)"
+    )
+    on_invalid: NodeId | None = Field(
+        None, description="where to go when retries run out on bad keys (default: operator)"
+    )
+    no_input_prompt: Prompt | None = Field(None, description="heard before a repeat on silence")
+    invalid_prompt: Prompt | None = Field(None, description="heard before a repeat on a bad key")
+    operator_exit: bool = Field(
+        True, description="the operator key transfers to the operator from here"
+    )
+    operator_exit_exception: str | None = Field(
+        None, description="why this node may turn off or remap the operator key"
+    )
+
+
+class MenuNode(_Retrying):
+    """Play a prompt (interruptible) and branch on one key."""
+
+    type: Literal["menu"]
+    options: dict[Key, NodeId] = Field(min_length=1)
+
+
+class CollectNode(_Retrying):
+    """Collect several digits into a variable."""
+
+    type: Literal["collect"]
+    into: VarName
+    min_digits: int = Field(1, ge=1, le=40)
+    max_digits: int = Field(20, ge=1, le=40)
+    terminator: Str | None = Field(
+        "#", description='key ending the input early, e.g. "#" (quote it in YAML)'
+    )
+    next: NodeId
+
+    @model_validator(mode="after")
+    def _lengths(self) -> CollectNode:
+        if self.min_digits > self.max_digits:
+            raise ValueError("min_digits is larger than max_digits")
+        if self.terminator is not None and self.terminator not in ("#", "*"):
+            raise ValueError('terminator must be "#" or "*"')
+        return self
+
+
+class LanguageNode(_Retrying):
+    """A menu whose keys choose the caller's language."""
+
+    type: Literal["language"]
+    options: dict[Key, str] = Field(min_length=1, description="key -> language code")
+    next: NodeId
+
+
+class PlayNode(Strict):
+    type: Literal["play"]
+    prompt: Prompt
+    interruptible: bool = Field(False, description="a key press skips the rest of the prompt")
+    next: NodeId
+
+
+class AnswerNode(Strict):
+    """Ask the lottery database, say the answer, go on."""
+
+    type: Literal["answer"]
+    query: Literal["ticket_status", "next_draw", "winning_numbers", "claim_rules"]
+    args: dict[VarName, str] = Field(
+        default_factory=dict, description="arguments; values may use {variables}"
+    )
+    prompt: Prompt | None = Field(None, description="heard before the answer, e.g. 'One moment'")
+    next: NodeId
+    on_error: NodeId | None = Field(None, description="when the lookup fails (default: operator)")
+
+
+class BotNode(Strict):
+    type: Literal["bot"]
+    prompt: Prompt | None = None
+    topic: str | None = Field(None, description="hint for the voice bot, e.g. ticket_check")
+    slots: list[VarName] = Field(
+        default_factory=list, description="variables the bot may fill for later nodes"
+    )
+    next: NodeId = Field(description="where to go when the bot finishes on its own")
+    on_operator: NodeId | None = Field(
+        None,
+        description="where to go when the caller asks the bot for a person (default: operator)",
+    )
+
+
+class OperatorNode(Strict):
+    type: Literal["operator"]
+    prompt: Prompt | None = None
+    reason: str | None = None
+    category: str | None = None
+    intent: str | None = None
+    record: bool = True
+    on_failure: NodeId | None = Field(
+        None, description="where to go when nobody answers (default: hang up)"
+    )
+
+
+class GotoNode(Strict):
+    type: Literal["goto"]
+    to: NodeId
+
+
+class Check(Strict):
+    """One `when` entry: every check given must hold, then `goto`."""
+
+    business_hours: Literal["open", "closed"] | None = None
+    holiday: bool | None = None
+    known_caller: bool | None = None
+    vip: bool | None = None
+    language: str | None = None
+    variable: VarName | None = None
+    equals: Str | None = None
+    matches: str | None = Field(None, description="regular expression, searched in the value")
+    in_: list[Str] | None = Field(None, alias="in")
+    goto: NodeId
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Check:
+        tests = (self.equals, self.matches, self.in_)
+        if self.variable is None and any(t is not None for t in tests):
+            raise ValueError("`equals`, `matches` and `in` need `variable`")
+        if self.variable is not None and sum(t is not None for t in tests) != 1:
+            raise ValueError("`variable` needs exactly one of `equals`, `matches` or `in`")
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression: {exc}") from None
+        checks = (
+            self.business_hours,
+            self.holiday,
+            self.known_caller,
+            self.vip,
+            self.language,
+            self.variable,
+        )
+        if all(c is None for c in checks):
+            raise ValueError("a `when` entry needs at least one check")
+        return self
+
+
+class ConditionNode(Strict):
+    type: Literal["condition"]
+    when: list[Check] = Field(min_length=1)
+    else_: NodeId = Field(alias="else")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SetNode(Strict):
+    type: Literal["set"]
+    set: dict[VarName, Str] = Field(min_length=1)
+    next: NodeId
+
+
+class HangupNode(Strict):
+    type: Literal["hangup"]
+    prompt: Prompt | None = None
+
+
+Node = Annotated[
+    MenuNode
+    | CollectNode
+    | LanguageNode
+    | PlayNode
+    | AnswerNode
+    | BotNode
+    | OperatorNode
+    | GotoNode
+    | ConditionNode
+    | SetNode
+    | HangupNode,
+    Field(discriminator="type"),
+]
+INPUT_NODES = (MenuNode, CollectNode, LanguageNode, BotNode)
+KEYED_NODES = (MenuNode, CollectNode, LanguageNode)
+
+
+# ---------------------------------------------------------------- top level
+
+
+class Greeting(Strict):
+    known: Prompt | None = Field(
+        None, description="for a caller found in the directory; may use {caller_name}"
+    )
+    unknown: Prompt | None = None
+    rating_notice: Prompt = Field(
+        description="tells every caller they will be asked to rate the call afterwards"
+    )
+
+
+Weekdays = Annotated[str, AfterValidator(_days)]
+Hours = Annotated[str | list[str], AfterValidator(_hours)]
+Holiday = Annotated[date | str, AfterValidator(_holiday)]
+
+
+class Settings(Strict):
+    """Everything at the top of the file except `nodes`."""
+
+    version: Str
+    name: str
+    timezone: Annotated[str, AfterValidator(_timezone)]
+    languages: list[str] = Field(min_length=1, description="language codes, default first")
+    voice: Text = Field(description="TTS voice, or a mapping language -> voice")
+    operator_key: Key = "0"
+    operator_node: NodeId = Field(
+        "operator", description="the operator node the operator key leads to"
+    )
+    start: NodeId
+    greeting: Greeting | None = None
+    business_hours: dict[Weekdays, Hours] = Field(
+        default_factory=dict, description='weekday or range -> "09:00-18:00", a list, or "closed"'
+    )
+    holidays: list[Holiday] = Field(default_factory=list)
+    vocabulary: list[str] = Field(
+        default_factory=list, description="words for speech grammar hints"
+    )
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+
+class Dialplan(Settings):
+    nodes: dict[str, Node] = Field(min_length=1)
+    _source_id: str = PrivateAttr("")
+
+    @property
+    def version_id(self) -> str:
+        """Names the exact dialplan a call ran: name@version#content-hash."""
+        tail = f"#{self._source_id}" if self._source_id else ""
+        return f"{self.name}@{self.version}{tail}"
+
+    def with_source_id(self, source_id: str) -> Dialplan:
+        self._source_id = source_id
+        return self
+
+
+def opening_hours(settings: Settings) -> dict[int, list[tuple[int, int]]]:
+    """weekday (0=Mon) -> list of (start, end) minutes; days not listed are closed."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for days, hours in settings.business_hours.items():
+        specs = [hours] if isinstance(hours, str) else hours
+        ranges = [] if specs == ["closed"] else [parse_time_range(s) for s in specs]
+        for d in parse_days(days):
+            out[d] = sorted(ranges)
+    return out
+
+
+def is_holiday(settings: Settings, day: date) -> bool:
+    for h in settings.holidays:
+        if isinstance(h, date):
+            if h == day:
+                return True
+        elif len(h) == 5 and h == day.strftime("%m-%d"):
+            return True
+        elif h == day.isoformat():
+            return True
+    return False

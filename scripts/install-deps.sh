@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the system packages Hotline needs on Debian 12, only those that are missing.
+set -euo pipefail
+
+# command -> Debian package
+declare -A NEED=(
+  [debootstrap]=debootstrap     # builds the Debian sid root that holds Asterisk 22
+  [zstd]=zstd                   # compresses the cached root
+  [sipp]=sip-tester             # scripted SIP callers (make call, tests, benchmarks)
+  [baresip]=baresip-core        # SIP softphones for operators in tests
+  [espeak-ng]=espeak-ng         # offline text-to-speech
+  [sox]=sox                     # audio conversion for prompts and test audio
+)
+missing=()
+for cmd in "${!NEED[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
+done
+# sox's extra formats (mp3/ulaw/...) are a separate package with no command of its own
+dpkg -s libsox-fmt-all >/dev/null 2>&1 || missing+=(libsox-fmt-all)
+# headers for Python packages that compile
+dpkg -s python3-dev >/dev/null 2>&1 || true
+
+if ((${#missing[@]})); then
+  echo "[deps] installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "[deps] system packages present"
+fi
