@@ -103,7 +103,7 @@ def build_scenario(caller_id: str, display_name: str | None, steps: list[Step],
     if hang_up:
         ending = f"""  <send>
     <![CDATA[
-      BYE [last_Request_URI] SIP/2.0
+      BYE [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       [last_From:]
       [last_To:]
@@ -166,7 +166,7 @@ def build_scenario(caller_id: str, display_name: str | None, steps: list[Step],
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
-  <recv response="200" rtd="true"/>
+  <recv response="200" rtd="true" rrs="true"/>
   <send>
     <![CDATA[
       ACK [next_url] SIP/2.0
@@ -202,8 +202,7 @@ async def place_call(
     port, mport = free_udp_port(), free_udp_port()
     cmd = [
         "sipp", target, "-sf", str(xml), "-s", service, "-m", "1", "-l", "1",
-        "-i", "127.0.0.1", "-p", str(port), "-mp", str(mport), "-min_rtp_port", str(mport),
-        "-max_rtp_port", str(mport + 100),
+        "-i", "127.0.0.1", "-p", str(port), "-mp", str(mport),
         "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin", "-trace_err", "-trace_msg",
         "-message_file", str(wd / "messages.log"), "-error_file", str(wd / "errors.log"),
     ]
