@@ -218,6 +218,9 @@ class PresenceTracker:
         self._replay: list[tuple[str, tuple[str, ...]]] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self.resyncs = 0
+        self.list_timeout = 10.0  # per list action
+        self.resync_attempts = 3
+        self.resync_retry_delay = 1.0
 
     # ---- queries
 
@@ -305,10 +308,34 @@ class PresenceTracker:
         self._unsubscribe.clear()
 
     async def resync(self, client: AmiClient) -> None:
+        """Resync after (re)connect; if it keeps failing, force a reconnect (with backoff).
+
+        Presence stays stale (everyone unavailable) until a resync succeeds.
+        """
+        from hotline.ami import AmiError
+
+        attempts = self.resync_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                await self._resync_once(client)
+                return
+            except AmiError as exc:
+                self.log.warning("presence.resync_failed", attempt=attempt, error=str(exc))
+                if not client.connected:
+                    return  # the reconnect will resync again
+                if attempt < attempts:
+                    await asyncio.sleep(self.resync_retry_delay)
+        self.log.error(
+            "presence.resync_gave_up",
+            attempts=attempts,
+            hint="check the AMI user's read permissions (system, call, reporting)",
+        )
+        client.reconnect("presence resync failed")
+
+    async def _resync_once(self, client: AmiClient) -> None:
         """Rebuild presence from list actions; live events seen meanwhile are replayed on top."""
         from hotline.ami import (
             AmiActionError,
-            AmiError,
             ContactList,
             DeviceStateChange,
             EndpointList,
@@ -322,7 +349,7 @@ class PresenceTracker:
             known_endpoints: set[str] | None = None
             try:
                 for msg in await client.action_list(
-                    {"Action": "PJSIPShowEndpoints"}, "EndpointListComplete"
+                    {"Action": "PJSIPShowEndpoints"}, "EndpointListComplete", self.list_timeout
                 ):
                     ev = parse_event(msg)
                     if isinstance(ev, EndpointList):
@@ -333,7 +360,7 @@ class PresenceTracker:
                 if known_endpoints is None:
                     self.log.warning("presence.resync_endpoints_failed", error=str(exc))
             for msg in await client.action_list(
-                {"Action": "DeviceStateList"}, "DeviceStateListComplete"
+                {"Action": "DeviceStateList"}, "DeviceStateListComplete", self.list_timeout
             ):
                 ev = parse_event(msg)
                 if isinstance(ev, DeviceStateChange):
@@ -346,7 +373,7 @@ class PresenceTracker:
             contacts: dict[str, dict[str, str]] | None = {}
             try:
                 for msg in await client.action_list(
-                    {"Action": "PJSIPShowContacts"}, "ContactListComplete"
+                    {"Action": "PJSIPShowContacts"}, "ContactListComplete", self.list_timeout
                 ):
                     ev = parse_event(msg)
                     if isinstance(ev, ContactList):
@@ -357,11 +384,10 @@ class PresenceTracker:
                 if "no contacts" not in exc.message.lower():
                     self.log.warning("presence.resync_contacts_failed", error=str(exc))
                     contacts = None
-        except AmiError as exc:
+        except BaseException:  # failed or cancelled: stop buffering, stay stale
             self._resyncing = False
             self._replay = []
-            self.log.warning("presence.resync_failed", error=str(exc))
-            return
+            raise
         replay, self._replay = self._replay, []
         self._resyncing = False
         changes_before = self.book.snapshot()

@@ -143,7 +143,7 @@ class Message(Mapping[str, str]):
         return (self.response or "").lower() in ("success", "follows", "goodbye")
 
 
-_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 _CTRL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -641,11 +641,11 @@ def parse_event(raw: Mapping[str, Any]) -> Event | None:
 # validation of values that end up in dialplan / channel names
 
 
-_CHANNEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}/[A-Za-z0-9_.@+:/-]{1,200}(;[12])?$")
-_EXTEN_RE = re.compile(r"^[A-Za-z0-9*#+_.-]{1,80}$")
-_CONTEXT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
-_VARNAME_RE = re.compile(r"^_{0,2}[A-Za-z][A-Za-z0-9_]{0,63}$")
-_CID_NUM_RE = re.compile(r"^\+?[0-9*#]{0,32}$")
+_CHANNEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}/[A-Za-z0-9_.@+:/-]{1,200}(;[12])?\Z")
+_EXTEN_RE = re.compile(r"^[A-Za-z0-9*#+_.-]{1,80}\Z")
+_CONTEXT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,80}\Z")
+_VARNAME_RE = re.compile(r"^_{0,2}[A-Za-z][A-Za-z0-9_]{0,63}\Z")
+_CID_NUM_RE = re.compile(r"^\+?[0-9*#]{0,32}\Z")
 _CID_NAME_BAD = re.compile(r'[\x00-\x1f\x7f"<>\\;,|$\[\]{}]')
 _VALUE_BAD = re.compile(r"[\x00-\x1f\x7f,|$\[\]{}\\]")
 
@@ -671,8 +671,10 @@ def validate_context(value: str) -> str:
 
 def format_caller_id(name: str | None, number: str | None) -> str:
     """`"Name" <number>` with the name restricted to printable text without quoting chars."""
-    name = (name or "").strip()
-    number = (number or "").strip()
+    name, number = name or "", number or ""
+    if _CTRL_RE.search(name) or _CTRL_RE.search(number):
+        raise ValueError("control character in caller id")
+    name, number = name.strip(), number.strip()
     if len(name) > 80 or _CID_NAME_BAD.search(name):
         raise ValueError(f"unsafe caller id name {name!r}")
     if not _CID_NUM_RE.match(number):
@@ -797,6 +799,7 @@ class AmiClient:
         self._ready = asyncio.Event()
         self._last_reported: tuple[str, str] | None = None
         self._stopping = False
+        self._drop_reason: str | None = None
 
     # ---- lifecycle
 
@@ -824,6 +827,13 @@ class AmiClient:
         """Wait until logged in and the on_connected callbacks have run."""
         async with asyncio.timeout(timeout):
             await self._ready.wait()
+
+    def reconnect(self, reason: str) -> None:
+        """Drop the current session (if any); the run loop reconnects with backoff and resyncs."""
+        if self._writer is not None and not self._writer.is_closing():
+            self._drop_reason = reason
+            self.log.warning("ami.reconnect_requested", reason=reason)
+            self._writer.close()
 
     @property
     def running(self) -> bool:
@@ -907,7 +917,7 @@ class AmiClient:
         """
         fields: dict[str, Any] = {"Action": "Originate", "Channel": validate_channel(channel)}
         if application is not None:
-            if not re.match(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", application):
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", application):
                 raise ValueError(f"invalid application {application!r}")
             fields["Application"] = application
             if data is not None:
@@ -1002,10 +1012,12 @@ class AmiClient:
                     await pending.done
             return response, pending.events
         except TimeoutError:
-            raise AmiTimeout(
-                f"{name}: no {'complete list' if pending.done else 'response'} within "
-                f"{timeout:g}s ({len(pending.events)} events so far)"
-            ) from None
+            what = (
+                f"complete list ({len(pending.events)} items so far)"
+                if pending.done
+                else "response"
+            )
+            raise AmiTimeout(f"{name}: no {what} within {timeout:g}s") from None
         except (ConnectionError, OSError) as exc:
             raise AmiConnectionError(f"{name}: {exc}") from exc
         finally:
@@ -1052,6 +1064,7 @@ class AmiClient:
         async with asyncio.timeout(self.connect_timeout):
             reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
         self._writer = writer
+        self._drop_reason = None
         try:
             async with asyncio.timeout(self.connect_timeout):
                 banner = await reader.readline()
@@ -1118,11 +1131,13 @@ class AmiClient:
                 if msg.fields:
                     self._handle(msg)
         except asyncio.IncompleteReadError:
-            self.last_error = "connection closed by Asterisk"
+            self.last_error = self._drop_reason or "connection closed by Asterisk"
         except asyncio.LimitOverrunError:
             self.last_error = "AMI message too large"
         except OSError as exc:
             self.last_error = _describe(exc)
+        # fail waiting actions now instead of letting them run into their timeouts
+        self._fail_pending(AmiConnectionError(f"AMI connection lost: {self.last_error}"))
 
     async def _ping_loop(self) -> None:
         while True:
@@ -1130,7 +1145,7 @@ class AmiClient:
             try:
                 await self.action({"Action": "Ping"}, timeout=self.ping_timeout)
             except AmiError as exc:
-                self.last_error = f"keepalive failed: {exc}"
+                self._drop_reason = f"keepalive failed: {exc}"
                 self.log.warning("ami.ping_failed", error=str(exc))
                 if self._writer is not None:
                     self._writer.close()

@@ -191,11 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_feature_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Commands contributed by feature packages (dialplan, bot, bench)."""
-    try:
-        from ivr.cli import add_commands as ivr_commands
-    except ImportError:
-        return
+    from ivr.cli import add_commands as ivr_commands
+    from voicebot.cli import add_commands as bot_commands
+
     ivr_commands(sub)
+    bot_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

