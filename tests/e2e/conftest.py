@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,17 +16,21 @@ from hotline.cli import prepare_database
 from hotline.service import Service
 from hotline.settings import AsteriskSettings, DatabaseSettings, ServiceSettings, Settings
 
-SIP_PORT = 5160
+# Each e2e run gets a "slot" (HOTLINE_E2E_SLOT, 0-4) with its own Asterisk instance and
+# ports, so several runs (and `make run` on the standard ports) never collide.
+SLOT = int(os.environ.get("HOTLINE_E2E_SLOT", "0"))
+BASE = 15000 + SLOT * 1000
+SIP_PORT = BASE
 
 
 def make_settings(var: Path, **asterisk: object) -> Settings:
     return Settings(
         mode="demo",
         var_dir=var,
-        service=ServiceSettings(agi_port=4673, audiosocket_port=9192, http_port=8180),
+        service=ServiceSettings(agi_port=BASE + 2, audiosocket_port=BASE + 3, http_port=BASE + 4),
         asterisk=AsteriskSettings(
-            instance="test", sip_port=SIP_PORT, ami_port=5138, rtp_start=12000, rtp_end=12999,
-            ami_secret=SecretStr("test-" + secrets.token_hex(12)), **asterisk,
+            instance=f"test{SLOT}", sip_port=SIP_PORT, ami_port=BASE + 1, rtp_start=BASE + 100,
+            rtp_end=BASE + 999, ami_secret=SecretStr("test-" + secrets.token_hex(12)), **asterisk,
         ),
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{var}/hotline.db"),
     )

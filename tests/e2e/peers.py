@@ -78,7 +78,7 @@ class Baresip:
             "module_path /usr/lib/baresip/modules",
             *[f"module {m}" for m in modules],
             f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
-            "rtp_ports 20000-29999",
+            "rtp_ports 40000-49999",
         ]
         if self.record_dir:
             self.record_dir.mkdir(parents=True, exist_ok=True)
