@@ -112,3 +112,24 @@ async def test_ami_reconnects_after_asterisk_restart(service: Service, asterisk)
         assert health["ami_connected"] and health["asterisk_version"].startswith("22")
     finally:
         await phone.stop()
+
+
+async def test_wrong_ami_secret_is_one_clear_error_and_keeps_retrying(asterisk, e2e_settings) -> None:  # type: ignore[no-untyped-def]
+    import structlog
+
+    svc = Service(e2e_settings, secret="definitely-not-the-secret")
+    with structlog.testing.capture_logs() as logs:
+        await svc.start()
+        try:
+            await asyncio.sleep(4)  # several retries with backoff
+            assert not svc.ami.connected and svc.ami.connections == 0
+            assert "Authentication failed" in (svc.ami.last_error or "")
+            async with _client(svc) as http:
+                health = (await http.get("/health")).json()
+            assert health["status"] == "degraded" and health["ami_connected"] is False
+            assert health["database_ok"] is True
+        finally:
+            await svc.stop()
+    failed = [e for e in logs if e["event"] == "ami.login_failed" and e["log_level"] != "debug"]
+    assert len(failed) == 1, failed  # one clear message, not one per retry
+    assert "secret" in failed[0].get("hint", "")

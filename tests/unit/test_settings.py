@@ -1,0 +1,103 @@
+"""Settings: one clear message naming file, line and key; environment overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hotline.asterisk import AsteriskError, AsteriskInstance
+from hotline.cli import main
+from hotline.settings import Settings, SettingsError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "hotline.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_without_file(tmp_path: Path) -> None:
+    s = load_settings(tmp_path / "missing.yaml")
+    assert s.service.host == "127.0.0.1" and s.asterisk.sip_port == 5060
+    assert s.asterisk.ami_secret is None  # no default secret
+
+
+def test_shipped_settings_file_is_valid() -> None:
+    s = load_settings(Path(__file__).parents[2] / "config" / "hotline.yaml")
+    assert s.mode == "demo"
+
+
+def test_wrong_type_names_file_line_and_key(tmp_path: Path) -> None:
+    p = write(tmp_path, "service:\n  host: 127.0.0.1\n  http_port: eighty\n")
+    with pytest.raises(SettingsError) as e:
+        load_settings(p)
+    assert len(e.value.problems) == 1
+    msg = str(e.value)
+    assert f"{p}:3:14:" in msg and "service -> http_port" in msg and "integer" in msg
+
+
+def test_unknown_key_points_at_the_key(tmp_path: Path) -> None:
+    p = write(tmp_path, "asterisk:\n  sip_port: 5060\n  sip_prot: 5061\n")
+    with pytest.raises(SettingsError) as e:
+        load_settings(p)
+    assert str(e.value) == f"{p}:3:3: unknown key 'sip_prot' (at asterisk -> sip_prot)"
+
+
+def test_every_problem_is_reported(tmp_path: Path) -> None:
+    p = write(tmp_path, "mode: staging\nservice:\n  agi_port: 0\nbogus: 1\n")
+    with pytest.raises(SettingsError) as e:
+        load_settings(p)
+    lines = {pr.position.line for pr in e.value.problems}
+    assert lines == {1, 3, 4}
+
+
+def test_yaml_syntax_error(tmp_path: Path) -> None:
+    p = write(tmp_path, "service:\n  host: [127.0.0.1\n")
+    with pytest.raises(SettingsError.__mro__[1]) as e:  # YamlFileError
+        load_settings(p)
+    assert "YAML syntax error" in str(e.value) and str(p) in str(e.value)
+
+
+def test_secret_is_never_echoed(tmp_path: Path) -> None:
+    p = write(tmp_path, "asterisk:\n  ami_secret: short\n")
+    with pytest.raises(SettingsError) as e:
+        load_settings(p)
+    assert "short" not in str(e.value) and ":2:" in str(e.value)
+
+
+def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = write(tmp_path, "service:\n  http_port: 8080\n")
+    monkeypatch.setenv("HOTLINE_SERVICE__HTTP_PORT", "9090")
+    assert load_settings(p).service.http_port == 9090
+    monkeypatch.setenv("HOTLINE_SERVICE__HTTP_PORT", "x")
+    with pytest.raises(SettingsError) as e:
+        load_settings(p)
+    assert str(e.value).startswith("environment HOTLINE_SERVICE__HTTP_PORT:")
+
+
+def test_cli_exits_with_one_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = write(tmp_path, "log:\n  level: loud\n")
+    with pytest.raises(SystemExit) as e:
+        main(["--config", str(p), "settings"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{p}:2:10:" in err and "log -> level" in err
+
+
+def test_missing_asterisk_root_is_one_clear_message(tmp_path: Path) -> None:
+    s = Settings(asterisk={"root": tmp_path / "nowhere", "cache": tmp_path / "none.tar.zst"})
+    with pytest.raises(AsteriskError) as e:
+        AsteriskInstance(s).start()
+    msg = str(e.value)
+    assert "no Asterisk root at" in msg and "make run" in msg
+
+
+def test_production_requires_a_secret(tmp_path: Path) -> None:
+    from hotline.service import SettingsProblem, ami_secret
+
+    with pytest.raises(SettingsProblem, match="no default secret"):
+        ami_secret(Settings(mode="production", var_dir=tmp_path))
+    demo = ami_secret(Settings(mode="demo", var_dir=tmp_path))
+    assert len(demo) >= 24 and (tmp_path / "ami-secret").stat().st_mode & 0o077 == 0
+    assert ami_secret(Settings(mode="demo", var_dir=tmp_path)) == demo  # stable
