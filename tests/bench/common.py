@@ -1,0 +1,69 @@
+"""Shared pieces for benchmarks: percentiles, result rows, process CPU/RSS sampling."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def measure(name: str, unit: str, values: list[float], **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name, "unit": unit, "n": len(values),
+        "p50": round(statistics.median(values), 3) if values else None,
+        "p95": round(percentile(values, 0.95), 3) if values else None,
+        **extra,
+    }
+
+
+@dataclass
+class ProcSample:
+    """CPU seconds and RSS of a process from /proc (no psutil needed)."""
+
+    pid: int = field(default_factory=os.getpid)
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.pid}/stat") as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(parts[11]) + int(parts[12])) / ticks
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+class CpuMeter:
+    def __init__(self, pid: int | None = None):
+        self.proc = ProcSample(pid or os.getpid())
+
+    def __enter__(self) -> CpuMeter:
+        self.t0, self.c0 = time.monotonic(), self.proc.cpu_seconds()
+        self.peak_rss = self.proc.rss_mb()
+        return self
+
+    def sample(self) -> None:
+        self.peak_rss = max(self.peak_rss, self.proc.rss_mb())
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.monotonic() - self.t0
+        self.cpu = self.proc.cpu_seconds() - self.c0
+        self.sample()
+
+    @property
+    def cpu_percent(self) -> float:
+        return 100 * self.cpu / self.wall if self.wall else 0.0
