@@ -34,5 +34,5 @@ def setup_logging(level: str = "info", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(lvl)
-    for noisy in ("uvicorn.access", "aiosqlite", "alembic.runtime.migration", "panoramisk"):
+    for noisy in ("uvicorn.access", "uvicorn.error", "aiosqlite", "alembic", "panoramisk"):
         logging.getLogger(noisy).setLevel(max(lvl, logging.WARNING))
