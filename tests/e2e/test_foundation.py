@@ -133,3 +133,26 @@ async def test_wrong_ami_secret_is_one_clear_error_and_keeps_retrying(asterisk, 
     failed = [e for e in logs if e["event"] == "ami.login_failed" and e["log_level"] != "debug"]
     assert len(failed) == 1, failed  # one clear message, not one per retry
     assert "secret" in failed[0].get("hint", "")
+
+
+async def test_service_crash_mid_call_still_reaches_the_pool(asterisk, e2e_settings, sip_target: str) -> None:  # type: ignore[no-untyped-def]
+    """The session dies after answering (a bug, a crash): the caller is not left in silence."""
+    from hotline.agi import AgiChannel
+
+    async def crashing(chan: AgiChannel) -> None:
+        await chan.answer()
+        await chan.stream_file("beep")
+        raise RuntimeError("simulated crash in the middle of a call")
+
+    svc = Service(e2e_settings, handler=crashing)
+    operator = SippOperator("1006", "demo-pass-1006", e2e_settings.asterisk.sip_port,
+                            answer_delay_ms=300, talk_ms=1000)
+    await svc.start()
+    await operator.start()
+    try:
+        res = await place_call(target=sip_target, caller_id="+79990003344", steps=[], timeout=40)
+        assert res.ok, res.stderr + res.messages[-2000:]
+        assert await operator.wait(20) == 0, operator.messages()[-2000:]
+    finally:
+        await operator.stop()
+        await svc.stop()
