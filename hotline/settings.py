@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from hotline.yamlsrc import Marks, Problem, Position, YamlFileError, load_yaml, pydantic_problems
+from hotline.yamlsrc import Marks, Position, Problem, YamlFileError, load_yaml, pydantic_problems
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "config" / "hotline.yaml"

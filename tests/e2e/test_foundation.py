@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from sqlalchemy import select
 
 from callrouting.model import Presence
 from hotline.db import CallRow
 from hotline.service import Service
-from hotline.sipp import Pause, place_call
+from hotline.sipp import place_call
 from tests.e2e.peers import Baresip, SippOperator
 
 
