@@ -10,6 +10,7 @@ declare -A NEED=(
   [baresip]=baresip-core        # SIP softphones for operators in tests
   [espeak-ng]=espeak-ng         # offline text-to-speech
   [sox]=sox                     # audio conversion for prompts and test audio
+  [chromium]=chromium           # headless browser for the QA web page tests
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
