@@ -136,7 +136,7 @@ def build_scenario(caller_id: str, display_name: str | None, steps: list[Step],
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="hotline caller">
-  <send retrans="500">
+  <send retrans="500" start_rtd="1">
     <![CDATA[
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -166,7 +166,7 @@ def build_scenario(caller_id: str, display_name: str | None, steps: list[Step],
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
-  <recv response="200" rtd="true" rrs="true"/>
+  <recv response="200" rtd="1" rrs="true"/>
   <send>
     <![CDATA[
       ACK [next_url] SIP/2.0

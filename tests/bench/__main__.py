@@ -7,6 +7,7 @@ Runs on its own Asterisk instance and ports (slot HOTLINE_BENCH_SLOT, default 5)
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ from hotline.settings import PROJECT_ROOT  # noqa: E402
 from tests.e2e.conftest import make_settings  # noqa: E402
 
 RESULTS = PROJECT_ROOT / "var" / "bench" / "results.json"
+BENCHES = ["bench_fastagi", "bench_ivr", "bench_routing", "bench_bot"]
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -46,23 +48,29 @@ async def main() -> int:
     await prepare_database(settings)
     assert settings.asterisk.ami_secret is not None
     secret = settings.asterisk.ami_secret.get_secret_value()
-    service = Service(settings, secret=secret)
+    probe = Service(settings, secret=secret)
+    operators = await probe.operators()
+    await probe.engine.dispose()
     inst = AsteriskInstance(settings)
-    inst.write_config(await service.operators(), secret)
+    inst.write_config(operators, secret)
     await asyncio.to_thread(inst.start)
     results: list[dict[str, Any]] = []
     t0 = time.monotonic()
+    # Each benchmark module has `async def run(settings, asterisk) -> list[dict]` and starts
+    # the service pieces it needs itself (one Asterisk for all of them).
+    selected = [m for m in BENCHES if not sys.argv[1:] or m in sys.argv[1:]]
     try:
-        await service.start()
-        await service.ami.wait_connected(10)
-        target = f"127.0.0.1:{settings.asterisk.sip_port}"
-
-        from tests.bench import bench_fastagi
-
-        print("[bench] 1/1 FastAGI path under sipp load", flush=True)
-        results += await bench_fastagi.run(target, settings.asterisk.hotline_extension)
+        for i, name in enumerate(selected, 1):
+            try:
+                module = importlib.import_module(f"tests.bench.{name}")
+            except ImportError as exc:
+                print(f"[bench] {i}/{len(selected)} {name}: not available ({exc})", flush=True)
+                continue
+            print(f"[bench] {i}/{len(selected)} {name}: {module.__doc__.strip().splitlines()[0]}", flush=True)
+            t = time.monotonic()
+            results += await module.run(settings, inst)
+            print(f"[bench] {name} done in {time.monotonic() - t:.0f}s", flush=True)
     finally:
-        await service.stop()
         await asyncio.to_thread(inst.stop)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
