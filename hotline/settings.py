@@ -68,6 +68,17 @@ class AsteriskSettings(_Strict):
         return v
 
 
+class BotSettings(_Strict):
+    """The voice bot's speech engines."""
+
+    language: str = Field("en", pattern=r"^[a-z]{2}$")
+    # auto: Vosk when vosk_model_dir is set (checked at start), else the best packaged engine
+    asr_engine: Literal["auto", "vosk", "pocketsphinx"] = "auto"
+    vosk_model_dir: Path | None = None
+    tts: Literal["espeak", "piper"] = "espeak"
+    voice: str | None = None
+
+
 class DatabaseSettings(_Strict):
     url: str = "sqlite+aiosqlite:///var/hotline.db"
     echo: bool = False
@@ -90,6 +101,7 @@ class Settings(BaseSettings):
     asterisk: AsteriskSettings = AsteriskSettings()
     database: DatabaseSettings = DatabaseSettings()
     log: LogSettings = LogSettings()
+    bot: BotSettings = BotSettings()
     dialplan: Path = PROJECT_ROOT / "dialplan" / "hotline.yaml"
     routing: Path = PROJECT_ROOT / "config" / "routing.yaml"
     directory: Path = PROJECT_ROOT / "config" / "directory.yaml"
