@@ -1,0 +1,419 @@
+"""The dial executor: carries a `RingPlan` out on Asterisk from the caller's FastAGI session.
+
+Per RING step one `Dial(PJSIP/a&PJSIP/b,<seconds>,g)`: Asterisk rings the targets together,
+the first to answer gets the call and the others are cancelled.  The caller ID name is set
+to the plan's display name first (through `quote`), so the operator's phone shows the
+context.  The pool step is `Queue(<pool>,g,,,<wait>)` with `QUEUE_PRIO` (VIPs higher).
+Option `g` keeps the caller in the AGI session after the operator hangs up, for the rating.
+
+After each step the outcome goes back to the policy (`next_step`), which re-checks presence.
+Every step is stored as an attempt; the call row gets who answered; a step that carries a
+review flag (the team lead, or the pool when there is no lead) flags the call for QA.
+
+With an `AmiClient` the executor also follows the caller channel's DialBegin/DialEnd and
+AgentConnect events: ring start times per target (for tests and the benchmark), the moment
+of the answer (stored at once, for the wallboard) and who answered in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import structlog
+
+from callrouting.model import Directory, Operator, Presence
+from callrouting.policy import (
+    AttemptRecord,
+    Outcome,
+    ReviewReason,
+    RingPlan,
+    RingStep,
+    StepKind,
+    next_step,
+    review_reason,
+)
+from callrouting.store import RoutingStore
+from hotline.agi import AgiChannel, AgiError, AgiHangup
+from hotline.callstore import utcnow
+
+if TYPE_CHECKING:
+    from callrouting.presence import PresenceTracker
+    from hotline.ami import AmiClient
+
+log = structlog.get_logger("callrouting.executor")
+
+_EXTENSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+_OPTIONS = re.compile(r"^[A-Za-z()0-9^]*$")
+# A queue attempt that comes back this fast without an answer did not really queue (unknown
+# queue, Asterisk refusing): after a few, give up and let the dialplan's pool fallback act.
+_QUEUE_FAST_FAIL_S = 1.0
+_QUEUE_FAST_FAIL_MAX = 3
+
+RouteOutcome = Literal["answered", "failed"]
+
+
+def extension_of_channel(channel: str) -> str | None:
+    """"PJSIP/1002-0000001a" or "PJSIP/1002" -> "1002"."""
+    if "/" not in channel:
+        return None
+    rest = channel.split("/", 1)[1]
+    return rest.rsplit("-", 1)[0] if "-" in rest else rest
+
+
+def presence_by_operator(
+    directory: Directory, snapshot: Mapping[str, Presence]
+) -> dict[int, Presence]:
+    """The tracker keys presence by extension; the policy by operator id."""
+    return {
+        op.id: snapshot.get(op.extension, Presence.UNAVAILABLE)
+        for op in directory.operators.values()
+    }
+
+
+@dataclass
+class StepTiming:
+    """Monotonic times (time.monotonic) of one step, for logs and the benchmark."""
+
+    step_index: int
+    kind: str
+    targets: tuple[str, ...]
+    decided_at: float  # the policy returned this step
+    sent_at: float = 0.0  # EXEC Dial/Queue written to Asterisk
+    ring_started: dict[str, float] = field(default_factory=dict)  # extension -> DialBegin seen
+    ended_at: float = 0.0
+    timeout: int | None = None
+
+
+@dataclass
+class RoutingResult:
+    outcome: RouteOutcome
+    plan: RingPlan
+    attempts: list[AttemptRecord]
+    answered_by: Operator | None = None
+    review: ReviewReason | None = None
+    timings: list[StepTiming] = field(default_factory=list)
+
+
+class CallEvents:
+    """AMI events of one caller channel: who rang when, who answered."""
+
+    def __init__(
+        self,
+        ami: AmiClient,
+        uniqueid: str,
+        clock: Callable[[], datetime],
+        on_answer: Callable[[str, datetime], Any] | None = None,
+    ):
+        from hotline.ami import AgentCalled, AgentConnect, DialBegin, DialEnd
+
+        self.uniqueid = uniqueid
+        self.on_answer = on_answer
+        self.clock = clock
+        self.current: StepTiming | None = None
+        self.answered: tuple[str, datetime] | None = None
+        self.answered_event = asyncio.Event()
+        self._unsub = [
+            ami.subscribe(DialBegin, self._dial_begin),
+            ami.subscribe(AgentCalled, self._agent_called),
+            ami.subscribe(DialEnd, self._dial_end),
+            ami.subscribe(AgentConnect, self._agent_connect),
+        ]
+
+    def close(self) -> None:
+        for unsub in self._unsub:
+            unsub()
+        self._unsub.clear()
+
+    def _ring(self, channel: str) -> None:
+        ext = extension_of_channel(channel)
+        if ext and self.current is not None:
+            self.current.ring_started.setdefault(ext, time.monotonic())
+
+    def _dial_begin(self, ev: Any) -> None:
+        if ev.uniqueid == self.uniqueid:
+            self._ring(ev.dest_channel)
+
+    def _agent_called(self, ev: Any) -> None:
+        if ev.uniqueid == self.uniqueid:
+            self._ring(ev.dest_channel or ev.interface)
+
+    def _answer(self, channel: str) -> None:
+        ext = extension_of_channel(channel)
+        if ext and self.answered is None:
+            self.answered = (ext, self.clock())
+            self.answered_event.set()
+            if self.on_answer is not None:
+                self.on_answer(*self.answered)
+
+    def _dial_end(self, ev: Any) -> None:
+        if ev.uniqueid == self.uniqueid and ev.dial_status.upper() == "ANSWER":
+            self._answer(ev.dest_channel)
+
+    def _agent_connect(self, ev: Any) -> None:
+        if ev.uniqueid == self.uniqueid:
+            self._answer(ev.dest_channel or ev.interface)
+
+
+class RoutingExecutor:
+    """Rings one call through its plan.  One instance per call; `run()` once."""
+
+    def __init__(
+        self,
+        chan: AgiChannel,
+        plan: RingPlan,
+        *,
+        call_id: int | None,
+        directory: Directory,
+        store: RoutingStore | None,
+        presence: PresenceTracker | None,
+        ami: AmiClient | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        dial_options: str = "g",
+        queue_options: str = "g",
+    ):
+        for opts in (dial_options, queue_options):
+            if not _OPTIONS.fullmatch(opts):
+                raise ValueError(f"unsafe Dial/Queue options {opts!r}")
+        self.chan, self.plan, self.call_id = chan, plan, call_id
+        self.directory, self.store, self.presence = directory, store, presence
+        self.ami, self.clock = ami, clock
+        self.dial_options, self.queue_options = dial_options, queue_options
+        self.log = log.bind(uniqueid=chan.uniqueid, call_id=call_id)
+        self.events: CallEvents | None = None
+        self.timings: list[StepTiming] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._answer_stored = False
+
+    # ---- the loop
+
+    async def run(self) -> RoutingResult:
+        attempts: list[AttemptRecord] = []
+        if self.ami is not None:
+            self.events = CallEvents(
+                self.ami, self.chan.uniqueid, self.clock, on_answer=self._answered_now
+            )
+        answered_by: Operator | None = None
+        fast_fails = 0
+        try:
+            step = next_step(self.plan, attempts, self._presence())
+            while step is not None:
+                timing = StepTiming(
+                    step.index, str(step.kind), step.extensions, time.monotonic(),
+                    timeout=step.timeout,
+                )
+                self.timings.append(timing)
+                if self.events is not None:
+                    self.events.current = timing
+                if step.kind is StepKind.RING:
+                    record = await self._ring(step, timing)
+                else:
+                    record = await self._queue(step, timing)
+                timing.ended_at = time.monotonic()
+                attempts.append(record)
+                if record.answered_by is not None:
+                    answered_by = self.directory.operators.get(record.answered_by)
+                if step.kind is StepKind.QUEUE and record.outcome is not Outcome.ANSWERED:
+                    if timing.ended_at - timing.sent_at < _QUEUE_FAST_FAIL_S:
+                        fast_fails += 1
+                        if fast_fails >= _QUEUE_FAST_FAIL_MAX:
+                            self.log.error("routing.queue_failing", queue=step.queue)
+                            break
+                        await asyncio.sleep(_QUEUE_FAST_FAIL_S)
+                step = next_step(self.plan, attempts, self._presence())
+        finally:
+            if self.events is not None:
+                self.events.close()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        answered = any(a.outcome is Outcome.ANSWERED for a in attempts)
+        result = RoutingResult(
+            outcome="answered" if answered else "failed",
+            plan=self.plan,
+            attempts=attempts,
+            answered_by=answered_by,
+            review=review_reason(attempts),
+            timings=self.timings,
+        )
+        self.log.info(
+            "routing.finished",
+            outcome=result.outcome,
+            answered_by=answered_by.extension if answered_by else None,
+            steps=[(a.reason, str(a.outcome)) for a in attempts],
+            review=result.review,
+        )
+        return result
+
+    def _presence(self) -> dict[int, Presence] | None:
+        if self.presence is None:
+            return None
+        return presence_by_operator(self.directory, self.presence.snapshot())
+
+    # ---- steps
+
+    async def _ring(self, step: RingStep, timing: StepTiming) -> AttemptRecord:
+        targets = "&".join(f"PJSIP/{_checked(ext)}" for ext in step.extensions)
+        await self._before_step(step)
+        started = self.clock()
+        attempt = self._spawn_attempt(step, started)
+        timing.sent_at = time.monotonic()
+        self.log.info("routing.ring", step=step.index, reason=step.reason,
+                      targets=list(step.extensions), timeout=step.timeout)
+        hung_up = False
+        try:
+            await self.chan.exec("Dial", f"{targets},{int(step.timeout or 15)},{self.dial_options}")
+        except AgiHangup:
+            hung_up = True
+        status = (await self._var("DIALSTATUS")) or ""
+        peer = (await self._var("DIALEDPEERNUMBER")) or ""
+        talk = _seconds(await self._var("ANSWEREDTIME"))
+        ended = self.clock()
+        if not status:
+            answered_seen = self.events is not None and self.events.answered is not None
+            status = "ANSWER" if answered_seen else ("CANCEL" if hung_up else "NOANSWER")
+        outcome = Outcome.from_dialstatus(status)
+        answered_by: int | None = None
+        if outcome is Outcome.ANSWERED:
+            op = self.directory.by_extension(extension_of_channel(f"X/{peer}") or "")
+            if op is None and self.events is not None and self.events.answered:
+                op = self.directory.by_extension(self.events.answered[0])
+            answered_by = op.id if op else None
+            at = (
+                self.events.answered[1]
+                if self.events is not None and self.events.answered
+                else ended - timedelta(seconds=talk or 0)
+            )
+            await self._store_answer(answered_by, at)
+        return await self._finish(step, attempt, outcome, answered_by, started, ended)
+
+    async def _queue(self, step: RingStep, timing: StepTiming) -> AttemptRecord:
+        queue = _checked(step.queue or "")
+        await self.chan.set_variable("QUEUE_PRIO", str(int(step.priority)))
+        await self._before_step(step)
+        started = self.clock()
+        attempt = self._spawn_attempt(step, started)
+        timing.sent_at = time.monotonic()
+        self.log.info("routing.queue", step=step.index, queue=queue, priority=step.priority,
+                      max_wait=step.timeout)
+        wait = "" if step.timeout is None else str(int(step.timeout))
+        hung_up = False
+        try:
+            await self.chan.exec("Queue", f"{queue},{self.queue_options},,,{wait}")
+        except AgiHangup:
+            hung_up = True
+        status = (await self._var("QUEUESTATUS")) or ""
+        member = (await self._var("MEMBERINTERFACE")) or ""
+        ended = self.clock()
+        answered_ext = extension_of_channel(member) if member else None
+        if answered_ext is None and self.events is not None and self.events.answered:
+            answered_ext = self.events.answered[0]
+        if answered_ext is not None:
+            outcome = Outcome.ANSWERED
+        elif hung_up:
+            outcome = Outcome.CALLER_HUNG_UP
+        else:
+            outcome = Outcome.from_queuestatus(status or "TIMEOUT")
+        answered_by: int | None = None
+        if outcome is Outcome.ANSWERED:
+            op = self.directory.by_extension(answered_ext or "")
+            answered_by = op.id if op else None
+            at = self.events.answered[1] if self.events and self.events.answered else ended
+            await self._store_answer(answered_by, at)
+        return await self._finish(step, attempt, outcome, answered_by, started, ended)
+
+    async def _before_step(self, step: RingStep) -> None:
+        await self.chan.set_variable("CALLERID(name)", self.plan.display_name)
+        if step.flag_for_review is not None and self.store and self.call_id is not None:
+            self._spawn(self.store.flag_review(self.call_id, str(step.flag_for_review),
+                                               self.clock()))
+            self.log.info("routing.flagged_for_review", reason=str(step.flag_for_review),
+                          step=step.reason)
+
+    # ---- bookkeeping (never delays a ring: writes run beside the Dial)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("routing.store_failed", error=repr(task.exception()))
+
+    def _spawn_attempt(self, step: RingStep, started: datetime) -> asyncio.Task[int] | None:
+        if self.store is None or self.call_id is None:
+            return None
+        return self._spawn(
+            self.store.add_attempt(
+                self.call_id,
+                step_index=step.index,
+                reason=step.reason,
+                targets=step.extensions if step.kind is StepKind.RING else [step.queue or ""],
+                started_at=started,
+            )
+        )
+
+    def _answered_now(self, extension: str, at: datetime) -> None:
+        """AMI saw the answer: put it on the call row at once (the wallboard shows it)."""
+        op = self.directory.by_extension(extension)
+        self._spawn(self._store_answer(op.id if op else None, at))
+
+    async def _store_answer(self, operator_id: int | None, at: datetime) -> None:
+        if self.store is not None and self.call_id is not None and not self._answer_stored:
+            self._answer_stored = True
+            await self.store.mark_answered(self.call_id, operator_id, at)
+
+    async def _finish(
+        self,
+        step: RingStep,
+        attempt: asyncio.Task[int] | None,
+        outcome: Outcome,
+        answered_by: int | None,
+        started: datetime,
+        ended: datetime,
+    ) -> AttemptRecord:
+        if attempt is not None and self.store is not None:
+            try:
+                attempt_id = await attempt
+            except Exception:
+                self.log.exception("routing.attempt_not_stored")
+            else:
+                await self.store.finish_attempt(
+                    attempt_id, started_at=started, ended_at=ended,
+                    outcome=str(outcome), answered_by_id=answered_by,
+                )
+        self.log.info("routing.step_ended", step=step.index, reason=step.reason,
+                      outcome=str(outcome), answered_by=answered_by,
+                      seconds=round((ended - started).total_seconds(), 2))
+        return AttemptRecord.for_step(step, outcome, answered_by=answered_by,
+                                      started_at=started, ended_at=ended)
+
+    async def _var(self, name: str) -> str | None:
+        """Read a channel variable; None once the caller hung up (Asterisk 22 does not answer
+        GET VARIABLE after an EXEC that returned -1: AMI events tell the rest)."""
+        if self.chan.hung_up:
+            return None
+        try:
+            return await self.chan.get_variable(name)
+        except AgiError:
+            return None
+
+
+def _checked(extension: str) -> str:
+    if not _EXTENSION.fullmatch(extension):
+        raise ValueError(f"unsafe extension or queue name {extension!r}")
+    return extension
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,197 @@
+"""The routing service: from "the caller wants a person" to a finished `RoutingResult`.
+
+`CallRouter.route_call(chan, transfer, call_context)` is what the IVR's Transfer effect
+calls: it loads the directory, caller and history (`RoutingStore`), takes a presence
+snapshot, asks the pure policy for a plan and hands it to a `RoutingExecutor`.
+`RoutingCallFlow` is a complete FastAGI handler around it (answer, store the call, route,
+finish) for running routing without the IVR (tests, benchmark, demo).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callrouting.config import RoutingConfig
+from callrouting.executor import RoutingExecutor, RoutingResult, presence_by_operator
+from callrouting.policy import CallContext, plan_call
+from callrouting.store import RoutingStore
+from hotline.agi import AgiChannel, AgiHangup
+from hotline.callstore import CallStore, utcnow
+
+if TYPE_CHECKING:
+    from callrouting.presence import PresenceTracker
+    from hotline.ami import AmiClient
+
+log = structlog.get_logger("callrouting.router")
+
+# Human labels for the operator's display ("VIP Maria Ivanova - ticket check").
+INTENT_TOPICS = {
+    "check_ticket": "ticket check",
+    "claim_winnings": "prize claim",
+    "next_draw": "next draw",
+    "winning_numbers": "winning numbers",
+}
+
+@dataclass(frozen=True)
+class RouteRequest:
+    """Everything the router needs about one call, from any front end."""
+
+    call_id: int | None
+    caller_number: str | None  # as Asterisk gave it; normalised by the store
+    context: CallContext
+
+
+def call_context_from(transfer: Any, call_context: Any = None) -> tuple[CallContext, dict[str, Any]]:
+    """Accept an ivr `Transfer` effect, its context dict, or None; plus the session's call
+    context (mapping or object).  Returns the policy's `CallContext` and the merged dict."""
+    ctx: dict[str, Any] = {}
+    for source in (call_context, getattr(transfer, "context", transfer)):
+        if source is None:
+            continue
+        if isinstance(source, Mapping):
+            ctx.update({k: v for k, v in source.items() if v is not None})
+        else:
+            ctx.update({k: v for k, v in vars(source).items() if v is not None})
+    variables = ctx.get("variables") or {}
+    intent = ctx.get("intent") or variables.get("bot_intent")
+    slots = dict(ctx.get("slots") or {})
+    for key, value in variables.items():
+        slots.setdefault(key, value)
+    topic = ctx.get("topic") or INTENT_TOPICS.get(intent or "")
+    return (
+        CallContext(intent=intent, category=ctx.get("category"), slots=slots, topic=topic),
+        ctx,
+    )
+
+
+class CallRouter:
+    """One per service.  `presence` may be a tracker or a callable returning the current one
+    (the service replaces its tracker at start)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        config: RoutingConfig,
+        presence: PresenceTracker | Callable[[], PresenceTracker | None] | None,
+        *,
+        country: str = "RU",
+        ami: AmiClient | Callable[[], AmiClient | None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        dial_options: str = "g",
+        queue_options: str = "g",
+    ):
+        self.store = RoutingStore(sessionmaker, country=country)
+        self.config = config
+        self._presence = presence
+        self._ami = ami
+        self.clock = clock
+        self.dial_options, self.queue_options = dial_options, queue_options
+        self.last_result: RoutingResult | None = None  # for tests and the benchmark
+
+    def presence(self) -> PresenceTracker | None:
+        p = self._presence
+        return p() if callable(p) and not hasattr(p, "snapshot") else p  # type: ignore[return-value]
+
+    def ami(self) -> AmiClient | None:
+        a = self._ami
+        return a() if callable(a) and not hasattr(a, "subscribe") else a  # type: ignore[return-value]
+
+    async def route_call(self, chan: AgiChannel, transfer: Any, call_context: Any = None) -> Any:
+        """The IVR's transfer callable: `async (chan, Transfer, call context) -> TransferResult`.
+
+        Returns `ivr.machine.TransferResult("answered" | "failed")`; "failed" only when the
+        caller hung up before anyone answered (the pool queue never gives up on a caller).
+        """
+        from ivr.machine import TransferResult
+
+        context, ctx = call_context_from(transfer, call_context)
+        call_id = ctx.get("call_id")
+        if call_id is None and chan.uniqueid:
+            call_id = await self.store.call_id_for(chan.uniqueid)
+        number = ctx.get("caller_number") or chan.env.get("agi_callerid") or None
+        result = await self.route(chan, RouteRequest(call_id, number, context))
+        return TransferResult(result.outcome)
+
+    async def route(self, chan: AgiChannel, request: RouteRequest) -> RoutingResult:
+        store = self.store
+        directory = await store.load_directory()
+        caller = await store.find_caller(request.caller_number)
+        history = await store.history(caller, request.caller_number, exclude_call=request.call_id)
+        tracker = self.presence()
+        presence = presence_by_operator(directory, tracker.snapshot()) if tracker else {}
+        plan = plan_call(
+            caller=caller,
+            directory=directory,
+            presence=presence,
+            history=history,
+            context=request.context,
+            config=self.config,
+            now=self.clock(),
+        )
+        decided = time.monotonic()
+        log.info("routing.planned", uniqueid=chan.uniqueid, call_id=request.call_id,
+                 steps=[(s.reason, list(s.extensions) or s.queue) for s in plan.steps],
+                 display=plan.display_name, notes=list(plan.notes))
+        executor = RoutingExecutor(
+            chan, plan, call_id=request.call_id, directory=directory, store=store,
+            presence=tracker, ami=self.ami(), clock=self.clock,
+            dial_options=self.dial_options, queue_options=self.queue_options,
+        )
+        result = await executor.run()
+        if result.timings:
+            result.timings[0].decided_at = decided  # the decision is the plan, not the loop
+        self.last_result = result
+        return result
+
+
+class RoutingCallFlow:
+    """A FastAGI handler that routes every call at once (no IVR): answer, store, route.
+
+    `context_for(chan)` may supply the `CallContext` (e.g. a topic) per call.
+    """
+
+    def __init__(
+        self,
+        calls: CallStore,
+        router: CallRouter,
+        *,
+        country: str = "RU",
+        context_for: Callable[[AgiChannel], CallContext] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.calls, self.router, self.country = calls, router, country
+        self.context_for = context_for
+        self.clock = clock
+        self.results: list[RoutingResult] = []
+
+    async def __call__(self, chan: AgiChannel) -> None:
+        raw = chan.env.get("agi_callerid") or None
+        number = self.router.store.normalize(raw)
+        caller = await self.calls.find_caller(number)
+        call_id = await self.calls.start_call(
+            uniqueid=chan.uniqueid, linkedid=chan.env.get("agi_linkedid") or None,
+            channel=chan.env.get("agi_channel"), caller_id_raw=raw, caller_number=number,
+            caller=caller, started_at=self.clock(),
+        )
+        outcome = "caller_hung_up"
+        try:
+            await chan.answer()
+            context = self.context_for(chan) if self.context_for else CallContext()
+            result = await self.router.route(chan, RouteRequest(call_id, raw, context))
+            self.results.append(result)
+            if result.outcome == "answered":
+                outcome = "answered"
+            if result.outcome == "answered" and not chan.hung_up:
+                await chan.set_variable("HOTLINE_DONE", "1")
+                await chan.hangup()
+        except AgiHangup:
+            pass
+        finally:
+            await self.calls.finish_call(call_id, outcome)
