@@ -52,6 +52,66 @@ def _chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask(args: argparse.Namespace) -> int:
+    """Recognise one WAV, understand it and answer from the database: one JSON object."""
+    import json
+
+    from hotline.cli import prepare_database
+    from hotline.db import make_engine, make_sessionmaker
+    from hotline.logs import setup_logging
+    from hotline.lottery import DbLotteryFacts
+    from hotline.settings import SettingsError, load_settings
+    from hotline.yamlsrc import YamlFileError
+    from voicebot.asr import AsrError
+    from voicebot.audio import WavFormatError, read_wav, resample
+    from voicebot.gateway import choose_asr
+
+    clock = _fixed_or_real_clock(args.now)
+    try:
+        pcm, rate = read_wav(args.wav)
+    except (OSError, WavFormatError) as exc:
+        print(f"hotline bot ask: cannot read {args.wav}: {exc}", file=sys.stderr)
+        return 2
+    if rate != 8000:
+        pcm = resample(pcm, rate, 8000)
+    try:
+        settings = load_settings(getattr(args, "config", None))
+        engine_asr = choose_asr(args.language, args.vosk_model)
+    except (SettingsError, YamlFileError, AsrError) as exc:
+        print(f"hotline bot ask: {exc}", file=sys.stderr)
+        return 2
+    setup_logging("warning", settings.log.format)
+    rec = engine_asr.recognizer()
+    for i in range(0, len(pcm), 3200):
+        rec.accept(pcm[i : i + 3200])
+    heard = rec.final()
+
+    async def answer() -> dict[str, object]:
+        from voicebot import answers
+        from voicebot.intents import DialogContext, understand
+
+        now = clock()
+        u = understand(heard.text, DialogContext(today=now.date()))
+        lookup = answers.lookup_for(u.intent, dict(u.slots))
+        facts = None
+        if lookup is not None:
+            await prepare_database(settings)
+            db = make_engine(settings.database_url)
+            try:
+                facts = await DbLotteryFacts(make_sessionmaker(db), clock).fetch(lookup)
+            finally:
+                await db.dispose()
+        reply = answers.compose(u.intent, dict(u.slots), facts, now)
+        return {"transcript": heard.text, "confidence": heard.confidence, "intent": u.intent,
+                "slots": {k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                          for k, v in {**u.slots, **reply.slots}.items()},
+                "answer": " ".join(reply.sentences), "asr": engine_asr.name}  # fmt: skip
+
+    result = asyncio.run(answer())
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     b = sub.add_parser("bot", help="talk to the voice bot in the terminal")
     bsub = b.add_subparsers(dest="bot_command", required=True)
@@ -63,3 +123,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     c.add_argument("--now", help="pretend it is this time (ISO, with offset), e.g. for demos")
     c.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
     c.set_defaults(func=_chat)
+    a = bsub.add_parser(
+        "ask",
+        help="recognise one recorded question (8 kHz mono WAV) and print the bot's answer as JSON",
+    )
+    a.add_argument("--wav", required=True, help="the caller's question, 8 kHz 16-bit mono WAV")
+    a.add_argument("--language", default="en", help="recognition language (default en)")
+    a.add_argument("--vosk-model", help="an unpacked Vosk model directory (else the best "
+                   "packaged engine for the language)")
+    a.add_argument("--now", help="pretend it is this time (ISO, with offset)")
+    a.set_defaults(func=_ask)

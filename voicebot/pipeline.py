@@ -18,6 +18,8 @@ import enum
 from collections import deque
 from collections.abc import Iterable, Sequence
 
+import structlog
+
 from voicebot.frames import (
     AudioOut,
     BotStartedSpeaking,
@@ -44,6 +46,7 @@ __all__ = [
 
 FRAME_BYTES = 320
 FRAME_SECONDS = 0.02
+_log = structlog.get_logger("voicebot.pipeline")
 
 
 class Direction(enum.Enum):
@@ -85,6 +88,9 @@ class Processor:
             frame, direction = await self._queue.get()
             try:
                 await self.process(frame, direction)
+            except Exception:  # one bad frame must not silence the whole lane
+                _log.exception("pipeline.frame_failed", processor=self.name,
+                               frame=type(frame).__name__)  # fmt: skip
             finally:
                 self._queue.task_done()
 

