@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-_FOLDER_MARK = {"unit": "unit", "component": "component", "e2e": "e2e", "bench": "bench"}
+_FOLDER_MARK = {"unit": "unit", "component": "component", "e2e": "e2e", "browser": "e2e", "bench": "bench"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

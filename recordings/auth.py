@@ -1,0 +1,233 @@
+"""Web users: argon2id password hashes, expiring signed session tokens, role checks.
+
+A login returns a JWT (HS256, PyJWT) with `sub`, `role`, `jti` and `exp`, and sets it as an
+HttpOnly cookie for the web page. Every request checks the signature and expiry, then that the
+session (`jti`) is not revoked and the user is still active, so logout and deactivation take
+effect at once. Requests authenticated by cookie that change state must carry the header
+`X-Hotline-CSRF: 1` (a cross-site form cannot set it; SameSite=Strict is the first line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Request
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline.db import OperatorRow
+from recordings.errors import ApiError
+from recordings.models import AuthSessionRow, Role, UserRow
+from recordings.settings import AuthSettings
+
+CSRF_HEADER = "X-Hotline-CSRF"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_ALGORITHM = "HS256"
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+_dummy_hash: str | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(dt: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant work whether or not the user exists (a dummy hash stands in)."""
+    global _dummy_hash
+    if password_hash is None:
+        if _dummy_hash is None:
+            _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+        password_hash = _dummy_hash
+        ok = False
+    else:
+        ok = True
+    try:
+        _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return ok
+
+
+def token_secret(auth: AuthSettings, var_dir: Path, mode: str) -> str:
+    """The signing secret: from settings; in demo mode generated once under var/."""
+    if auth.token_secret is not None:
+        return auth.token_secret.get_secret_value()
+    if mode == "production":
+        raise RuntimeError(
+            "recordings.auth.token_secret is not set: production has no default secret "
+            "(set HOTLINE_RECORDINGS__AUTH__TOKEN_SECRET, 32+ characters)"
+        )
+    path = var_dir / "qa-token-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    username: str
+    role: Role
+    operator_id: int | None
+    session_id: str
+    via_cookie: bool
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    expires_at: datetime
+    user: UserRow
+
+
+class Authenticator:
+    def __init__(self, sm: async_sessionmaker[AsyncSession], settings: AuthSettings, secret: str,
+                 clock: Callable[[], datetime] = utcnow):
+        if len(secret) < 32:
+            raise ValueError("token secret must be at least 32 characters")
+        self.sm = sm
+        self.settings = settings
+        self._secret = secret
+        self.clock = clock
+
+    # -- login / logout
+
+    async def login(self, username: str, password: str) -> LoginResult:
+        async with self.sm() as s:
+            user = await s.scalar(select(UserRow).where(UserRow.username == username))
+        stored = user.password_hash if user is not None and user.active else None
+        ok = await asyncio.to_thread(verify_password, stored, password)
+        if not ok or user is None:
+            raise ApiError(401, "login_failed", "wrong username or password")
+        now = self.clock()
+        expires = now + timedelta(minutes=self.settings.token_ttl_minutes)
+        jti = secrets.token_urlsafe(24)
+        async with self.sm() as s, s.begin():
+            s.add(AuthSessionRow(id=jti, user_id=user.id, created_at=now, expires_at=expires))
+            await s.execute(update(UserRow).where(UserRow.id == user.id).values(last_login_at=now))
+        token = jwt.encode(
+            {"sub": str(user.id), "role": user.role, "jti": jti,
+             "iat": int(now.timestamp()), "exp": int(expires.timestamp())},
+            self._secret, algorithm=_ALGORITHM,
+        )
+        return LoginResult(token, expires, user)
+
+    async def logout(self, principal: Principal) -> None:
+        async with self.sm() as s, s.begin():
+            await s.execute(update(AuthSessionRow).where(AuthSessionRow.id == principal.session_id)
+                            .values(revoked_at=self.clock()))
+
+    # -- per request
+
+    def _token(self, request: Request) -> tuple[str | None, bool]:
+        header = request.headers.get("authorization", "")
+        if header[:7].lower() == "bearer ":
+            return header[7:].strip(), False
+        cookie = request.cookies.get(self.settings.cookie_name)
+        return (cookie, True) if cookie else (None, False)
+
+    async def authenticate(self, request: Request) -> Principal:
+        token, via_cookie = self._token(request)
+        if not token:
+            raise ApiError(401, "not_authenticated", "log in first",
+                           headers={"WWW-Authenticate": "Bearer"})
+        now = self.clock()
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=[_ALGORITHM],
+                                options={"require": ["exp", "sub", "jti"], "verify_exp": False})
+        except jwt.InvalidTokenError as exc:
+            raise ApiError(401, "invalid_token", "the session token is not valid",
+                           headers={"WWW-Authenticate": "Bearer"}) from exc
+        if int(claims["exp"]) <= now.timestamp():  # our clock, so tests can move it
+            raise ApiError(401, "session_expired", "the session expired; log in again",
+                           headers={"WWW-Authenticate": "Bearer"})
+        async with self.sm() as s:
+            row = (await s.execute(
+                select(AuthSessionRow, UserRow).join(UserRow, UserRow.id == AuthSessionRow.user_id)
+                .where(AuthSessionRow.id == str(claims["jti"]))
+            )).first()
+        if row is None:
+            raise ApiError(401, "invalid_token", "the session token is not valid")
+        sess, user = row
+        if (sess.revoked_at is not None or aware(sess.expires_at) <= now or not user.active
+                or str(user.id) != str(claims["sub"])):
+            raise ApiError(401, "session_expired", "the session ended; log in again")
+        if via_cookie and request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != "1":
+            raise ApiError(403, "csrf_header_missing",
+                           f"requests with the session cookie that change data need {CSRF_HEADER}: 1")
+        return Principal(user.id, user.username, Role(user.role), user.operator_id, sess.id, via_cookie)
+
+    def require(self, *roles: Role) -> Callable[[Request], Awaitable[Principal]]:
+        """A FastAPI dependency: the logged-in principal, if their role is one of `roles`."""
+        allowed = frozenset(roles)
+
+        async def dependency(request: Request) -> Principal:
+            principal = await self.authenticate(request)
+            if principal.role not in allowed:
+                raise ApiError(403, "forbidden", f"role {principal.role} may not do this",
+                               {"role": principal.role, "allowed": sorted(allowed)})
+            return principal
+
+        return dependency
+
+
+# -- users ----------------------------------------------------------------------------------
+
+
+async def create_user(sm: async_sessionmaker[AsyncSession], username: str, password: str,
+                      role: Role, operator_id: int | None = None) -> int:
+    if role is Role.OPERATOR and operator_id is None:
+        raise ValueError("an operator user needs operator_id")
+    pw_hash = await asyncio.to_thread(hash_password, password)
+    async with sm() as s, s.begin():
+        user = UserRow(username=username, password_hash=pw_hash, role=role.value,
+                       operator_id=operator_id, active=True, created_at=utcnow())
+        s.add(user)
+        await s.flush()
+        return user.id
+
+
+async def ensure_demo_users(sm: async_sessionmaker[AsyncSession], var_dir: Path,
+                            operator_extension: str | None = None) -> dict[str, str]:
+    """Demo mode only: when there are no users, create admin, qa and operator with random
+    passwords written to var/qa-users.txt (mode 0600). Returns {username: password} of the
+    users created now ({} when users already exist)."""
+    async with sm() as s:
+        if await s.scalar(select(UserRow.id).limit(1)) is not None:
+            return {}
+        q = select(OperatorRow).where(OperatorRow.active).order_by(OperatorRow.extension)
+        if operator_extension is not None:
+            q = q.where(OperatorRow.extension == operator_extension)
+        op = await s.scalar(q.limit(1))
+    created: dict[str, str] = {}
+    for name, role in (("admin", Role.ADMIN), ("qa", Role.QA), ("operator", Role.OPERATOR)):
+        if role is Role.OPERATOR and op is None:
+            continue
+        password = secrets.token_urlsafe(12)
+        await create_user(sm, name, password, role, op.id if role is Role.OPERATOR and op else None)
+        created[name] = password
+    path = var_dir / "qa-users.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("".join(f"{u} {p}\n" for u, p in created.items()))
+    return created

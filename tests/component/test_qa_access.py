@@ -1,0 +1,187 @@
+"""Every QA/admin endpoint tried with each role and with no credentials; sessions and CSRF."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from recordings.api import ACCESS
+from recordings.testing import PASSWORDS, QaTestEnv, build_test_env
+
+ROLES = ("admin", "qa", "operator")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def env(tmp_path: Path, clock: Clock) -> AsyncIterator[QaTestEnv]:
+    e = await build_test_env(tmp_path, clock=clock)
+    try:
+        yield e
+    finally:
+        await e.engine.dispose()
+
+
+@pytest.fixture
+async def client(env: QaTestEnv) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(env.app), base_url="http://qa.test") as c:
+        yield c
+
+
+async def tokens(client: httpx.AsyncClient) -> dict[str, dict[str, str]]:
+    out = {}
+    for role in ROLES:
+        r = await client.post("/api/auth/login", json={"username": role, "password": PASSWORDS[role]})
+        assert r.status_code == 200
+        out[role] = {"Authorization": "Bearer " + r.json()["access_token"]}
+    client.cookies.clear()
+    return out
+
+
+def request_for(env: QaTestEnv, method: str, path: str, n: int) -> tuple[str, dict[str, Any] | None]:
+    """A concrete, valid request for each endpoint (n makes created names unique)."""
+    sd = env.seeded
+    ids = {"call_id": sd.calls[4] if "reviews" in path else sd.calls[1],
+           "recording_id": sd.recordings["call1"], "team_id": sd.teams["scratch"],
+           "operator_id": sd.operators["scratch"], "caller_id": sd.callers["scratch"],
+           "user_id": sd.users["operator"]}
+    url = re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path)
+    bodies: dict[tuple[str, str], dict[str, Any]] = {
+        ("POST", "/api/auth/login"): {"username": "qa", "password": PASSWORDS["qa"]},
+        ("PATCH", "/api/reviews/{call_id}"): {"notes": f"note {n}"},
+        ("POST", "/api/admin/teams"): {"name": f"Team {n}"},
+        ("PATCH", "/api/admin/teams/{team_id}"): {"name": f"Scratch {n}"},
+        ("POST", "/api/admin/operators"): {"name": f"Op {n}", "extension": f"30{n:02d}", "sip_password": "s3cret-passw0rd"},
+        ("PATCH", "/api/admin/operators/{operator_id}"): {"name": f"Scratch {n}"},
+        ("PUT", "/api/admin/operators/{operator_id}/backups"): {"backup_ids": [sd.operators["anna"]]},
+        ("POST", "/api/admin/callers"): {"number": f"+7900100{n:04d}", "name": f"Caller {n}"},
+        ("PATCH", "/api/admin/callers/{caller_id}"): {"name": f"Scratch {n}"},
+        ("POST", "/api/admin/users"): {"username": f"user{n}", "password": "a-long-password-1", "role": "qa"},
+        ("PATCH", "/api/admin/users/{user_id}"): {"operator_id": sd.operators["anna"]},
+    }
+    return url, bodies.get((method, path))
+
+
+def all_routes(routes: list[Any]) -> list[APIRoute]:
+    out: list[APIRoute] = []
+    for r in routes:
+        if isinstance(r, APIRoute):
+            out.append(r)
+        elif hasattr(r, "original_router"):  # FastAPI keeps included routers nested
+            out += all_routes(r.original_router.routes)
+    return out
+
+
+async def test_access_table_covers_every_route(env: QaTestEnv) -> None:
+    api_routes = {(m, r.path) for r in all_routes(env.app.routes) if r.path.startswith("/api/")
+                  for m in r.methods}
+    assert api_routes == set(ACCESS)
+
+
+async def test_role_matrix(env: QaTestEnv, client: httpx.AsyncClient) -> None:
+    tok = await tokens(client)
+    # destructive endpoints last, so the others still find their objects
+    order = sorted(ACCESS, key=lambda k: (k[1] == "/api/auth/logout", k[0] == "DELETE", k[1], k[0]))
+    seen = []
+    for n, (method, path) in enumerate(order):
+        allowed = {r.value for r in ACCESS[(method, path)]}
+        for who in (*ROLES, None):
+            url, body = request_for(env, method, path, n * 10 + len(seen) % 10)
+            headers = tok[who] if who else {}
+            r = await client.request(method, url, json=body, headers=headers)
+            seen.append((method, path, who, r.status_code))
+            if not allowed:  # public (login)
+                assert r.status_code == 200, (method, path, who, r.text)
+            elif who is None:
+                assert r.status_code == 401, (method, path, who, r.text)
+                assert method == "HEAD" or r.json()["error_id"] == "not_authenticated"
+            elif who in allowed:
+                assert r.status_code in (200, 201, 204, 206), (method, path, who, r.status_code, r.text)
+            else:
+                assert r.status_code == 403, (method, path, who, r.status_code, r.text)
+                assert method == "HEAD" or r.json()["error_id"] == "forbidden"
+            client.cookies.clear()
+    assert len(seen) == 4 * len(ACCESS)
+
+
+async def test_recording_never_served_without_role(env: QaTestEnv, client: httpx.AsyncClient) -> None:
+    tok = await tokens(client)
+    url = f"/api/recordings/{env.seeded.recordings['call1']}/audio"
+    for headers in ({}, tok["admin"], tok["operator"], {"Authorization": "Bearer nonsense"},
+                    {"Authorization": "Bearer " + tok["qa"]["Authorization"][7:-2] + "xx"}):
+        for rng in (None, "bytes=0-10"):
+            h = dict(headers)
+            if rng:
+                h["Range"] = rng
+            r = await client.get(url, headers=h)
+            assert r.status_code in (401, 403)
+            assert b"RIFF" not in r.content
+            assert set(r.json()) == {"error_id", "message", "details"}
+
+
+async def test_login_failures_and_expiry(env: QaTestEnv, client: httpx.AsyncClient, clock: Clock) -> None:
+    r = await client.post("/api/auth/login", json={"username": "qa", "password": "wrong"})
+    assert r.status_code == 401 and r.json()["error_id"] == "login_failed"
+    r = await client.post("/api/auth/login", json={"username": "nobody", "password": "x"})
+    assert r.status_code == 401 and r.json()["error_id"] == "login_failed"
+    tok = await tokens(client)
+    assert (await client.get("/api/auth/me", headers=tok["qa"])).json()["role"] == "qa"
+    clock.now += timedelta(minutes=env.settings.auth.token_ttl_minutes + 1)
+    r = await client.get("/api/auth/me", headers=tok["qa"])
+    assert r.status_code == 401 and r.json()["error_id"] == "session_expired"
+
+
+async def test_logout_revokes_and_cookie_needs_csrf_header(env: QaTestEnv, client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/auth/login", json={"username": "qa", "password": PASSWORDS["qa"]})
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    bearer = {"Authorization": "Bearer " + r.json()["access_token"]}
+    # the cookie alone authenticates reads ...
+    assert (await client.get("/api/calls")).status_code == 200
+    # ... but a write by cookie needs the CSRF header
+    c4 = env.seeded.calls[4]
+    r = await client.patch(f"/api/reviews/{c4}", json={"notes": "x"})
+    assert r.status_code == 403 and r.json()["error_id"] == "csrf_header_missing"
+    r = await client.patch(f"/api/reviews/{c4}", json={"notes": "x"}, headers={"X-Hotline-CSRF": "1"})
+    assert r.status_code == 200
+    r = await client.post("/api/auth/logout", headers={"X-Hotline-CSRF": "1"})
+    assert r.status_code == 204
+    client.cookies.clear()
+    assert (await client.get("/api/calls", headers=bearer)).status_code == 401  # same session: revoked
+
+
+async def test_deactivated_user_loses_access(env: QaTestEnv, client: httpx.AsyncClient) -> None:
+    tok = await tokens(client)
+    r = await client.patch(f"/api/admin/users/{env.seeded.users['qa']}", json={"active": False}, headers=tok["admin"])
+    assert r.status_code == 200
+    assert (await client.get("/api/calls", headers=tok["qa"])).status_code == 401
+    r = await client.post("/api/auth/login", json={"username": "qa", "password": PASSWORDS["qa"]})
+    assert r.status_code == 401
+
+
+async def test_passwords_are_hashed(env: QaTestEnv) -> None:
+    from sqlalchemy import select
+
+    from recordings.models import UserRow
+    async with env.sm() as s:
+        hashes = (await s.scalars(select(UserRow.password_hash))).all()
+    assert all(h.startswith("$argon2id$") for h in hashes)
+    assert not any(p in h for h in hashes for p in PASSWORDS.values())
