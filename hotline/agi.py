@@ -17,7 +17,7 @@ import structlog
 
 log = structlog.get_logger("hotline.agi")
 
-_RESPONSE = re.compile(r"^(\d{3})(?:[ -]result=(-?\d+))?(?:\s+\((.*)\))?(?:\s+(.*))?$")
+_RESPONSE = re.compile(r"^(\d{3})(?:[ -]result=(\S*))?(?:\s+\((.*)\))?(?:\s+(.*))?$")
 DIGITS = "0123456789*#"
 
 
@@ -48,6 +48,7 @@ class AgiResponse:
     result: int
     data: str | None
     extra: str | None
+    result_text: str = ""  # as sent: GET DATA's digits keep leading zeros and *
 
     @property
     def digit(self) -> str | None:
@@ -60,7 +61,9 @@ def parse_response(line: str) -> AgiResponse:
     if not m:
         raise AgiError(f"unparseable AGI response {line!r}")
     code, result, data, extra = m.groups()
-    return AgiResponse(int(code), int(result or 0), data, extra)
+    result = result or ""
+    number = int(result) if re.fullmatch(r"-?\d+", result) else 0
+    return AgiResponse(int(code), number, data, extra, result)
 
 
 class AgiChannel:
@@ -93,7 +96,8 @@ class AgiChannel:
     def script(self) -> str:
         return self.env.get("agi_network_script", "")
 
-    async def command(self, cmd: str, timeout: float | None = 60) -> AgiResponse:
+    async def command_line(self, cmd: str, timeout: float | None = 60) -> str:
+        """Send one command and return Asterisk's raw reply line (hang-ups raise AgiHangup)."""
         if "\n" in cmd or "\r" in cmd:
             raise ValueError("AGI command contains a newline")
         if self.hung_up:
@@ -115,8 +119,11 @@ class AgiChannel:
                         while not (await self._reader.readline()).startswith(b"520 "):
                             pass
                         raise AgiError(f"invalid AGI command syntax: {cmd}")
-                    resp = parse_response(line)
-                    break
+                    return line
+
+    async def command(self, cmd: str, timeout: float | None = 60) -> AgiResponse:
+        line = await self.command_line(cmd, timeout)
+        resp = parse_response(line)
         if resp.code == 511:
             self.hung_up = True
             raise AgiHangup("command on a dead channel")
@@ -139,12 +146,16 @@ class AgiChannel:
         return resp.digit
 
     async def get_data(self, name: str, timeout_ms: int, max_digits: int) -> str | None:
-        """Play a prompt (interruptible) and collect up to max_digits (ends on #/timeout)."""
+        """Play a prompt (interruptible) and collect up to max_digits (ends on #/timeout).
+
+        Returns the keys as text (leading zeros and * kept), or None when nothing was typed.
+        """
         resp = await self.command(
             f"GET DATA {quote(name)} {int(timeout_ms)} {int(max_digits)}",
             timeout=timeout_ms / 1000 * (max_digits + 1) + 120,
         )
-        return resp.data if resp.data not in (None, "", "timeout") else None
+        digits = "".join(c for c in resp.result_text if c in DIGITS)
+        return digits or None
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         resp = await self.command(f"WAIT FOR DIGIT {int(timeout_ms)}", timeout=timeout_ms / 1000 + 30)

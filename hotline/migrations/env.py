@@ -5,6 +5,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import callrouting.store  # noqa: F401  (feature tables, so autogenerate sees them)
+import ivr.store  # noqa: F401
+import recordings.models  # noqa: F401
 from hotline.db import Base, make_engine
 
 config = context.config

@@ -1,0 +1,383 @@
+"""The IVR on a real call: one FastAGI session carries out the machine's effects.
+
+    caller -> Asterisk -> AGI(agi://.../call) -> IvrCallFlow(chan)
+        look the caller up, store the call, take the active dialplan (kept for the whole
+        call), then loop: effects -> AGI commands -> the one event the machine awaits.
+
+What goes into AGI commands: sound names we made (prompt cache paths) or that the checked
+dialplan names, escape digits from the machine (validated by `digits_only`), and settings.
+Caller-supplied data (caller ID, keys pressed) never does: keys come back through
+`ivr.agi_io.parse_get_data`, which keeps DTMF characters only.
+
+The "always reach a human" contract: `HOTLINE_DONE=1` is set only when the IVR itself ends
+the call.  If the session fails, the AGI ends without it and Asterisk queues the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from callrouting.numbers import normalize_number
+from hotline.agi import DIGITS, AgiChannel, AgiHangup
+from hotline.callstore import CallStore, utcnow
+from ivr import machine
+from ivr.agi_io import get_data
+from ivr.lookups import answer_lookup
+from ivr.machine import (
+    BotFinished,
+    CallerInfo,
+    CallState,
+    Effect,
+    Event,
+    GetDigits,
+    Hangup,
+    Input,
+    Lookup,
+    LookupResult,
+    Play,
+    PromptFinished,
+    RecordPath,
+    ResolvedPrompt,
+    StartBot,
+    Timeout,
+    Transfer,
+    TransferResult,
+)
+from ivr.model import Dialplan, Greeting, PromptItem
+from voicebot.answers import LotteryFacts
+from voicebot.prompts import PrerenderProgress, PromptCache, playback_target
+
+log = structlog.get_logger("ivr.session")
+
+OUTCOMES = {  # machine outcome -> stored call outcome (the foundation's words)
+    "hangup": "completed",
+    "transferred": "transferred",
+    "transfer_failed": "transfer_failed",
+    "caller_hangup": "caller_hung_up",
+}
+# Queue() leaves these in QUEUESTATUS when nobody answered
+QUEUE_FAILED = {"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"}
+
+
+@dataclass
+class CallContext:
+    """What the pluggable bot and transfer steps get to know about the call."""
+
+    call_id: int
+    uniqueid: str
+    caller: CallerInfo
+    dialplan: Dialplan
+    store: CallStore
+    state: CallState | None = None
+    path: list[dict[str, Any]] = field(default_factory=list)
+
+
+BotFn = Callable[[AgiChannel, StartBot, CallContext], Awaitable[BotFinished]]
+TransferFn = Callable[[AgiChannel, Transfer, CallContext], Awaitable[TransferResult]]
+DialplanSource = Callable[[], Dialplan]
+
+
+class PromptSource(Protocol):
+    async def target(self, prompt: ResolvedPrompt) -> str:
+        """The sound name Asterisk plays for one prompt."""
+        ...
+
+
+# ---------------------------------------------------------------- prompts
+
+
+class CachedPrompts:
+    """Text prompts through the TTS prompt cache into a directory Asterisk can read.
+
+    `to_inside` turns a host path into the path Asterisk sees (it runs in a chroot).
+    `use_voices=False` ignores the dialplan's voice names (they name Piper voices; eSpeak
+    picks its voice from the language).
+    """
+
+    def __init__(self, cache: PromptCache, to_inside: Callable[[Path], str] = str,
+                 *, use_voices: bool | None = None):
+        self.cache = cache
+        self.to_inside = to_inside
+        self.use_voices = cache.tts.name == "piper" if use_voices is None else use_voices
+
+    def _voice(self, voice: str | None) -> str | None:
+        return voice if self.use_voices else None
+
+    async def render(self, text: str, language: str, voice: str | None) -> Path:
+        return await self.cache.render(text, language, self._voice(voice))
+
+    async def target(self, prompt: ResolvedPrompt) -> str:
+        if prompt.file is not None:
+            return prompt.file
+        assert prompt.text is not None
+        path = await self.render(prompt.text, prompt.language, prompt.voice)
+        return playback_target(Path(self.to_inside(path)))
+
+    async def prerender(self, dialplan: Dialplan) -> int:
+        """Render every fixed text of a dialplan (before it serves), logging progress."""
+        todo = static_texts(dialplan)
+        t0 = asyncio.get_running_loop().time()
+        for i, (text, language, voice) in enumerate(todo, start=1):
+            cached = self.cache.is_cached(text, language, self._voice(voice))
+            await self.render(text, language, voice)
+            if i == len(todo) or i % 10 == 0:
+                log.info("ivr.prerender", version=dialplan.version_id, done=i, total=len(todo),
+                         last_cached=cached)
+        log.info("ivr.prerendered", version=dialplan.version_id, prompts=len(todo),
+                 seconds=round(asyncio.get_running_loop().time() - t0, 2))
+        return len(todo)
+
+
+def static_texts(dp: Dialplan) -> list[tuple[str, str, str]]:
+    """(text, language, voice) of every `say` without variables, as the machine resolves them."""
+
+    def voice(language: str) -> str:
+        v = dp.voice
+        if isinstance(v, str):
+            return v
+        return v.get(language) or v.get(dp.default_language) or next(iter(v.values()))
+
+    def items(prompt: Iterable[PromptItem] | None) -> Iterable[tuple[str, str, str]]:
+        for item in prompt or []:
+            if item.say is None:
+                continue
+            pairs = [(item.say, dp.default_language)] if isinstance(item.say, str) \
+                else [(t, lg) for lg, t in item.say.items()]
+            for text, lang in pairs:
+                if "{" not in text:
+                    yield text, lang, voice(lang)
+
+    out: list[tuple[str, str, str]] = []
+    g: Greeting | None = dp.greeting
+    if g is not None:
+        out += items(g.unknown)
+        out += items(g.rating_notice)
+    for node in dp.nodes.values():
+        for name in ("prompt", "no_input_prompt", "invalid_prompt"):
+            out += items(getattr(node, name, None))
+    return list(dict.fromkeys(out))
+
+
+def log_progress(p: PrerenderProgress) -> None:
+    log.info("ivr.prerender", done=p.done, total=p.total, cached=p.cached)
+
+
+# ---------------------------------------------------------------- default bot and transfer
+
+
+async def operator_bot(chan: AgiChannel, effect: StartBot, ctx: CallContext) -> BotFinished:
+    """Stand-in until the voice bot is wired: the caller goes on to an operator."""
+    return BotFinished("operator")
+
+
+class QueueTransfer:
+    """Transfer to the operator pool: `Queue(pool,r,,,timeout)` on the caller's channel."""
+
+    def __init__(self, queue: str, timeout_s: int = 300):
+        self.queue, self.timeout_s = queue, int(timeout_s)
+
+    async def __call__(self, chan: AgiChannel, effect: Transfer, ctx: CallContext) -> TransferResult:
+        await chan.exec("Queue", f"{self.queue},r,,,{self.timeout_s}")
+        status = (await chan.get_variable("QUEUESTATUS")) or ""
+        return TransferResult("failed" if status.upper() in QUEUE_FAILED else "answered")
+
+
+# ---------------------------------------------------------------- the call
+
+
+class IvrCallFlow:
+    """FastAGI handler: one call through the active dialplan."""
+
+    def __init__(
+        self,
+        store: CallStore,
+        dialplans: DialplanSource | Any,  # a DialplanRegistry, or a callable returning one
+        prompts: PromptSource,
+        facts: LotteryFacts,
+        *,
+        country: str = "RU",
+        pool_queue: str = "hotline-pool",
+        bot: BotFn | None = None,
+        transfer: TransferFn | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        lookup_timeout: float = 5.0,
+    ):
+        self.store = store
+        self._dialplans = dialplans
+        self.prompts = prompts
+        self.facts = facts
+        self.country = country
+        self.bot: BotFn = bot or operator_bot
+        self.transfer: TransferFn = transfer or QueueTransfer(pool_queue)
+        self.clock = clock
+        self.lookup_timeout = lookup_timeout
+
+    def current_dialplan(self) -> Dialplan:
+        d = self._dialplans
+        return d() if callable(d) else d.active
+
+    async def __call__(self, chan: AgiChannel) -> None:
+        dialplan = self.current_dialplan()  # this call keeps it, whatever gets activated later
+        raw = chan.env.get("agi_callerid") or None
+        number = normalize_number(raw, self.country)
+        row = await self.store.find_caller(number)
+        caller = CallerInfo(
+            number=number or "", name=row.name if row else None, known=row is not None,
+            vip=bool(row and row.vip), language=row.language if row else None,
+        )
+        call_id = await self.store.start_call(
+            uniqueid=chan.uniqueid, linkedid=chan.env.get("agi_linkedid") or None,
+            channel=chan.env.get("agi_channel"), caller_id_raw=raw, caller_number=number,
+            caller=row, started_at=self.clock(),
+        )
+        ctx = CallContext(call_id, chan.uniqueid, caller, dialplan, self.store)
+        clog = log.bind(uniqueid=chan.uniqueid, caller=number or "unknown",
+                        dialplan=dialplan.version_id)
+        clog.info("ivr.call_started", known=caller.known, vip=caller.vip)
+        await self.store.update(call_id, dialplan_version=dialplan.version_id)
+        outcome = "caller_hung_up"
+        state: CallState | None = None
+        try:
+            await chan.answer()
+            await self.store.update(call_id, answered_at=self.clock())
+            state, effects = machine.start(dialplan, caller, self.clock())
+            while True:
+                ctx.state = state
+                event = await self._carry_out(chan, ctx, state, effects)
+                if state.finished:
+                    break
+                assert event is not None, f"no event for awaiting={state.awaiting}"
+                state, effects = machine.step(dialplan, state, event, self.clock())
+            outcome = OUTCOMES.get(state.outcome or "", state.outcome or "completed")
+        except AgiHangup:
+            if state is not None and not state.finished:
+                state, effects = machine.step(dialplan, state, machine.CallerHungUp(), self.clock())
+                await self._record(ctx, effects)
+            clog.info("ivr.caller_hung_up", node=state.node if state else None)
+        except Exception:
+            # no HOTLINE_DONE: Asterisk's dialplan puts the caller into the operator pool
+            outcome = "failed"
+            ctx.path.append({"node": "(service error)", "at": self.clock().isoformat(),
+                             "detail": "session failed; Asterisk falls back to the pool"})
+            clog.exception("ivr.session_failed", node=state.node if state else None)
+        finally:
+            await self.store.finish_call(call_id, outcome, ctx.path)
+            clog.info("ivr.call_stored", outcome=outcome, steps=len(ctx.path))
+
+    # -- effects
+
+    async def _record(self, ctx: CallContext, effects: list[Effect]) -> None:
+        steps = [e.step for e in effects if isinstance(e, RecordPath)]
+        if not steps:
+            return
+        ctx.path += [{"node": s.node, "at": s.at.isoformat(), "detail": s.detail} for s in steps]
+        await self.store.update(ctx.call_id, path=list(ctx.path))
+
+    async def _carry_out(self, chan: AgiChannel, ctx: CallContext, state: CallState,
+                         effects: list[Effect]) -> Event | None:
+        """Run the effects in order; return the event for the one the machine awaits."""
+        await self._record(ctx, effects)  # the path is stored before the caller hears it
+        actions = [e for e in effects if not isinstance(e, RecordPath)]
+        awaited = _awaited_index(actions, state.awaiting)
+        event: Event | None = None
+        for i, effect in enumerate(actions):
+            result = await self._one(chan, ctx, effect)
+            if i == awaited:
+                event = result
+        return event
+
+    async def _one(self, chan: AgiChannel, ctx: CallContext, effect: Effect) -> Event | None:
+        if isinstance(effect, Play):
+            return PromptFinished(await self._play(chan, effect.prompts, effect.escape_digits))
+        if isinstance(effect, GetDigits):
+            return Input(await self._collect(chan, effect))
+        if isinstance(effect, Lookup):
+            return await self._lookup(chan, effect)
+        if isinstance(effect, StartBot):
+            await self.store.event(ctx.call_id, "ivr.bot", {"topic": effect.topic})
+            try:
+                return await self.bot(chan, effect, ctx)
+            except AgiHangup:
+                raise
+            except Exception:
+                log.exception("ivr.bot_failed", uniqueid=ctx.uniqueid)
+                return BotFinished("failed")
+        if isinstance(effect, Transfer):
+            data = {k: v for k, v in effect.context.items() if k != "variables"}
+            await self.store.event(ctx.call_id, "ivr.transfer", data)
+            try:
+                result = await self.transfer(chan, effect, ctx)
+            except AgiHangup:
+                raise
+            except Exception:
+                log.exception("ivr.transfer_failed", uniqueid=ctx.uniqueid)
+                result = TransferResult("failed")
+            await self.store.event(ctx.call_id, "ivr.transfer_result", {"outcome": result.outcome})
+            return result
+        if isinstance(effect, Hangup):
+            await chan.set_variable("HOTLINE_DONE", "1")
+            await chan.hangup()
+            return None
+        raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
+
+    async def _play(self, chan: AgiChannel, prompts: Iterable[ResolvedPrompt],
+                    escape: str) -> str | None:
+        for p in prompts:
+            key = await chan.stream_file(await self.prompts.target(p), escape)
+            if key:
+                return key  # barge-in: the rest of the prompt is skipped
+        return None
+
+    async def _collect(self, chan: AgiChannel, effect: GetDigits) -> str | None:
+        """Leading prompts by STREAM FILE (any key interrupts), GET DATA on the last one."""
+        timeout_ms = int(effect.timeout * 1000)
+        prompts = list(effect.prompts)
+        first = await self._play(chan, prompts[:-1], DIGITS) if len(prompts) > 1 else None
+        if first is None and prompts and _get_data_fits(effect):
+            got = await get_data(chan, await self.prompts.target(prompts[-1]), timeout_ms,
+                                 effect.max_digits)
+            return got.digits
+        if first is None and prompts:
+            first = await self._play(chan, prompts[-1:], DIGITS)
+        digits = first or ""
+        # keys one by one (a key interrupted a prompt, or a terminator GET DATA cannot end on)
+        while len(digits) < effect.max_digits and not _ends(digits, effect.terminator):
+            key = await chan.wait_for_digit(timeout_ms)
+            if not key:
+                break
+            digits += key
+        return digits
+
+    async def _lookup(self, chan: AgiChannel, effect: Lookup) -> Event:
+        try:
+            async with asyncio.timeout(self.lookup_timeout):
+                return LookupResult(await answer_lookup(effect, self.facts, self.clock()))
+        except TimeoutError:
+            return Timeout()
+
+
+def _get_data_fits(effect: GetDigits) -> bool:
+    """GET DATA always ends on `#` and drops it: fine for `#` entries and one-key menus."""
+    return effect.terminator == "#" or effect.max_digits == 1
+
+
+def _ends(digits: str, terminator: str | None) -> bool:
+    return bool(terminator) and digits.endswith(terminator or "")
+
+
+def _awaited_index(actions: list[Effect], awaiting: str | None) -> int | None:
+    kind = {"prompt": Play, "input": GetDigits, "lookup": Lookup, "bot": StartBot,
+            "transfer": Transfer}.get(awaiting or "")
+    if kind is None:
+        return None
+    for i in range(len(actions) - 1, -1, -1):
+        if isinstance(actions[i], kind):
+            return i
+    return None
