@@ -1,10 +1,11 @@
-"""The HTTP API (FastAPI on loopback): health and live operator presence."""
+"""The HTTP API (FastAPI on loopback): every feature's routes, each behind its roles."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import select, text
 
@@ -21,6 +22,9 @@ class Health(BaseModel):
     ami_error: str | None
     database_ok: bool
     active_calls: int
+    dialplan_ok: bool
+    dialplan_active: str | None
+    dialplan_error: dict[str, Any] | None
 
 
 class OperatorOut(BaseModel):
@@ -33,14 +37,26 @@ class OperatorOut(BaseModel):
 
 
 def create_app(service: Service) -> FastAPI:
+    from callrouting.api import build_router as routing_router
+    from ivr.api import build_router as dialplan_router
+    from recordings.api import build_router as qa_router
+    from recordings.errors import install_error_handlers
+    from recordings.models import Role
+    from recordings.web import build_web_router
+
     app = FastAPI(
         title="Hotline",
         version="0.1.0",
-        description="Hotline call router: health, operators and their live presence.",
+        description="Hotline call router: health, presence, dialplans, routing context, "
+        "calls, recordings, reviews and statistics. Log in at POST /api/auth/login.",
     )
+    install_error_handlers(app)
+    auth = service.auth
+    anyone = [Depends(auth.require(Role.ADMIN, Role.QA, Role.OPERATOR))]
 
     @app.get("/health", response_model=Health, tags=["service"])
     async def health() -> Any:
+        """Liveness for monitoring: no credentials, no personal data."""
         db_ok = True
         try:
             async with service.sessionmaker() as s:
@@ -48,15 +64,20 @@ def create_app(service: Service) -> FastAPI:
         except Exception:
             db_ok = False
         ami = service.ami
-        ok = db_ok and ami.connected
+        dp = service.dialplans.health()
+        ok = db_ok and ami.connected and bool(dp.get("dialplan_ok"))
         return Health(
             status="ok" if ok else "degraded", ami_connected=ami.connected,
             asterisk_version=ami.asterisk_version, ami_error=ami.last_error,
             database_ok=db_ok, active_calls=service.agi.active_calls,
+            dialplan_ok=bool(dp.get("dialplan_ok")), dialplan_active=dp.get("dialplan_active"),
+            dialplan_error=dp.get("dialplan_error"),
         )
 
-    @app.get("/api/operators", response_model=list[OperatorOut], tags=["directory"])
+    @app.get("/api/operators", response_model=list[OperatorOut], tags=["directory"],
+             dependencies=anyone)
     async def operators() -> Any:
+        """Operators with their live presence (from AMI)."""
         async with service.sessionmaker() as s:
             rows = (await s.execute(
                 select(OperatorRow, TeamRow.name).outerjoin(TeamRow, OperatorRow.team_id == TeamRow.id)
@@ -69,4 +90,18 @@ def create_app(service: Service) -> FastAPI:
             for o, team in rows
         ]
 
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/qa/")
+
+    app.include_router(dialplan_router(service.dialplans), prefix="/api/dialplans",
+                       dependencies=[Depends(auth.require(Role.ADMIN))])
+    # before the QA router: /api/routing/calls/active must not match /api/calls/{id}
+    app.include_router(routing_router(service.sessionmaker, lambda: service.presence),
+                       prefix="/api/routing",
+                       dependencies=[Depends(auth.require(Role.ADMIN, Role.QA))])
+    app.include_router(qa_router(service.sessionmaker, service.recordings,
+                                 lambda: service.presence.snapshot(),
+                                 token_secret=service.token_secret, authenticator=auth))
+    app.include_router(build_web_router())
     return app

@@ -7,22 +7,30 @@ import contextlib
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import structlog
 import uvicorn
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from callrouting.config import load_routing_config
 from callrouting.presence import PresenceTracker
+from callrouting.router import CallRouter
+from callrouting.store import RoutingStore
 from hotline import migrate
-from hotline.agi import FastAgiServer, Handler
+from hotline.agi import AgiChannel, FastAgiServer, Handler
 from hotline.ami import AmiClient
-from hotline.asterisk import Operator
-from hotline.callflow import FoundationCallFlow
-from hotline.callstore import CallStore
+from hotline.asterisk import AsteriskInstance, Operator
+from hotline.callstore import CallStore, utcnow
 from hotline.db import OperatorRow, make_engine, make_sessionmaker
 from hotline.http import create_app
-from hotline.settings import Settings
+from hotline.lottery import DbLotteryFacts
+from hotline.settings import PROJECT_ROOT, Settings
+from ivr.wiring import build_ivr
+from recordings.auth import Authenticator, ensure_demo_users, token_secret
+from recordings.retention import RetentionJob
+from recordings.settings import RecordingSettings
 
 log = structlog.get_logger("hotline.service")
 
@@ -48,6 +56,15 @@ def ami_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def recording_settings(settings: Settings, asterisk: AsteriskInstance) -> RecordingSettings:
+    """Recordings live in the Asterisk instance's directory unless settings say otherwise."""
+    rs = settings.recordings
+    if rs.asterisk_dir is None and rs.dir == Path("."):
+        return rs.model_copy(update={"dir": asterisk.recordings_dir,
+                                     "asterisk_dir": f"{asterisk.inside}/recordings"})
+    return rs.resolved(PROJECT_ROOT)
+
+
 class _Uvicorn(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:  # the service owns the signals
@@ -55,44 +72,96 @@ class _Uvicorn(uvicorn.Server):
 
 
 class Service:
+    """Everything the hotline runs in one process: FastAGI, AudioSocket, AMI, HTTP, jobs.
+
+    `handler` replaces the IVR call flow (tests of one feature); the voice bot (whose speech
+    models take a few seconds to load) is left out then, unless `with_bot=True`.
+    """
+
     def __init__(self, settings: Settings, *, secret: str | None = None,
-                 handler: Handler | None = None):
+                 handler: Handler | None = None, with_bot: bool | None = None):
         self.settings = settings
         self.secret = secret if secret is not None else ami_secret(settings)
         self.engine: AsyncEngine = make_engine(settings.database_url, settings.database.echo)
         self.sessionmaker: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
         self.store = CallStore(self.sessionmaker)
+        self.asterisk = AsteriskInstance(settings)  # paths shared with Asterisk
         a = settings.asterisk
         self.ami = AmiClient(a.host, a.ami_port, a.ami_user, self.secret)
-        self.presence = PresenceTracker([])  # replaced with the directory's operators at start
-        self.handler = handler or FoundationCallFlow(self.store, country=settings.country)
+        self.presence = PresenceTracker([])  # the directory's operators at start
+        self.facts = DbLotteryFacts(self.sessionmaker, utcnow)
+        self.router: CallRouter | None = None  # needs the directory: built at start
+        self.bot = self._build_bot() if (handler is None if with_bot is None else with_bot) else None
+        self.dialplans, self.ivr = build_ivr(
+            settings, self.store, self.sessionmaker, self.asterisk.sounds_dir,
+            self.asterisk.to_inside, bot=self.bot, transfer=self._transfer,
+        )
+        self.handler = handler or self.ivr
         self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self.handler)
+        self.recordings = recording_settings(settings, self.asterisk)
+        self.token_secret = token_secret(self.recordings.auth, settings.resolve(settings.var_dir),
+                                         settings.mode)
+        self.auth = Authenticator(self.sessionmaker, self.recordings.auth, self.token_secret)
+        self.retention = RetentionJob(self.sessionmaker, self.recordings)
         self.http = _Uvicorn(uvicorn.Config(
             create_app(self), host=settings.service.host, port=settings.service.http_port,
             log_config=None, lifespan="off", access_log=False,
         ))
         self._http_task: asyncio.Task[None] | None = None
 
+    def _build_bot(self) -> Any:
+        from voicebot.gateway import BotGateway, choose_asr
+        from voicebot.tts import make_tts
+
+        b = self.settings.bot
+        if b.asr_engine == "vosk" and b.vosk_model_dir is None:
+            raise SettingsProblem("bot.asr_engine is vosk but bot.vosk_model_dir is not set")
+
+        def asr_factory() -> Any:
+            if b.asr_engine == "pocketsphinx":
+                return choose_asr(b.language, None)
+            return choose_asr(b.language, b.vosk_model_dir)
+
+        return BotGateway(self.settings, self.facts, asr_factory, make_tts(b.tts), utcnow,
+                          store=self.store, language=b.language, voice=b.voice)
+
+    async def _transfer(self, chan: AgiChannel, transfer: Any, call_context: Any = None) -> Any:
+        assert self.router is not None, "service not started"
+        return await self.router.route_call(chan, transfer, call_context)
+
     async def operators(self) -> list[Operator]:
         async with self.sessionmaker() as s:
-            rows = (await s.scalars(select(OperatorRow).where(OperatorRow.active).order_by(OperatorRow.extension))).all()
+            rows = (await s.scalars(select(OperatorRow).where(OperatorRow.active)
+                                    .order_by(OperatorRow.extension))).all()
         return [Operator(r.extension, r.name, r.sip_password) for r in rows]
 
     async def start(self) -> None:
-        await migrate.upgrade(self.settings.database_url)
+        s = self.settings
+        await migrate.upgrade(s.database_url)
+        directory = await RoutingStore(self.sessionmaker, country=s.country).load_directory()
+        routing = load_routing_config(s.resolve(s.routing), directory)
+        self.router = CallRouter(self.sessionmaker, routing, lambda: self.presence,
+                                 ami=lambda: self.ami, country=s.country)
         ops = await self.operators()
         self.presence = PresenceTracker([o.extension for o in ops])
         self.presence.attach(self.ami)
+        if s.mode == "demo":
+            await ensure_demo_users(self.sessionmaker, s.resolve(s.var_dir))
         await self.ami.start()
+        await self.dialplans.start()
+        if self.bot is not None:
+            await self.bot.start()
         await self.agi.start()
+        self.retention.start()
         self._http_task = asyncio.create_task(self.http.serve(), name="http")
         while not self.http.started:
             if self._http_task.done():
                 self._http_task.result()  # raises the bind error
                 raise RuntimeError("HTTP server stopped during start-up")
             await asyncio.sleep(0.02)
-        log.info("service.started", agi=self.settings.service.agi_port,
-                 http=f"http://{self.settings.service.host}:{self.settings.service.http_port}")
+        log.info("service.started", agi=s.service.agi_port, audiosocket=s.service.audiosocket_port,
+                 http=f"http://{s.service.host}:{s.service.http_port}",
+                 dialplan=self.dialplans.health().get("dialplan_active"))
 
     async def stop(self) -> None:
         await self.agi.stop()
@@ -101,10 +170,10 @@ class Service:
             with contextlib.suppress(Exception):
                 await self._http_task
             self._http_task = None
+        await self.retention.stop()
+        if self.bot is not None:
+            await self.bot.stop()
+        await self.dialplans.stop()
         await self.ami.stop()
         await self.engine.dispose()
         log.info("service.stopped")
-
-
-def var_path(settings: Settings, *parts: str) -> Path:
-    return settings.resolve(settings.var_dir).joinpath(*parts)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hotline.yamlsrc import Marks, Position, Problem, YamlFileError, load_yaml, pydantic_problems
+from recordings.settings import RecordingSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "config" / "hotline.yaml"
@@ -102,6 +103,8 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     log: LogSettings = LogSettings()
     bot: BotSettings = BotSettings()
+    # dir/asterisk_dir unset: the Asterisk instance's own recordings directory
+    recordings: RecordingSettings = RecordingSettings(dir=Path("."), asterisk_dir=None)
     dialplan: Path = PROJECT_ROOT / "dialplan" / "hotline.yaml"
     routing: Path = PROJECT_ROOT / "config" / "routing.yaml"
     directory: Path = PROJECT_ROOT / "config" / "directory.yaml"

@@ -1,8 +1,12 @@
 """Scripted SIP callers with sipp: the demo call (`hotline call`) and the test suite.
 
 A caller script is a list of steps (`Pause(ms)`, `Dtmf("123#")`, `Audio(pcap)`), turned
-into a sipp XML scenario: INVITE with the given caller ID, RTP after the answer, RFC 2833
-DTMF from the pcap files sipp ships, then either wait for Asterisk's BYE or hang up.
+into a sipp XML scenario: INVITE with the given caller ID, RTP after the answer, RFC 4733
+DTMF, then either wait for Asterisk's BYE or hang up.
+
+Each Dtmf step is a pcap written for the scenario (`hotline.rtp_pcap`): one RTP stream per
+call whose sequence numbers and timestamps go on from step to step, so repeated keys and
+keys in any order all register (sipp's own dtmf_2833_<d>.pcap files cannot do that).
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from hotline.rtp_pcap import EVENT_MS, EVENTS, DtmfStream
+
 PCAP_DIR = Path("/usr/share/sip-tester")
-_DTMF_FILE = {**{d: f"dtmf_2833_{d}.pcap" for d in "0123456789"}, "#": "dtmf_2833_pound.pcap",
-              "*": "dtmf_2833_star.pcap"}
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,20 @@ class Pause:
 
 @dataclass(frozen=True)
 class Dtmf:
+    """Keys sent as RFC 4733 events: one every EVENT_MS (160 ms) + gap_ms; the scenario
+    goes on gap_ms after the last key ends."""
+
     digits: str
-    gap_ms: int = 400  # between digits (each pcap lasts ~ 250 ms)
+    gap_ms: int = 400  # silence after each key
+
+    def __post_init__(self) -> None:
+        bad = [d for d in self.digits if d.upper() not in EVENTS]
+        if bad or not self.digits:
+            raise ValueError(f"no RFC 4733 event for {self.digits!r}")
+
+    @property
+    def ms(self) -> int:
+        return len(self.digits) * (EVENT_MS + max(0, self.gap_ms))
 
 
 @dataclass(frozen=True)
@@ -68,33 +84,40 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def _dtmf_actions(digits: str, gap_ms: int) -> str:
-    out = []
-    for d in digits:
-        if d not in _DTMF_FILE:
-            raise ValueError(f"no RFC 2833 pcap for {d!r}")
-        out.append(
-            f'  <nop><action><exec play_pcap_audio="{PCAP_DIR / _DTMF_FILE[d]}"/></action></nop>\n'
-            f'  <pause milliseconds="{gap_ms}"/>\n'
-        )
-    return "".join(out)
+def _play(pcap: Path | str) -> str:
+    return f'  <nop><action><exec play_pcap_audio="{escape(str(pcap))}"/></action></nop>\n'
 
 
 def build_scenario(caller_id: str, display_name: str | None, steps: list[Step],
-                   wait_for_bye_ms: int = 30000) -> str:
-    """A UAC scenario. Caller ID goes through XML escaping and a strict charset."""
+                   wait_for_bye_ms: int = 30000, media_dir: Path | None = None,
+                   stream: DtmfStream | None = None) -> str:
+    """A UAC scenario. Caller ID goes through XML escaping and a strict charset.
+
+    Dtmf steps are written as `media_dir/dtmf-<n>.pcap`, numbered on from one `stream`
+    (a new one per scenario unless given).  sipp plays one pcap at a time per call and
+    cancels the one playing when the next starts, so a Dtmf step waits for its keys to be
+    sent; only a last Dtmf step that Asterisk answers with BYE does not (a pause there
+    could catch the BYE, which sipp counts as an unexpected message).
+    """
     if not re.fullmatch(r"[+0-9A-Za-z._-]{1,40}", caller_id):
         raise ValueError(f"unsafe caller id {caller_id!r}")
     name = f'"{escape(display_name)}" ' if display_name else ""
     body = []
     hang_up = False
-    for st in steps:
+    stream = stream or DtmfStream()
+    for i, st in enumerate(steps):
         if isinstance(st, Pause):
             body.append(f'  <pause milliseconds="{st.ms}"/>\n')
         elif isinstance(st, Dtmf):
-            body.append(_dtmf_actions(st.digits, st.gap_ms))
+            if media_dir is None:
+                raise ValueError("Dtmf steps need a media_dir for their pcap files")
+            pcap = media_dir / f"dtmf-{i}.pcap"
+            stream.write_step(pcap, st.digits, st.gap_ms)
+            body.append(_play(pcap))
+            if i < len(steps) - 1:
+                body.append(f'  <pause milliseconds="{st.ms}"/>\n')
         elif isinstance(st, Audio):
-            body.append(f'  <nop><action><exec play_pcap_audio="{escape(st.pcap)}"/></action></nop>\n')
+            body.append(_play(st.pcap))
             if st.ms:
                 body.append(f'  <pause milliseconds="{st.ms}"/>\n')
         elif isinstance(st, HangUp):
@@ -194,9 +217,9 @@ async def place_call(
     timeout: float = 60, wait_for_bye_ms: int = 30000, workdir: Path | None = None,
 ) -> CallResult:
     """Place one call with sipp and wait for it to end."""
-    scenario = build_scenario(caller_id, display_name, steps or [], wait_for_bye_ms)
     wd = Path(workdir or tempfile.mkdtemp(prefix="hotline-sipp-"))
     wd.mkdir(parents=True, exist_ok=True)
+    scenario = build_scenario(caller_id, display_name, steps or [], wait_for_bye_ms, media_dir=wd)
     xml = wd / "caller.xml"
     xml.write_text(scenario)
     port, mport = free_udp_port(), free_udp_port()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -65,7 +67,7 @@ def asterisk(e2e_settings: Settings) -> Iterator[AsteriskInstance]:
 
 @pytest.fixture
 async def service(asterisk: AsteriskInstance, e2e_settings: Settings) -> AsyncIterator[Service]:
-    svc = Service(e2e_settings)
+    svc = Service(e2e_settings, with_bot=False)  # the bot's own tests start it
     await svc.start()
     try:
         async with asyncio.timeout(10):
@@ -79,3 +81,18 @@ async def service(asterisk: AsteriskInstance, e2e_settings: Settings) -> AsyncIt
 @pytest.fixture
 def sip_target() -> str:
     return f"127.0.0.1:{SIP_PORT}"
+
+
+@contextlib.asynccontextmanager
+async def api_client(service: Service, username: str = "qa") -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client logged in as one of the demo users (passwords in var/qa-users.txt)."""
+    users = dict(
+        line.split(" ", 1)
+        for line in (service.settings.resolve(service.settings.var_dir) / "qa-users.txt")
+        .read_text().splitlines() if line.strip()
+    )
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.settings.service.http_port}") as client:
+        r = await client.post("/api/auth/login", json={"username": username, "password": users[username]})
+        r.raise_for_status()
+        client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        yield client

@@ -10,10 +10,14 @@ from callrouting.model import Presence
 from hotline.db import CallRow
 from hotline.service import Service
 from hotline.sipp import place_call
+from tests.e2e.conftest import api_client
 from tests.e2e.peers import Baresip, SippOperator
 
 
 async def test_call_reaches_service_and_is_stored(service: Service, sip_target: str) -> None:
+    from hotline.callflow import FoundationCallFlow
+
+    service.agi.handler = FoundationCallFlow(service.store, country=service.settings.country)
     res = await place_call(target=sip_target, caller_id="89161234567", steps=[], timeout=30)
     assert res.ok, res.stderr + res.messages[-3000:]
     async with service.sessionmaker() as s:
@@ -33,8 +37,10 @@ async def test_presence_follows_registration(service: Service) -> None:
     try:
         await phone.start()
         await service.presence.wait_for("1002", Presence.AVAILABLE, timeout=2)
-        async with _client(service) as http:
+        async with api_client(service, "qa") as http:
             ops = {o["extension"]: o for o in (await http.get("/api/operators")).json()}
+        async with _client(service) as anonymous:
+            assert (await anonymous.get("/api/operators")).status_code == 401
         assert ops["1002"]["presence"] == "available"
         assert ops["1001"]["presence"] == "unavailable"
     finally:
