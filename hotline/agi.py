@@ -220,6 +220,10 @@ class FastAgiServer:
             await self.handler(chan)
         except AgiHangup:
             pass
+        except asyncio.CancelledError:
+            # service shutting down: closing the socket makes Asterisk continue its
+            # dialplan, which puts the caller into the operator pool
+            log.info("agi.session_cancelled", uniqueid=chan.uniqueid)
         except Exception:
             log.exception("agi.session_failed", uniqueid=chan.uniqueid)
         finally:

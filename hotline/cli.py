@@ -85,6 +85,9 @@ def _banner(s: Settings, with_asterisk: bool) -> None:
         f"  hotline service  FastAGI 127.0.0.1:{v.agi_port}, AudioSocket 127.0.0.1:{v.audiosocket_port},"
         f" HTTP http://127.0.0.1:{v.http_port} (API docs at /docs, health at /health)",
         f"  database         {s.database_url}",
+        f"  QA web page      http://127.0.0.1:{v.http_port}/qa/  (demo users and passwords: "
+        f"{s.resolve(s.var_dir) / 'qa-users.txt'})",
+        f"  dialplan         {s.dialplan} (edit it: the service reloads it; `hotline dialplan check`)",
         "",
         f"  Place a demo call:   make call      (sipp dials extension {a.hotline_extension})",
         f"  Softphone:           register 1001 / demo-pass-1001 at 127.0.0.1:{a.sip_port} (UDP),"
