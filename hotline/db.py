@@ -189,6 +189,10 @@ def make_engine(url: str, echo: bool = False) -> AsyncEngine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
+            # with WAL, NORMAL loses no committed data on a service crash (only on power
+            # loss) and stops every commit waiting on fsync: under 150 IVR callers those
+            # waits reached 1.6 s and callers' keys fell between AGI commands
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
 

@@ -73,6 +73,10 @@ async def main() -> int:
     finally:
         await asyncio.to_thread(inst.stop)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    if sys.argv[1:] and RESULTS.exists():  # a partial run keeps the other benchmarks' figures
+        fresh = {r["name"] for r in results}
+        kept = [r for r in json.loads(RESULTS.read_text()).get("measures", []) if r["name"] not in fresh]
+        results = kept + results
     RESULTS.write_text(json.dumps({
         "generated_at": datetime.now(UTC).isoformat(), "machine": {"cpus": os.cpu_count(),
         "python": platform.python_version()}, "seconds": round(time.monotonic() - t0, 1),

@@ -1,6 +1,7 @@
-"""IVR benchmarks on the real Asterisk (Must-show 5 of issue 3).
+"""IVR on the real Asterisk: key press -> next prompt, and concurrent callers (Must-show 5).
 
-    HOTLINE_E2E_SLOT=1 python -m tests.bench.bench_ivr [--callers 200]
+    python -m tests.bench bench_ivr                              (with the other benchmarks)
+    HOTLINE_E2E_SLOT=1 python -m tests.bench.bench_ivr [--callers 200]     (on its own)
 
 1. Key press -> next prompt start: the same chain of eight menus (same prompt file, keys
    1..8) run natively by Asterisk (Background/WaitExten, a bench-only context appended to the
@@ -9,11 +10,15 @@
    Newexten for the next Background(); service, the moment the session writes the next
    `GET DATA` to Asterisk (same process clock).  The service figure is slightly favoured by
    the AMI delivery delay of DTMFEnd (sub-millisecond on loopback).
-2. Load: N sipp callers at once walk the whole chain through the service; zero failures means
-   sipp reports none and every call is stored as completed with the full path.  The service's
-   CPU (user+system of this process, which runs it) and peak RSS are sampled during the load.
+2. Load: N sipp callers (one sipp process, N/5 new calls a second) walk the whole chain
+   through the service, ramping 50, 100, ... up to the target + 50 and stopping at the
+   first step with a failure.  Zero failures means sipp reports none and every call is
+   stored as completed with the full path.  A failed call is explained from AMI DTMFEnd and
+   the service's GET DATA times: which menu lost its key and whether Asterisk ever got it.
+   The service's CPU (user+system of this process, which runs it), its peak RSS and
+   Asterisk's CPU are sampled during each step.
 
-`run()` returns measures [{name, unit, n, p50, p95, ratio?}] for var/bench/results.json.
+`run()` returns measures [{name, unit, n, p50, p95, ...}] for var/bench/results.json.
 """
 
 from __future__ import annotations
@@ -39,11 +44,13 @@ from hotline.ami import Message  # noqa: E402
 from hotline.asterisk import AsteriskInstance, provision_root  # noqa: E402
 from hotline.cli import prepare_database  # noqa: E402
 from hotline.db import CallRow  # noqa: E402
+from hotline.logs import setup_logging  # noqa: E402
 from hotline.service import Service  # noqa: E402
 from hotline.sipp import Dtmf, Pause, build_scenario, free_udp_port, place_call  # noqa: E402
 from ivr.check import parse_dialplan  # noqa: E402
 from ivr.wiring import build_ivr  # noqa: E402
-from tests.e2e.conftest import SIP_PORT, make_settings  # noqa: E402
+from tests.bench.common import ProcSample  # noqa: E402
+from tests.e2e.conftest import make_settings  # noqa: E402
 
 MENUS = 8
 PROMPT = ("To check a ticket, press 1. For the next draw times, press 2. For the latest winning "
@@ -104,7 +111,13 @@ class Timeline:
 
     def __init__(self) -> None:
         self.keys: dict[str, list[float]] = defaultdict(list)
+        self.digits: dict[str, list[tuple[str, float]]] = defaultdict(list)
         self.starts: dict[str, list[float]] = defaultdict(list)
+
+    def reset(self) -> None:
+        self.keys.clear()
+        self.digits.clear()
+        self.starts.clear()
 
     def on_ami(self, msg: Message) -> None:
         now = time.perf_counter()
@@ -112,6 +125,7 @@ class Timeline:
         chan = msg["Channel"] if "Channel" in msg else ""
         if ev == "DTMFEnd" and (msg["Direction"] if "Direction" in msg else "") == "Received":
             self.keys[chan].append(now)
+            self.digits[chan].append((msg["Digit"] if "Digit" in msg else "?", now))
         elif ev == "Newexten" and "Application" in msg and msg["Application"].lower() == "background" \
                 and msg["Context"].startswith("ivrbench-m") and msg["Context"] != "ivrbench-m1":
             self.starts[chan].append(now)
@@ -146,12 +160,46 @@ def timed(flow: Any, timeline: Timeline) -> Any:
     return handler
 
 
-class ServiceLoad:
-    """CPU seconds and peak RSS of this process while something runs."""
+class DbWrites:
+    """How long the session's call-store writes take (they run between a key and the next
+    prompt: the path is stored before the caller hears the next menu)."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: Any) -> None:
+        self.times: list[float] = []
+        for name in ("update", "start_call", "finish_call", "find_caller"):
+            setattr(store, name, self._timed(getattr(store, name)))
+
+    def _timed(self, fn: Any) -> Any:
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                self.times.append((time.perf_counter() - t) * 1000)
+        return wrapper
+
+
+def sqlite_synchronous(engine: Any, mode: str) -> None:
+    """Bench-only experiment (HOTLINE_BENCH_SQLITE_SYNC=normal): SQLite's commit durability,
+    to show how much of the key -> prompt time is the fsync of each path write."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragma(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA synchronous={mode}")
+        cur.close()
+
+
+class ServiceLoad:
+    """CPU seconds and peak RSS of this process (the service) while something runs, and
+    Asterisk's CPU when its pid is known."""
+
+    def __init__(self, asterisk_pid: int | None = None) -> None:
         self.peak_rss_mb = 0.0
         self._task: asyncio.Task[None] | None = None
+        self.asterisk = ProcSample(asterisk_pid) if asterisk_pid else None
+        self.asterisk_cpu_percent: float | None = None
 
     async def _sample(self) -> None:
         while True:
@@ -162,6 +210,7 @@ class ServiceLoad:
 
     def __enter__(self) -> ServiceLoad:
         self.t0, self.c0 = time.monotonic(), sum(os.times()[:2])
+        self.a0 = self._asterisk_cpu()
         self._task = asyncio.get_running_loop().create_task(self._sample())
         return self
 
@@ -170,6 +219,15 @@ class ServiceLoad:
         self._task.cancel()
         self.wall = time.monotonic() - self.t0
         self.cpu = sum(os.times()[:2]) - self.c0
+        a1 = self._asterisk_cpu()
+        if self.a0 is not None and a1 is not None:
+            self.asterisk_cpu_percent = round(100 * (a1 - self.a0) / self.wall, 1)
+
+    def _asterisk_cpu(self) -> float | None:
+        try:
+            return self.asterisk.cpu_seconds() if self.asterisk else None
+        except OSError:
+            return None
 
 
 async def _calls(target: str, service: str, n: int) -> list[Any]:
@@ -179,9 +237,10 @@ async def _calls(target: str, service: str, n: int) -> list[Any]:
 
 
 async def _load(target: str, callers: int, rate: int) -> tuple[int, str]:
+    """One sipp process places all the calls (`rate` new calls a second)."""
     wd = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
     xml = wd / "load.xml"
-    xml.write_text(build_scenario("bench", None, steps(), 30000))
+    xml.write_text(build_scenario("bench", None, steps(), 30000, media_dir=wd))
     cmd = ["sipp", target, "-sf", str(xml), "-s", "100", "-m", str(callers), "-l", str(callers),
            "-r", str(rate), "-i", "127.0.0.1", "-p", str(free_udp_port()),
            "-mp", str(free_udp_port()), "-timeout", "120s", "-timeout_error", "-nostdin"]
@@ -193,60 +252,118 @@ async def _load(target: str, callers: int, rate: int) -> tuple[int, str]:
     return proc.returncode or 0, (out + err).decode(errors="replace")[-1500:]
 
 
-async def run_async(callers: int = 200, latency_calls: int = 4) -> list[dict[str, Any]]:
-    var = Path(tempfile.mkdtemp(prefix="hotline-bench-var-"))
-    settings = make_settings(var)
-    provision_root(settings.asterisk.root, settings.asterisk.cache)
-    await prepare_database(settings)
-    secret = settings.asterisk.ami_secret.get_secret_value()  # type: ignore[union-attr]
-    inst = AsteriskInstance(settings)
-    svc = Service(settings, secret=secret)
-    inst.write_config(await svc.operators(), secret)
+def diagnose(row: CallRow, timeline: Timeline) -> str:
+    """Which menu lost its key, and where: never reached Asterisk (no AMI DTMFEnd), or reached
+    it while the service had no GET DATA running (between two AGI commands Asterisk reads
+    and drops the caller's DTMF), or something else."""
+    chan = row.channel or ""
+    got = [int(p["detail"].split()[1]) for p in row.path
+           if p["detail"].startswith("key ")]
+    lost = (max(got) + 1) if got else 1
+    keys = [(d, t) for d, t in timeline.digits.get(chan, [])]
+    starts = timeline.starts.get(chan, [])
+    last = [p for p in row.path][-1:] or [{"node": "?", "detail": "?"}]
+    where = f"m{lost}: {last[0]['node']} '{last[0]['detail']}'"
+    at = [t for d, t in keys if d == str(lost)]
+    if not at:
+        return f"{where}; Asterisk never got key {lost} (AMI DTMFEnd: {''.join(d for d, _ in keys)})"
+    prompt = starts[lost - 1] if len(starts) >= lost else None
+    if prompt is None or at[0] < prompt:
+        gap = f"{(prompt - at[0]) * 1000:.0f} ms before" if prompt else "with no"
+        return f"{where}; key {lost} reached Asterisk {gap} the service's GET DATA for m{lost}"
+    return f"{where}; key {lost} reached Asterisk during GET DATA, service saw {got}"
+
+
+async def _level(svc: Service, timeline: Timeline, db: DbWrites, target: str, callers: int,
+                 asterisk_pid: int | None) -> dict[str, Any]:
+    async with svc.sessionmaker() as s:
+        before = max((await s.scalars(select(CallRow.id))).all() or [0])
+    timeline.reset()
+    db.times.clear()
+    with ServiceLoad(asterisk_pid) as load:
+        rc, tail = await _load(target, callers, rate=max(10, callers // 5))
+    async with asyncio.timeout(15):  # the sessions store their ends
+        while svc.agi.active_calls:
+            await asyncio.sleep(0.1)
+    async with svc.sessionmaker() as s:
+        rows = (await s.scalars(select(CallRow).where(CallRow.id > before)
+                                .order_by(CallRow.id))).all()
+    walked = [("bye", f"key {MENUS}")]  # the whole chain, every key taken
+    ok = [r for r in rows if r.outcome == "completed" and
+          [(p["node"], p["detail"]) for p in r.path][-1:] == walked]
+    bad = [diagnose(r, timeline) for r in rows if r not in ok]
+    failures = callers - len(ok)
+    lat = timeline.latencies()
+    return {"callers": callers, "ok": len(ok), "failures": failures, "sipp_exit": rc,
+            "sipp_tail": tail if rc else "", "lost": bad,
+            "ami_keys": sum(len(v) for v in timeline.digits.values()),
+            "db_write_p50": round(statistics.median(db.times), 1) if db.times else None,
+            "db_write_p95": round(pct(db.times, 0.95), 1) if db.times else None,
+            "key_to_prompt_p50": round(statistics.median(lat), 1) if lat else None,
+            "key_to_prompt_p95": round(pct(lat, 0.95), 1) if lat else None,
+            "cpu": round(100 * load.cpu / load.wall, 1), "rss": round(load.peak_rss_mb, 1),
+            "asterisk_cpu": load.asterisk_cpu_percent, "wall": round(load.wall, 1)}
+
+
+async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
+              ramp: tuple[int, ...] | None = None, latency_calls: int = 4) -> list[dict[str, Any]]:
+    """On a running Asterisk (`python -m tests.bench bench_ivr` starts one).  The load ramps
+    up in steps of 50 to `callers` + 50 and stops at the first step with a failure."""
+    ramp = ramp or tuple(range(50, callers + 51, 50))
+    var = Path(tempfile.mkdtemp(prefix="hotline-bench-ivr-"))
+    svc = Service(settings, with_bot=False)  # the IVR alone (the bot has its own bench)
+    if os.environ.get("HOTLINE_BENCH_SQLITE_SYNC"):
+        sqlite_synchronous(svc.engine, os.environ["HOTLINE_BENCH_SQLITE_SYNC"].upper())
+    db = DbWrites(svc.store)
     dp_file = var / "bench.yaml"
     dp_file.write_text(bench_dialplan())
     dp, problems = parse_dialplan(dp_file.read_text(), str(dp_file))
     assert dp is not None, problems
-    registry, flow = build_ivr(settings, svc.store, svc.sessionmaker, inst.sounds_dir,
-                               inst.to_inside, dialplan_path=dp_file)
+    registry, flow = build_ivr(settings, svc.store, svc.sessionmaker, asterisk.sounds_dir,
+                               asterisk.to_inside, dialplan_path=dp_file)
     timeline = Timeline()
     svc.agi.handler = timed(flow, timeline)
-    await asyncio.to_thread(inst.start)
-    target = f"127.0.0.1:{SIP_PORT}"
+    target = f"127.0.0.1:{settings.asterisk.sip_port}"
+    pid = asterisk.proc.pid if asterisk.proc else None
+    levels: list[dict[str, Any]] = []
     try:
         await svc.start()
         await registry.start()
         await svc.ami.wait_connected(10)
         svc.ami.subscribe_raw(timeline.on_ami)
         prompt = await flow.prompts.target(_first_prompt(flow))
-        with (inst.dir / "etc" / "extensions.conf").open("a") as f:
-            f.write(native_context(prompt))
-        await asyncio.to_thread(inst.rx, "dialplan reload")
+        conf = asterisk.dir / "etc" / "extensions.conf"
+        if "[ivrbench-m1]" not in conf.read_text():
+            with conf.open("a") as f:
+                f.write(native_context(prompt))
+            await asyncio.to_thread(asterisk.rx, "dialplan reload")
 
         await _calls(target, "ivrbench", latency_calls)
         await asyncio.sleep(0.5)
         native = timeline.latencies()
-        timeline.keys.clear()
-        timeline.starts.clear()
+        timeline.reset()
         await _calls(target, "100", latency_calls)
         await asyncio.sleep(0.5)
         service = timeline.latencies()
 
-        async with svc.sessionmaker() as s:
-            before = len((await s.scalars(select(CallRow.id))).all())
-        with ServiceLoad() as load:
-            rc, tail = await _load(target, callers, rate=max(10, callers // 5))
-        async with svc.sessionmaker() as s:
-            rows = (await s.scalars(select(CallRow).order_by(CallRow.id))).all()[before:]
-        walked = [("bye", f"key {MENUS}")]  # the whole chain, every key taken
-        ok = [r for r in rows if r.outcome == "completed" and
-              [(p["node"], p["detail"]) for p in r.path][-1:] == walked]
-        failures = callers - len(ok) + (1 if rc else 0)
-        if rc:
-            print(tail, file=sys.stderr)
+        for n in ramp:
+            lv = await _level(svc, timeline, db, target, n, pid)
+            levels.append(lv)
+            print(f"  ivr load {n:>3} callers: ok={lv['ok']} failures={lv['failures']} "
+                  f"sipp_exit={lv['sipp_exit']} key->prompt p50/p95={lv['key_to_prompt_p50']}/"
+                  f"{lv['key_to_prompt_p95']} ms db write p50/p95={lv['db_write_p50']}/"
+                  f"{lv['db_write_p95']} ms service cpu={lv['cpu']}% rss={lv['rss']} MB "
+                  f"asterisk cpu={lv['asterisk_cpu']}% ({lv['wall']} s)", flush=True)
+            for line in lv["lost"][:8]:
+                print(f"    lost: {line}", flush=True)
+            if lv["sipp_tail"]:
+                print(lv["sipp_tail"][-600:], file=sys.stderr)
+            if lv["failures"] or lv["sipp_exit"]:
+                break
+            await asyncio.sleep(1)
     finally:
         await registry.stop()
         await svc.stop()
-        await asyncio.to_thread(inst.stop)
         shutil.rmtree(var, ignore_errors=True)
 
     def measure(name: str, values: list[float], unit: str = "ms", **extra: Any) -> dict[str, Any]:
@@ -256,20 +373,48 @@ async def run_async(callers: int = 200, latency_calls: int = 4) -> list[dict[str
 
     n_med, s_med = statistics.median(native or [0]), statistics.median(service or [0])
     n95, s95 = pct(native or [0], 0.95), pct(service or [0], 0.95)
+    clean = [lv for lv in levels if not lv["failures"] and not lv["sipp_exit"]]
+    best = clean[-1] if clean else None
+    first_bad = next((lv for lv in levels if lv not in clean), None)
     return [
         measure("ivr.key_to_prompt.native", native),
         measure("ivr.key_to_prompt.service", service,
                 ratio=round(s_med / n_med, 2) if n_med else None,
                 ratio_p95=round(s95 / n95, 2) if n95 else None),
-        {"name": "ivr.load.concurrent_callers", "unit": "calls", "n": callers,
-         "p50": len(ok), "p95": len(ok), "failures": failures,
-         "sipp_exit": rc},
-        {"name": "ivr.load.service_cpu", "unit": "% of one core", "n": 1,
-         "p50": round(100 * load.cpu / load.wall, 1), "p95": round(100 * load.cpu / load.wall, 1),
-         "wall_s": round(load.wall, 1)},
-        {"name": "ivr.load.service_rss_peak", "unit": "MB", "n": 1,
-         "p50": round(load.peak_rss_mb, 1), "p95": round(load.peak_rss_mb, 1)},
+        {"name": "ivr.load.max_callers_zero_failures", "unit": "calls", "n": len(levels),
+         "p50": best["callers"] if best else 0, "p95": best["callers"] if best else 0,
+         "target": callers, "target_met": bool(best and best["callers"] >= callers),
+         "ramp": [f"{lv['callers']}:{lv['failures']}" for lv in levels],
+         "first_failing": first_bad["callers"] if first_bad else None},
+        {"name": "ivr.load.key_to_prompt_at_max", "unit": "ms", "n": best["callers"] * MENUS if best else 0,
+         "p50": best["key_to_prompt_p50"] if best else None,
+         "p95": best["key_to_prompt_p95"] if best else None},
+        {"name": "ivr.load.service_cpu_at_max", "unit": "% of one core", "n": 1,
+         "p50": best["cpu"] if best else None, "p95": best["cpu"] if best else None,
+         "asterisk_cpu": best["asterisk_cpu"] if best else None,
+         "wall_s": best["wall"] if best else None},
+        {"name": "ivr.load.service_rss_peak_at_max", "unit": "MB", "n": 1,
+         "p50": best["rss"] if best else None, "p95": best["rss"] if best else None},
     ]
+
+
+async def run_standalone(callers: int, latency_calls: int) -> list[dict[str, Any]]:
+    """Without `tests.bench`: an Asterisk of our own on the slot's ports."""
+    var = Path(tempfile.mkdtemp(prefix="hotline-bench-var-"))
+    settings = make_settings(var)
+    provision_root(settings.asterisk.root, settings.asterisk.cache)
+    await prepare_database(settings)
+    secret = settings.asterisk.ami_secret.get_secret_value()  # type: ignore[union-attr]
+    probe = Service(settings, secret=secret)
+    inst = AsteriskInstance(settings)
+    inst.write_config(await probe.operators(), secret)
+    await probe.engine.dispose()
+    await asyncio.to_thread(inst.start)
+    try:
+        return await run(settings, inst, callers, latency_calls=latency_calls)
+    finally:
+        await asyncio.to_thread(inst.stop)
+        shutil.rmtree(var, ignore_errors=True)
 
 
 def _first_prompt(flow: Any) -> Any:
@@ -280,16 +425,13 @@ def _first_prompt(flow: Any) -> Any:
     return next(e for e in effects if isinstance(e, GetDigits)).prompts[0]
 
 
-def run(callers: int = 200, latency_calls: int = 4) -> list[dict[str, Any]]:
-    return asyncio.run(run_async(callers, latency_calls))
-
-
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--callers", type=int, default=200)
     ap.add_argument("--latency-calls", type=int, default=4)
     a = ap.parse_args()
+    setup_logging("warning")
     t0 = time.monotonic()
-    for m in run(a.callers, a.latency_calls):
+    for m in asyncio.run(run_standalone(a.callers, a.latency_calls)):
         print(m)
     print(f"took {time.monotonic() - t0:.0f}s")

@@ -1,0 +1,77 @@
+"""Every key a sipp caller presses reaches Asterisk and the service: repeated keys, keys in
+any order, keys across several Dtmf steps (each step a pcap numbered on from the last)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from hotline.agi import AgiChannel, AgiHangup
+from hotline.ami import Message
+from hotline.asterisk import AsteriskInstance
+from hotline.service import Service
+from hotline.settings import Settings
+from hotline.sipp import Dtmf, Pause, Step, place_call, sipp_available
+
+pytestmark = pytest.mark.skipif(not sipp_available(), reason="sipp (sip-tester) is not installed")
+
+
+@dataclass
+class Keys:
+    agi: list[str] = field(default_factory=list)  # what each GET DATA returned
+    ami: list[str] = field(default_factory=list)  # AMI DTMFEnd, received from the caller
+
+    def on_ami(self, msg: Message) -> None:
+        if msg.event == "DTMFEnd" and msg.get("Direction") == "Received":
+            self.ami.append(msg["Digit"])
+
+
+@pytest.fixture
+async def keys(asterisk: AsteriskInstance, e2e_settings: Settings) -> AsyncIterator[Keys]:
+    seen = Keys()
+
+    async def collect(chan: AgiChannel) -> None:
+        """GET DATA until 3 s pass with no key: '#' ends one entry, as in the IVR."""
+        try:
+            await chan.answer()
+            while True:
+                got = await chan.get_data("silence/1", 3000, 20)
+                if got is None:
+                    break
+                seen.agi.append(got)
+            await chan.hangup()
+        except AgiHangup:
+            pass
+
+    svc = Service(e2e_settings, handler=collect)
+    await svc.start()
+    try:
+        await svc.ami.wait_connected(10)
+        svc.ami.subscribe_raw(seen.on_ami)
+        yield seen
+    finally:
+        await svc.stop()
+
+
+async def call(target: str, steps: list[Step]) -> None:
+    res = await place_call(target=target, caller_id="84950001212", steps=steps, timeout=40,
+                           wait_for_bye_ms=20000)
+    assert res.ok, res.stderr + res.messages[-2000:]
+
+
+async def test_repeated_keys_all_register(keys: Keys, sip_target: str) -> None:
+    await call(sip_target, [Pause(1000), Dtmf("1120#00", gap_ms=200)])
+    assert keys.ami == list("1120#00")
+    assert keys.agi == ["1120", "00"]
+
+
+async def test_every_key_in_any_order_across_steps(keys: Keys, sip_target: str) -> None:
+    """Descending order (the opposite of the shipped pcaps' numbering), then the same keys
+    again in later steps, with short gaps."""
+    await call(sip_target, [Pause(1000), Dtmf("*9876543210#", gap_ms=60), Pause(300),
+                            Dtmf("00#", gap_ms=60), Dtmf("99*", gap_ms=60), Pause(200),
+                            Dtmf("5", gap_ms=0)])
+    assert "".join(keys.ami) == "*9876543210#00#99*5"
+    assert keys.agi == ["*9876543210", "00", "99*5"]
