@@ -92,13 +92,14 @@ class Service:
         self.facts = DbLotteryFacts(self.sessionmaker, utcnow)
         self.router: CallRouter | None = None  # needs the directory: built at start
         self.bot = self._build_bot() if (handler is None if with_bot is None else with_bot) else None
+        self.recordings = recording_settings(settings, self.asterisk)
         self.dialplans, self.ivr = build_ivr(
             settings, self.store, self.sessionmaker, self.asterisk.sounds_dir,
             self.asterisk.to_inside, bot=self.bot, transfer=self._transfer,
+            recordings=self.recordings if self.recordings.enabled else None,
         )
         self.handler = handler or self.ivr
         self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self.handler)
-        self.recordings = recording_settings(settings, self.asterisk)
         self.token_secret = token_secret(self.recordings.auth, settings.resolve(settings.var_dir),
                                          settings.mode)
         self.auth = Authenticator(self.sessionmaker, self.recordings.auth, self.token_secret)

@@ -9,7 +9,14 @@ out the effects in order, then feeds back the one event named by `state.awaiting
     "lookup"      Lookup                    LookupResult(text | None)  (None = failed)
     "bot"         StartBot                  BotFinished(outcome, intent, slots)
     "transfer"    Transfer                  TransferResult("answered" | "failed")
+    "rating"      GetDigits (rating prompt) Input(digits | None)   (None/"" = timeout)
     None          Hangup (call is over)     nothing
+
+After an answered transfer (the operator hung up first; Dial/Queue option `g` keeps the
+caller in the session) a dialplan with a `rating:` section asks for the rating: one key,
+`retries` retries on no or a wrong key, then `SaveRating(score | None)`, thanks, hang up.
+A caller who hangs up while being asked (or during the conversation, which makes the
+GET DATA fail) gets `SaveRating(None)`: "no rating", and the call still counts as served.
 
 `CallerHungUp` may be sent at any time.  Every node entered, and every retry, is both
 appended to `state.path` and emitted as a `RecordPath` effect so the adapter can store it.
@@ -42,6 +49,7 @@ from ivr.model import (
     OperatorNode,
     PlayNode,
     PromptItem,
+    Rating,
     SetNode,
     is_holiday,
     opening_hours,
@@ -179,12 +187,22 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class SaveRating:
+    """Store the caller's rating of the conversation; `score` None = no rating."""
+
+    score: int | None
+    attempts: int  # prompts heard (1 = rated at the first ask)
+    reason: str  # "rated", "no_input", "invalid", "caller_hangup"
+
+
+@dataclass(frozen=True)
 class Hangup:
-    reason: str  # "dialplan", "transferred", "transfer_failed"
+    reason: str  # "dialplan", "transferred", "transfer_failed", "rated", "not_rated"
 
     @property
     def rate_first(self) -> bool:
-        """The caller talked to an operator: ask for the rating before hanging up."""
+        """The caller talked to an operator and the dialplan has no `rating:` section, so
+        the machine did not ask: an adapter may still ask before hanging up."""
         return self.reason == "transferred"
 
 
@@ -200,7 +218,7 @@ class RecordPath:
     step: PathStep
 
 
-Effect = Play | GetDigits | Lookup | StartBot | Transfer | Hangup | RecordPath
+Effect = Play | GetDigits | Lookup | StartBot | Transfer | SaveRating | Hangup | RecordPath
 
 
 # ---------------------------------------------------------------- state
@@ -215,7 +233,7 @@ class CallState:
     attempts: int = 0  # retries used at the current node
     variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     path: tuple[PathStep, ...] = ()
-    awaiting: Literal["prompt", "input", "lookup", "bot", "transfer"] | None = None
+    awaiting: Literal["prompt", "input", "lookup", "bot", "transfer", "rating"] | None = None
     finished: bool = False
     outcome: str | None = None  # "hangup", "transferred", "transfer_failed", "caller_hangup"
 
@@ -226,6 +244,7 @@ _EXPECTED: dict[str | None, tuple[type, ...]] = {
     "lookup": (LookupResult, Timeout),
     "bot": (BotFinished, Timeout),
     "transfer": (TransferResult,),
+    "rating": (Input, Timeout),
     None: (),
 }
 
@@ -253,7 +272,11 @@ def step(
     run = _Run(dialplan, state, now)
     if isinstance(event, CallerHungUp):
         run.record("(caller hung up)")
-        run.finish("caller_hangup")
+        if state.awaiting == "rating":  # talked to an operator: served, but not rated
+            run.effects.append(SaveRating(None, state.attempts + 1, "caller_hangup"))
+            run.finish("transferred")
+        else:
+            run.finish("caller_hangup")
         return run.result()
     if not isinstance(event, _EXPECTED[state.awaiting]):
         raise MachineError(f"got {type(event).__name__} while awaiting {state.awaiting}")
@@ -508,17 +531,55 @@ class _Run:
             if isinstance(event, Timeout):
                 event = BotFinished("failed")
             self.on_bot_finished(node, event)
+        elif self.awaiting == "rating":
+            digits = None if isinstance(event, Timeout) else event.digits
+            self.on_rating(digits)
         elif self.awaiting == "transfer":
             if event.outcome == "answered":
                 self.record("(transfer answered)")
-                self.effects.append(Hangup("transferred"))
-                self.finish("transferred")
+                if self.dp.rating is not None:
+                    self.attempts = 0
+                    self.ask_rating(self.dp.rating, self.dp.rating.ask)
+                else:
+                    self.effects.append(Hangup("transferred"))
+                    self.finish("transferred")
             elif node.on_failure:
                 self.enter(node.on_failure, via="transfer_failed")
             else:
                 self.record("(transfer failed)")
                 self.effects.append(Hangup("transfer_failed"))
                 self.finish("transfer_failed")
+
+    # -- the post-call rating (node stays the operator node; `awaiting` says where we are)
+
+    def ask_rating(self, rating: Rating, prompt: list[PromptItem]) -> None:
+        self.effects.append(GetDigits(self.resolve(prompt), 1, 1, rating.timeout))
+        self.awaiting = "rating"
+
+    def on_rating(self, digits: str | None) -> None:
+        rating = self.dp.rating
+        assert rating is not None
+        key = (digits or "")[:1]
+        if key and key in rating.keys:
+            self.record("(rating)", f"rated {key}")
+            self.end_rating(SaveRating(int(key), self.attempts + 1, "rated"), "rated")
+            return
+        kind = "invalid" if key else "no_input"
+        detail = f"invalid input {key!r}" if key else "no input"
+        if self.attempts < rating.retries:
+            self.attempts += 1
+            self.record("(rating)", f"{detail}, retry {self.attempts}")
+            self.ask_rating(rating, rating.retry)
+            return
+        self.record("(rating)", f"{detail}, not rated")
+        self.end_rating(SaveRating(None, self.attempts + 1, kind), "not_rated")
+
+    def end_rating(self, save: SaveRating, reason: str) -> None:
+        assert self.dp.rating is not None
+        self.effects.append(save)
+        self.play_optional(self.dp.rating.thanks)
+        self.effects.append(Hangup(reason))
+        self.finish("transferred")
 
     def on_prompt_finished(self, node: Any, key: str | None) -> None:
         if isinstance(node, PlayNode):

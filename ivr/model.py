@@ -1,7 +1,7 @@
 """The IVR dialplan language: pydantic models of the YAML an admin edits.
 
 A dialplan reads top to bottom: settings (languages, voice, hours), an optional greeting,
-then `nodes`, each a `type:` of menu, collect, play, answer, bot, operator, condition,
+an optional post-call `rating`, then `nodes`, each a `type:` of menu, collect, play, answer, bot, operator, condition,
 goto, set, language or hangup.  Cross-node rules (destinations exist, reachability,
 operator exit, loops) live in `ivr.check`; these models only check each value.
 """
@@ -411,6 +411,32 @@ class Greeting(Strict):
     )
 
 
+class Rating(Strict):
+    """The post-call rating: asked when the operator hangs up first and the caller stays on.
+
+    The caller presses one of `keys` (the key is the score); no key or another key hears
+    `retry` (up to `retries` times), then `thanks`, and the call ends.  A caller who says
+    nothing, or hangs up, is stored as "no rating".
+    """
+
+    ask: Prompt = Field(description="asks for the rating and names the keys")
+    retry: Prompt = Field(description="heard after no key or a key that is not a score")
+    thanks: Prompt = Field(description="heard before the call ends, rated or not")
+    keys: Str = Field(
+        "12345", description='keys that rate the call; the key is the score (1-5), e.g. "12345"'
+    )
+    timeout: Seconds = Field(5, description="seconds to wait for a key after the prompt")
+    retries: int = Field(1, ge=0, le=3, description="times `retry` is heard before giving up")
+
+    @model_validator(mode="after")
+    def _scores(self) -> Rating:
+        if not self.keys or any(k not in "12345" for k in self.keys):
+            raise ValueError('rating keys are scores 1-5, e.g. "12345"')
+        if len(set(self.keys)) != len(self.keys):
+            raise ValueError("a rating key is listed twice")
+        return self
+
+
 Weekdays = Annotated[str, AfterValidator(_days)]
 Hours = Annotated[str | list[str], AfterValidator(_hours)]
 Holiday = Annotated[date | str, AfterValidator(_holiday)]
@@ -430,6 +456,9 @@ class Settings(Strict):
     )
     start: NodeId
     greeting: Greeting | None = None
+    rating: Rating | None = Field(
+        None, description="the post-call rating; without it the call ends when the operator hangs up"
+    )
     business_hours: dict[Weekdays, Hours] = Field(
         default_factory=dict, description='weekday or range -> "09:00-18:00", a list, or "closed"'
     )

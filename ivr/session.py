@@ -9,6 +9,13 @@ dialplan names, escape digits from the machine (validated by `digits_only`), and
 Caller-supplied data (caller ID, keys pressed) never does: keys come back through
 `ivr.agi_io.parse_get_data`, which keeps DTMF characters only.
 
+Around a transfer the session records the conversation (`recordings.control`: MixMonitor
+option b, so audio is written only once an operator answers; the operator node's
+`record: false` stores a "not recorded" row instead) and stops the recording when the
+conversation ends.  The machine then asks for the rating (`rating:` in the dialplan); its
+`SaveRating` effect is stored against the call, the operator who answered, their team and
+the recording (`recordings.ratings`), also when the caller hangs up instead of rating.
+
 The "always reach a human" contract: `HOTLINE_DONE=1` is set only when the IVR itself ends
 the call.  If the session fails, the AGI ends without it and Asterisk queues the caller.
 """
@@ -45,12 +52,16 @@ from ivr.machine import (
     PromptFinished,
     RecordPath,
     ResolvedPrompt,
+    SaveRating,
     StartBot,
     Timeout,
     Transfer,
     TransferResult,
 )
 from ivr.model import Dialplan, Greeting, PromptItem
+from recordings.control import RecordingStarted, finish_recording, start_recording, stop_recording
+from recordings.ratings import store_rating
+from recordings.settings import RecordingSettings
 from voicebot.answers import LotteryFacts
 from voicebot.prompts import PrerenderProgress, PromptCache, playback_target
 
@@ -77,6 +88,8 @@ class CallContext:
     store: CallStore
     state: CallState | None = None
     path: list[dict[str, Any]] = field(default_factory=list)
+    recording: RecordingStarted | None = None  # the latest transfer's recording
+    recording_open: bool = False  # MixMonitor runs and its row is not finished yet
 
 
 BotFn = Callable[[AgiChannel, StartBot, CallContext], Awaitable[BotFinished]]
@@ -159,6 +172,9 @@ def static_texts(dp: Dialplan) -> list[tuple[str, str, str]]:
     if g is not None:
         out += items(g.unknown)
         out += items(g.rating_notice)
+    if dp.rating is not None:
+        for prompt in (dp.rating.ask, dp.rating.retry, dp.rating.thanks):
+            out += items(prompt)
     for node in dp.nodes.values():
         for name in ("prompt", "no_input_prompt", "invalid_prompt"):
             out += items(getattr(node, name, None))
@@ -208,6 +224,7 @@ class IvrCallFlow:
         transfer: TransferFn | None = None,
         clock: Callable[[], datetime] = utcnow,
         lookup_timeout: float = 5.0,
+        recordings: RecordingSettings | None = None,
     ):
         self.store = store
         self._dialplans = dialplans
@@ -218,6 +235,9 @@ class IvrCallFlow:
         self.transfer: TransferFn = transfer or QueueTransfer(pool_queue)
         self.clock = clock
         self.lookup_timeout = lookup_timeout
+        # Resolved recording settings (`dir` absolute, `asterisk_dir` as Asterisk sees it);
+        # None: conversations are not recorded (the composition root sets this).
+        self.recordings = recordings
 
     def current_dialplan(self) -> Dialplan:
         d = self._dialplans
@@ -246,7 +266,9 @@ class IvrCallFlow:
         state: CallState | None = None
         try:
             await chan.answer()
-            await self.store.update(call_id, answered_at=self.clock())
+            # `calls.answered_at`/`answered_by_id` are the operator's answer (routing stores
+            # them, first answer wins; ASA and ratings read them): not the IVR's answer
+            await self.store.event(call_id, "ivr.answered", at=self.clock())
             state, effects = machine.start(dialplan, caller, self.clock())
             while True:
                 ctx.state = state
@@ -260,6 +282,9 @@ class IvrCallFlow:
             if state is not None and not state.finished:
                 state, effects = machine.step(dialplan, state, machine.CallerHungUp(), self.clock())
                 await self._record(ctx, effects)
+                await self._save_ratings(ctx, effects)  # "no rating" when it was being asked
+                if state.outcome in OUTCOMES and state.outcome != "caller_hangup":
+                    outcome = OUTCOMES[state.outcome]  # talked to an operator: not lost
             clog.info("ivr.caller_hung_up", node=state.node if state else None)
         except Exception:
             # no HOTLINE_DONE: Asterisk's dialplan puts the caller into the operator pool
@@ -268,6 +293,8 @@ class IvrCallFlow:
                              "detail": "session failed; Asterisk falls back to the pool"})
             clog.exception("ivr.session_failed", node=state.node if state else None)
         finally:
+            if ctx.recording_open:  # the caller hung up during the conversation
+                await self._finish_recording(ctx, wait=True)
             await self.store.finish_call(call_id, outcome, ctx.path)
             clog.info("ivr.call_stored", outcome=outcome, steps=len(ctx.path))
 
@@ -312,6 +339,7 @@ class IvrCallFlow:
         if isinstance(effect, Transfer):
             data = {k: v for k, v in effect.context.items() if k != "variables"}
             await self.store.event(ctx.call_id, "ivr.transfer", data)
+            await self._start_recording(chan, ctx, effect)
             try:
                 result = await self.transfer(chan, effect, ctx)
             except AgiHangup:
@@ -319,13 +347,76 @@ class IvrCallFlow:
             except Exception:
                 log.exception("ivr.transfer_failed", uniqueid=ctx.uniqueid)
                 result = TransferResult("failed")
+            await self._stop_recording(chan, ctx)
             await self.store.event(ctx.call_id, "ivr.transfer_result", {"outcome": result.outcome})
             return result
+        if isinstance(effect, SaveRating):
+            await self._save_ratings(ctx, [effect])
+            return None
         if isinstance(effect, Hangup):
             await chan.set_variable("HOTLINE_DONE", "1")
             await chan.hangup()
             return None
         raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
+
+    # -- recording and rating
+
+    async def _start_recording(self, chan: AgiChannel, ctx: CallContext, effect: Transfer) -> None:
+        """MixMonitor right before routing rings anyone; never keeps the caller from a human."""
+        if self.recordings is None:
+            return
+        if ctx.recording_open:
+            await self._stop_recording(chan, ctx)
+        try:
+            ctx.recording = await start_recording(
+                chan, self.store.sm, self.recordings, call_id=ctx.call_id,
+                node=effect.context.get("node"), record=bool(effect.context.get("record", True)),
+                now=self.clock(),
+            )
+        except AgiHangup:
+            raise
+        except Exception:
+            log.exception("ivr.recording_not_started", uniqueid=ctx.uniqueid)
+            return
+        ctx.recording_open = ctx.recording.enabled
+
+    async def _stop_recording(self, chan: AgiChannel, ctx: CallContext) -> None:
+        if not ctx.recording_open:
+            return
+        if not chan.hung_up:
+            try:
+                await stop_recording(chan)
+            except AgiHangup:
+                pass  # Asterisk closes the file as the channel goes
+            except Exception:
+                log.exception("ivr.recording_not_stopped", uniqueid=ctx.uniqueid)
+        await self._finish_recording(ctx, wait=chan.hung_up)
+
+    async def _finish_recording(self, ctx: CallContext, *, wait: bool) -> None:
+        rec = ctx.recording
+        ctx.recording_open = False
+        if rec is None or rec.path is None or self.recordings is None:
+            return
+        if wait:  # the channel is going away: give Asterisk a moment to close the file
+            await asyncio.sleep(0.5)
+        try:
+            await finish_recording(self.store.sm, self.recordings, rec.recording_id, rec.path)
+        except Exception:
+            log.exception("ivr.recording_not_finished", uniqueid=ctx.uniqueid)
+
+    async def _save_ratings(self, ctx: CallContext, effects: Iterable[Effect]) -> None:
+        for e in effects:
+            if not isinstance(e, SaveRating):
+                continue
+            rec = ctx.recording
+            try:
+                await store_rating(
+                    self.store.sm, call_id=ctx.call_id, score=e.score,
+                    recording_id=rec.recording_id if rec is not None else None,
+                    reason=e.reason, attempts=e.attempts, at=self.clock(),
+                )
+            except Exception:
+                log.exception("ivr.rating_not_stored", uniqueid=ctx.uniqueid, score=e.score)
 
     async def _play(self, chan: AgiChannel, prompts: Iterable[ResolvedPrompt],
                     escape: str) -> str | None:
@@ -374,7 +465,7 @@ def _ends(digits: str, terminator: str | None) -> bool:
 
 def _awaited_index(actions: list[Effect], awaiting: str | None) -> int | None:
     kind = {"prompt": Play, "input": GetDigits, "lookup": Lookup, "bot": StartBot,
-            "transfer": Transfer}.get(awaiting or "")
+            "transfer": Transfer, "rating": GetDigits}.get(awaiting or "")
     if kind is None:
         return None
     for i in range(len(actions) - 1, -1, -1):

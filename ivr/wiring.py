@@ -20,6 +20,7 @@ from hotline.settings import Settings
 from ivr.registry import DialplanRegistry
 from ivr.session import BotFn, CachedPrompts, IvrCallFlow, TransferFn
 from ivr.store import DialplanVersionStore
+from recordings.settings import RecordingSettings
 from voicebot.prompts import PromptCache
 from voicebot.tts import TtsEngine, make_tts
 
@@ -37,6 +38,7 @@ def build_ivr(
     transfer: TransferFn | None = None,
     clock: Callable[[], datetime] = utcnow,
     poll_interval: float = 1.0,
+    recordings: RecordingSettings | None = None,
 ) -> tuple[DialplanRegistry, IvrCallFlow]:
     """`sounds_dir`/`to_inside`: `AsteriskInstance(settings).sounds_dir` and `.to_inside`."""
     prompts = CachedPrompts(PromptCache(tts or make_tts("espeak"), sounds_dir / "prompts"),
@@ -50,6 +52,6 @@ def build_ivr(
     flow = IvrCallFlow(
         store, registry, prompts, DbLotteryFacts(sessionmaker, clock),
         country=settings.country, pool_queue=settings.asterisk.pool_queue,
-        bot=bot, transfer=transfer, clock=clock,
+        bot=bot, transfer=transfer, clock=clock, recordings=recordings,
     )
     return registry, flow

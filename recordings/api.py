@@ -101,6 +101,9 @@ class RatingOut(Out):
     score: int | None
     status: str
     rated_at: datetime
+    operator_id: int | None = None  # who answered the rated conversation
+    team_id: int | None = None
+    recording_id: int | None = None
 
 
 class CallSummary(BaseModel):
@@ -647,7 +650,9 @@ def build_router(
             timeline=_timeline(call, events, attempts),
             bot_transcript=call.bot_transcript if isinstance(call.bot_transcript, list) else None,
             intent=call.intent, context=call.context, attempts=attempts,
-            rating=RatingOut(score=rating.score, status=rating.status, rated_at=_utc(rating.rated_at))
+            rating=RatingOut(score=rating.score, status=rating.status, rated_at=_utc(rating.rated_at),
+                             operator_id=rating.operator_id, team_id=rating.team_id,
+                             recording_id=rating.recording_id)
             if rating else None,
             recordings=[RecordingOut(
                 id=r.id, started_at=_utc(r.started_at), duration=r.duration, size=r.size,

@@ -99,3 +99,9 @@ async def finish_recording(sm: async_sessionmaker[AsyncSession], settings: Recor
     async with sm() as s, s.begin():
         await s.execute(update(RecordingRow).where(RecordingRow.id == recording_id)
                         .values(size=size, duration=duration))
+
+
+async def stop_recording(agi: AgiExec) -> None:
+    """End the call's MixMonitor once the conversation is over (the caller may stay on for
+    the rating): Asterisk closes the file and writes the WAV header's final sizes."""
+    await agi.exec("StopMixMonitor")

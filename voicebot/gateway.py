@@ -14,6 +14,8 @@ intent, slots and transcript are also stored with the call when `call_context` n
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -85,6 +87,8 @@ class BotGateway:
         language: str = "en",
         voice: str | None = None,
         classifier_factory: Callable[[], FrameClassifier] | None = None,
+        on_session: Callable[[uuid.UUID, BotSession], None] | None = None,
+        asr_threads: int | None = None,
     ) -> None:
         self.settings = settings
         self.facts = facts
@@ -93,6 +97,13 @@ class BotGateway:
         self.clock = clock
         self.store = store
         self.classifier_factory = classifier_factory
+        self.on_session = on_session  # sees each new session first (tests, benchmarks: taps)
+        # Recognition runs on a pool of its own, so TTS resampling and other work on the loop's
+        # default executor never queue behind decoding (and the reverse). pocketsphinx holds
+        # the GIL for much of a decode: one thread could not keep up with 30 calls on 2 cores,
+        # cpu_count + 4 threads did (tests/bench/bench_bot.py).
+        self.asr_threads = asr_threads or min(32, (os.cpu_count() or 1) + 4)
+        self._asr_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.session_settings = session_settings or SessionSettings()
         self.host = settings.service.host
         self.asr: AsrEngine | None = None
@@ -114,6 +125,9 @@ class BotGateway:
             log.error("bot.asr_unavailable", error=str(exc))
             raise
         await self.tts.prerender(static_phrases())
+        self._asr_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.asr_threads, thread_name_prefix="bot-asr"
+        )
         await self.server.start()
         log.info("bot.ready", asr=self.asr.name, tts=self.tts.name, port=self.server.port)
 
@@ -123,6 +137,9 @@ class BotGateway:
             if not fut.done():
                 fut.cancel()
         self._expected.clear()
+        if self._asr_pool is not None:
+            self._asr_pool.shutdown(wait=False, cancel_futures=True)
+            self._asr_pool = None
 
     # --- sessions -----------------------------------------------------------------------------
 
@@ -138,6 +155,7 @@ class BotGateway:
             return None
         session = BotSession(asr=self.asr, tts=self.tts, facts=self.facts, clock=self.clock,
                              settings=self.session_settings, name=str(call),
+                             asr_executor=self._asr_pool,
                              classifier=self.classifier_factory() if self.classifier_factory
                              else None)  # fmt: skip
         self.sessions[call] = session
@@ -151,6 +169,8 @@ class BotGateway:
             return result
 
         session.close = close  # type: ignore[method-assign]
+        if self.on_session is not None:
+            self.on_session(call, session)
         return session
 
     # --- the IVR's bot callable ---------------------------------------------------------------
@@ -192,8 +212,7 @@ class BotGateway:
             result = BotResult("hangup" if hung_up else "failed", "no AudioSocket connection")
         self._expected.pop(call, None)
         if hung_up and result.outcome in ("failed",):
-            result = BotResult("hangup", result.reason, result.intent, result.slots,
-                               result.transcript, result.turn_latencies, result.bargein_stops)  # fmt: skip
+            result = dataclasses.replace(result, outcome="hangup")
         clog.info("bot.finished", outcome=result.outcome, reason=result.reason,
                   intent=result.intent)  # fmt: skip
         await self._store(call_context or {}, result)

@@ -8,6 +8,7 @@ from its own injected clock.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import time
@@ -66,12 +67,40 @@ class SayDone(ControlFrame):
 
 @dataclass
 class CallMetrics:
-    """Latencies seen on one call (seconds): caller stops -> first bot audio; barge-in stop."""
+    """Latencies seen on one call (seconds): caller stops -> first bot audio; barge-in stop.
+
+    Each completed turn also leaves its stage times in `stages` (seconds after the end of the
+    caller's speech: "asr" recognition done, "say" first sentence handed to TTS, "tts" its
+    audio ready, "sent" its first frame sent), to show where a slow turn spent its time."""
 
     turns: list[float] = field(default_factory=list)
     bargeins: list[float] = field(default_factory=list)
+    stages: list[dict[str, float]] = field(default_factory=list)
     turn_from: float | None = None
     bargein_from: float | None = None
+    clock: Callable[[], float] = time.monotonic
+    asr_timing: tuple[float, float] = (0.0, 0.0)  # last utterance: (queued, final decode) s
+    _marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, stage: str) -> None:
+        """Note when the current turn reached `stage` (the first time only)."""
+        if self.turn_from is not None:
+            self._marks.setdefault(stage, self.clock() - self.turn_from)
+
+    def turn_done(self, now: float) -> None:
+        if self.turn_from is None:
+            return
+        took = now - self.turn_from
+        self.turns.append(took)
+        self.stages.append({**self._marks, "sent": took})
+        self.turn_from = None
+        self._marks = {}
+
+    def turn_started(self, speech_end: float, recognised_at: float) -> None:
+        self.turn_from = speech_end
+        queued, decode = self.asr_timing
+        self._marks = {"asr_queued": queued, "asr_final": decode,
+                       "asr": recognised_at - speech_end}
 
 
 # --- VAD ----------------------------------------------------------------------------------------
@@ -137,9 +166,14 @@ class _Begin(Frame):
 class AsrProcessor(Processor):
     """One recognizer session per utterance; decoding runs on worker threads in ~100 ms batches."""
 
-    def __init__(self, engine: AsrEngine, batch_bytes: int = 3200, name: str | None = None) -> None:
+    def __init__(self, engine: AsrEngine, batch_bytes: int = 3200,
+                 metrics: CallMetrics | None = None,
+                 executor: concurrent.futures.Executor | None = None,
+                 name: str | None = None) -> None:  # fmt: skip
         super().__init__(name)
         self.engine = engine
+        self.executor = executor
+        self.metrics = metrics or CallMetrics()
         self.batch_bytes = batch_bytes
         self._rec: AsyncRecognizer | None = None
         self._buf = b""
@@ -167,9 +201,12 @@ class AsrProcessor(Processor):
             if rec is None:
                 return
             chunk, self._buf = self._buf, b""
+            clock = self.metrics.clock
+            began = clock()
             if chunk:
                 await rec.accept(chunk)
             result = await rec.final()
+            self.metrics.asr_timing = (began - frame.at, clock() - began)
             if _DUMP_DIR:
                 self._dump.append(chunk)
                 _dump(self._dump)
@@ -180,8 +217,9 @@ class AsrProcessor(Processor):
 
     async def _open(self) -> None:
         self._buf = b""
-        rec = await asyncio.to_thread(self.engine.recognizer)
-        self._rec = AsyncRecognizer(rec)
+        loop = asyncio.get_running_loop()
+        rec = await loop.run_in_executor(self.executor, self.engine.recognizer)
+        self._rec = AsyncRecognizer(rec, self.executor)
 
     async def on_interrupt(self) -> None:
         # the interrupt came with new speech; a half-fed session from before is abandoned
@@ -193,7 +231,7 @@ class AsrProcessor(Processor):
         rec, self._rec = self._rec, None
         if rec is not None:
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(rec.recognizer.final)
+                await rec.final()
 
 
 # --- dialog -------------------------------------------------------------------------------------
@@ -242,7 +280,7 @@ class DialogProcessor(Processor):
         elif isinstance(frame, Transcript):
             log.info("bot.heard", text=frame.text)
             if frame.text:
-                self.metrics.turn_from = frame.at
+                self.metrics.turn_started(frame.at, self.metrics.clock())
                 await self._apply(self.dialog.utterance(frame.text, self.clock()))
             else:  # noise or nothing recognisable: not a turn; the caller's turn goes on
                 self.dialog.turn_finished(self.clock())
@@ -262,6 +300,7 @@ class DialogProcessor(Processor):
     async def _apply(self, effects: Iterable[dlg.Effect]) -> None:
         for effect in effects:
             if isinstance(effect, dlg.Say):
+                self.metrics.mark("say")
                 for sentence in effect.sentences:
                     await self.push(Say(sentence))
             elif isinstance(effect, dlg.AskLookup):
@@ -367,9 +406,11 @@ class TtsProcessor(Processor):
     """`Say` (one sentence) -> `AudioOut`; sentences are synthesised one by one, so the first
     plays while the next is rendered. An interrupt cancels the synthesis in progress."""
 
-    def __init__(self, tts: PhraseTts, name: str | None = None) -> None:
+    def __init__(self, tts: PhraseTts, metrics: CallMetrics | None = None,
+                 name: str | None = None) -> None:  # fmt: skip
         super().__init__(name)
         self.tts = tts
+        self.metrics = metrics or CallMetrics()
         self.busy = False
 
     @property
@@ -389,6 +430,7 @@ class TtsProcessor(Processor):
         finally:
             self.busy = False
         if pcm:
+            self.metrics.mark("tts")
             await self.push(AudioOut(pcm))
         await self.push(SayDone(frame.text), Direction.UP)
 
@@ -442,9 +484,8 @@ class SocketSink(Processor):
         now = self.now()
         voiced = any(frame.pcm)
         m = self.metrics
-        if voiced and m.turn_from is not None:
-            m.turns.append(now - m.turn_from)
-            m.turn_from = None
+        if voiced:
+            m.turn_done(now)
         self.frames_sent += 1
         self.audio_frames_sent += voiced
         result = self.send(frame.pcm)

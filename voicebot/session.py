@@ -11,6 +11,7 @@ learned (for routing and the call record).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,6 +61,7 @@ class BotResult:
     transcript: tuple[dlg.TranscriptEntry, ...] = ()
     turn_latencies: tuple[float, ...] = ()
     bargein_stops: tuple[float, ...] = ()
+    turn_stages: tuple[dict[str, float], ...] = ()
 
     def transcript_json(self) -> list[dict[str, str]]:
         return [{"at": e.at.isoformat(), "speaker": e.speaker, "text": e.text}
@@ -85,12 +87,13 @@ class BotSession:
         classifier: FrameClassifier | None = None,
         now: Callable[[], float] | None = None,
         name: str = "bot",
+        asr_executor: concurrent.futures.Executor | None = None,
     ) -> None:
         self.settings = s = settings or SessionSettings()
         self.name = name
         self.clock = clock
         self._now = now or asyncio.get_running_loop().time
-        self.metrics = CallMetrics()
+        self.metrics = CallMetrics(clock=self._now)
         self.finished = asyncio.Event()
         self.dialog = dlg.Dialog(s.dialog)
         self._ending: dlg.Transfer | dlg.EndCall | None = None
@@ -98,8 +101,8 @@ class BotSession:
         self.vad = VadProcessor(classifier or WebRtcClassifier(s.vad_aggressiveness),
                                 start_ms=s.vad_start_ms, end_ms=s.vad_end_ms)  # fmt: skip
         self.bargein = TimedBargeIn(self.metrics)
-        self.asr = AsrProcessor(asr)
-        self.tts = TtsProcessor(tts)
+        self.asr = AsrProcessor(asr, metrics=self.metrics, executor=asr_executor)
+        self.tts = TtsProcessor(tts, self.metrics)
         self.paced = PacedOutput(OutputPacer())
         self.sink = SocketSink(lambda pcm: self._send(pcm), self.metrics, self._now)
         self.brain = DialogProcessor(
@@ -160,7 +163,7 @@ class BotSession:
     def result(self) -> BotResult:
         m = self.metrics
         common = dict(transcript=tuple(self.dialog.transcript), turn_latencies=tuple(m.turns),
-                      bargein_stops=tuple(m.bargeins))  # fmt: skip
+                      bargein_stops=tuple(m.bargeins), turn_stages=tuple(m.stages))  # fmt: skip
         ending = self._ending
         if isinstance(ending, dlg.Transfer):
             c = ending.context

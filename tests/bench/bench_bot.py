@@ -1,0 +1,181 @@
+"""Voice bot through the real Asterisk: turn latency, barge-in stop time, concurrent calls.
+
+Callers are cheap: AMI Originate of `Local/<hotline>@hotline`; the far half of each Local
+channel plays a caller WAV (questions made with espeak-ng, the first one spoken into the
+greeting, the next ones into the bot's answers) and hangs up. The near half walks the normal
+hotline dialplan: FastAGI -> the service's handler answers -> BotGateway -> AudioSocket.
+
+Measured on the server side by each session (voicebot.processors.CallMetrics):
+- turn: end of the caller's speech (VAD) -> first bot audio frame sent to Asterisk, including
+  the end-of-speech silence the VAD waits for, recognition, lookup and TTS;
+- barge-in: caller speech start -> the bot's queued audio dropped (the last frame already sent).
+Concurrency ramps (5, 10, 20, 30 calls at once); for each step: turn p50/p95, failures, service
+(this process) and Asterisk CPU% and RSS, and per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from hotline.asterisk import AsteriskInstance
+from hotline.settings import Settings
+from tests.bench.common import CpuMeter, measure, percentile
+from tests.e2e.bot_support import BotCalls, make_bot_service, say_wav
+from voicebot.audio import read_wav, write_wav
+from voicebot.session import BotResult
+
+QUESTIONS = ["when is the next draw please", "how do i claim my prize",
+             "what were the winning numbers yesterday"]  # fmt: skip
+LEAD_S = 1.5  # the first question starts 1.5 s into the greeting (a barge-in)
+GAP_S = 3.0  # then 3 s of the bot's answer before the next question barges in
+TAIL_S = 4.0
+STEPS = tuple(int(x) for x in os.environ.get("BENCH_BOT_STEPS", "5,10,20,30").split(","))
+# Call starts are spread evenly over one question-and-answer cycle, so callers talk at random
+# moments as real ones do (all N calls still overlap for most of their length). With every
+# caller speaking at the same instant (BENCH_BOT_SPREAD_S=0) recognition load comes in bursts:
+# a worst case, not a capacity.
+SPREAD_S = float(os.environ.get("BENCH_BOT_SPREAD_S", "6"))
+CONTEXT = "hotline-bench-caller"
+
+DIALPLAN = f"""; Written by tests/bench/bench_bot.py - benchmark callers (Local channel far halves).
+[{CONTEXT}]
+exten => s,1,NoOp(bench caller)
+ same => n,Playback({{wav}})
+ same => n,Hangup()
+"""
+
+
+def caller_wav(path: Path, tmp: Path) -> float:
+    """The caller's side of one call; returns its length in seconds."""
+    pcm = bytearray(int(8000 * LEAD_S) * 2)
+    for i, q in enumerate(QUESTIONS):
+        wav, start, end = say_wav(q, tmp / f"q{i}.wav", wpm=160, lead_s=0, tail_s=0)
+        speech, _ = read_wav(wav)
+        pcm += speech + bytes(int(8000 * (GAP_S if i < len(QUESTIONS) - 1 else TAIL_S)) * 2)
+    write_wav(path, bytes(pcm), 8000)
+    return len(pcm) / 16000
+
+
+async def install_dialplan(asterisk: AsteriskInstance, wav: Path) -> None:
+    inside = asterisk.to_inside(wav.with_suffix(""))
+    (asterisk.dir / "etc" / "extensions_bench.conf").write_text(DIALPLAN.format(wav=inside))
+    await asyncio.to_thread(asterisk.rx, "dialplan reload")
+    out = await asyncio.to_thread(asterisk.rx, f"dialplan show {CONTEXT}")
+    if "Playback" not in out:
+        raise RuntimeError("the bench dialplan did not load: asterisk/templates/extensions.conf.j2 "
+                           f"needs `#tryinclude \"extensions_bench.conf\"` ({out.strip()[:200]})")
+
+
+async def run(settings: Settings, asterisk: AsteriskInstance,
+              steps: tuple[int, ...] = STEPS) -> list[dict[str, Any]]:
+    calls = BotCalls()
+    service, gw = make_bot_service(settings, calls)
+    results: list[BotResult] = []
+    run_call = gw.run
+
+    async def recording_run(chan, call_context=None):  # type: ignore[no-untyped-def]
+        result = await run_call(chan, call_context)
+        results.append(result)
+        return result
+
+    gw.run = recording_run  # type: ignore[method-assign]
+    if os.environ.get("BENCH_BOT_ASR_THREADS"):  # experiments: recognition thread count
+        gw.asr_threads = int(os.environ["BENCH_BOT_ASR_THREADS"])
+    bench_dir = asterisk.sounds_dir / "bench"
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    wav = bench_dir / "caller.wav"
+    call_s = caller_wav(wav, bench_dir)
+    await install_dialplan(asterisk, wav)
+    t = time.monotonic()
+    await gw.start()
+    await service.start()
+    print(f"  bot ready in {time.monotonic() - t:.1f}s (asr {gw.asr.name if gw.asr else '?'}, "
+          f"tts {gw.tts.name}); each call {call_s:.1f}s", flush=True)
+    try:
+        await service.ami.wait_connected(10)
+        return await _ramp(service, gw, asterisk, results, steps, call_s)
+    finally:
+        await service.stop()
+        await gw.stop()
+
+
+async def _ramp(service: Any, gw: Any, asterisk: AsteriskInstance, results: list[BotResult],
+                steps: tuple[int, ...], call_s: float) -> list[dict[str, Any]]:
+    me = CpuMeter()
+    idle_rss = me.proc.rss_mb()
+    ast_pid = asterisk.proc.pid if asterisk.proc is not None else None
+    ext = service.settings.asterisk.hotline_extension
+    rows: list[dict[str, Any]] = []
+    all_bargeins: list[float] = []
+    light: list[float] = []
+    best: dict[str, Any] | None = None
+    for n in steps:
+        results.clear()
+        with CpuMeter() as svc_cpu, CpuMeter(ast_pid) as ast_cpu:
+            t0 = time.monotonic()
+            for i in range(n):
+                await service.ami.originate(f"Local/{ext}@hotline", context=CONTEXT, exten="s",
+                                            caller_id_num=f"7999{n:03d}{i:04d}")  # fmt: skip
+                await asyncio.sleep(max(0.02, t0 + (i + 1) * SPREAD_S / n - time.monotonic()))
+            deadline = time.monotonic() + call_s + 25
+            while len(results) < n and time.monotonic() < deadline:
+                svc_cpu.sample()
+                ast_cpu.sample()
+                await asyncio.sleep(0.5)
+        turns = [x for r in results for x in r.turn_latencies]
+        stages = [st for r in results for st in r.turn_stages]
+        names = list(dict.fromkeys(k for st in stages for k in st))
+        breakdown = {k: [1000 * st[k] for st in stages if k in st] for k in names}
+        bargeins = [x for r in results for x in r.bargein_stops]
+        failed = n - sum(r.outcome in ("hangup", "done", "operator") for r in results)
+        p95 = percentile(turns, 0.95) if turns else float("inf")
+        ok = failed == 0 and p95 <= 1.0 and len(turns) >= n
+        if ok:  # the overall barge-in figure covers the loads the machine holds
+            all_bargeins += bargeins
+        if not light:
+            light = turns
+        row = {
+            "calls": n, "start_spread_s": SPREAD_S, "ok": ok, "failed": failed, "turns": len(turns),
+            "turn_p50_ms": round(1000 * percentile(turns, 0.5)) if turns else None,
+            "turn_p95_ms": round(1000 * p95) if turns else None,
+            "bargein_p95_ms": round(1000 * percentile(bargeins, 0.95)) if bargeins else None,
+            "service_cpu_percent": round(svc_cpu.cpu_percent, 1),
+            "service_rss_mb": round(svc_cpu.peak_rss, 1),
+            "service_cpu_percent_per_call": round(svc_cpu.cpu_percent / n, 2),
+            "service_rss_mb_per_call": round(max(0.0, svc_cpu.peak_rss - idle_rss) / n, 2),
+            "asterisk_cpu_percent": round(ast_cpu.cpu_percent, 1),
+            "asterisk_rss_mb": round(ast_cpu.peak_rss, 1),
+        }
+        print(f"  bot {n:>3} calls at once: " + ", ".join(f"{k}={v}" for k, v in row.items()
+                                                           if k != "calls"), flush=True)
+        row["turn_stages_ms_p50_p95"] = {k: [round(percentile(v, 0.5)), round(percentile(v, 0.95))]
+                                         for k, v in breakdown.items()}
+        print(f"      turn stages (ms after speech end, p50/p95): {row['turn_stages_ms_p50_p95']}",
+              flush=True)
+        rows.append(measure(f"bot.turn_latency.{n}_concurrent", "ms",
+                            [1000 * x for x in turns], **{k: v for k, v in row.items()
+                                                          if k not in ("turn_p50_ms", "turn_p95_ms")}))
+        if ok:
+            best = row
+        else:
+            break
+    return [
+        measure("bot.turn_latency.speech_end_to_first_audio.light", "ms",
+                [1000 * x for x in light], at_calls=steps[0], target="p50<=500 p95<=800"),
+        measure("bot.bargein_stop.held_loads", "ms", [1000 * x for x in all_bargeins],
+                target="p95<=200", up_to_calls=best["calls"] if best else 0),
+        {"name": "bot.max_concurrent_calls_turn_p95_under_1s", "unit": "calls", "n": len(rows),
+         "p50": best["calls"] if best else 0, "p95": best["calls"] if best else 0,
+         "target": ">=20", "idle_service_rss_mb": round(idle_rss, 1),
+         **({k: v for k, v in best.items() if k.startswith(("service_", "asterisk_"))}
+            if best else {})},
+        *rows,
+    ]
+
+
+if __name__ == "__main__":  # python -m tests.bench bench_bot is the usual way
+    os.execvp("python", ["python", "-m", "tests.bench", "bench_bot"])
