@@ -23,6 +23,7 @@ the call.  If the session fails, the AGI ends without it and Asterisk queues the
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,6 +78,38 @@ OUTCOMES = {  # machine outcome -> stored call outcome (the foundation's words)
 QUEUE_FAILED = {"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"}
 
 
+class WriteBehind:
+    """Stores a call's bookkeeping behind the caller, in order, on one task per call.
+
+    Keys pressed between two AGI commands are lost by Asterisk, so the next prompt must
+    not wait for the database (under 150 callers SQLite writes reached 1.6 s). Path
+    writes coalesce: a queued one stores whatever the path is when it runs.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: deque[tuple[str, Callable[[], Awaitable[None]]]] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    def later(self, job: Callable[[], Awaitable[None]], kind: str = "job") -> None:
+        if kind == "path" and self._jobs and self._jobs[-1][0] == "path":
+            return  # the queued path write will store the newer path too
+        self._jobs.append((kind, job))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="ivr-write-behind")
+
+    async def _run(self) -> None:
+        while self._jobs:
+            _, job = self._jobs.popleft()
+            try:
+                await job()
+            except Exception:
+                log.exception("ivr.write_failed")
+
+    async def drain(self) -> None:
+        if self._task is not None:
+            await self._task
+
+
 @dataclass
 class CallContext:
     """What the pluggable bot and transfer steps get to know about the call."""
@@ -90,6 +123,7 @@ class CallContext:
     path: list[dict[str, Any]] = field(default_factory=list)
     recording: RecordingStarted | None = None  # the latest transfer's recording
     recording_open: bool = False  # MixMonitor runs and its row is not finished yet
+    writes: WriteBehind = field(default_factory=WriteBehind)
 
 
 BotFn = Callable[[AgiChannel, StartBot, CallContext], Awaitable[BotFinished]]
@@ -261,14 +295,15 @@ class IvrCallFlow:
         clog = log.bind(uniqueid=chan.uniqueid, caller=number or "unknown",
                         dialplan=dialplan.version_id)
         clog.info("ivr.call_started", known=caller.known, vip=caller.vip)
-        await self.store.update(call_id, dialplan_version=dialplan.version_id)
+        ctx.writes.later(lambda: self.store.update(call_id, dialplan_version=dialplan.version_id))
         outcome = "caller_hung_up"
         state: CallState | None = None
         try:
             await chan.answer()
             # `calls.answered_at`/`answered_by_id` are the operator's answer (routing stores
             # them, first answer wins; ASA and ratings read them): not the IVR's answer
-            await self.store.event(call_id, "ivr.answered", at=self.clock())
+            answered_at = self.clock()
+            ctx.writes.later(lambda: self.store.event(call_id, "ivr.answered", at=answered_at))
             state, effects = machine.start(dialplan, caller, self.clock())
             while True:
                 ctx.state = state
@@ -295,6 +330,7 @@ class IvrCallFlow:
         finally:
             if ctx.recording_open:  # the caller hung up during the conversation
                 await self._finish_recording(ctx, wait=True)
+            await ctx.writes.drain()
             await self.store.finish_call(call_id, outcome, ctx.path)
             clog.info("ivr.call_stored", outcome=outcome, steps=len(ctx.path))
 
@@ -305,12 +341,14 @@ class IvrCallFlow:
         if not steps:
             return
         ctx.path += [{"node": s.node, "at": s.at.isoformat(), "detail": s.detail} for s in steps]
-        await self.store.update(ctx.call_id, path=list(ctx.path))
+        for st in steps:
+            log.info("ivr.step", uniqueid=ctx.uniqueid, node=st.node, detail=st.detail)
+        ctx.writes.later(lambda: self.store.update(ctx.call_id, path=list(ctx.path)), "path")
 
     async def _carry_out(self, chan: AgiChannel, ctx: CallContext, state: CallState,
                          effects: list[Effect]) -> Event | None:
         """Run the effects in order; return the event for the one the machine awaits."""
-        await self._record(ctx, effects)  # the path is stored before the caller hears it
+        await self._record(ctx, effects)  # stored behind the caller (WriteBehind)
         actions = [e for e in effects if not isinstance(e, RecordPath)]
         awaited = _awaited_index(actions, state.awaiting)
         event: Event | None = None
