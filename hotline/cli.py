@@ -110,21 +110,52 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (AsteriskError, SettingsProblem) as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a port taken: another hotline (or anything else) listens there
+        print(f"hotline: cannot listen: {exc.strerror or exc} - is another `hotline run` "
+              "still running? (ports are in config/hotline.yaml)", file=sys.stderr)
+        return 1
+
+
+def _demo_walk(settings: Settings) -> list:  # type: ignore[type-arg]
+    """Keys for the demo dialplan: a ticket check in business hours, the voice assistant after."""
+    from zoneinfo import ZoneInfo
+
+    from hotline.sipp import Dtmf, HangUp, Pause
+    from ivr.check import load_dialplan
+    from ivr.machine import is_holiday, opening_hours
+
+    dp = load_dialplan(settings.resolve(settings.dialplan))
+    now = datetime.now(ZoneInfo(dp.timezone))
+    minute = now.hour * 60 + now.minute
+    is_open = not is_holiday(dp, now.date()) and (
+        not dp.business_hours
+        or any(a <= minute < b for a, b in opening_hours(dp).get(now.weekday(), [])))
+    # greeting, rating notice and language menu (silence keeps English) take ~20 s; keys
+    # pressed while the next menu speaks interrupt it
+    if is_open:
+        print("demo walk: main menu 1 (ticket check), ticket 123456#, hear the answer", file=sys.stderr)
+        return [Pause(24000), Dtmf("1"), Pause(3000), Dtmf("123456#"), Pause(15000), HangUp()]
+    print("demo walk (after hours): 5 for the voice assistant, listen, hang up", file=sys.stderr)
+    return [Pause(24000), Dtmf("5"), Pause(15000), HangUp()]
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from hotline.sipp import Dtmf, Pause, place_call
+    from hotline.sipp import Dtmf, HangUp, Pause, place_call
 
     settings = _settings(args)
-    steps = []
-    if args.digits:
-        steps = [Pause(args.wait_ms), Dtmf(args.digits)]
+    if args.digits is None:
+        steps = _demo_walk(settings)
+    elif args.digits:
+        steps = [Pause(args.wait_ms), Dtmf(args.digits), Pause(args.listen_ms), HangUp()]
+    else:
+        steps = [Pause(args.listen_ms), HangUp()]
     print(f"calling {settings.asterisk.hotline_extension} at 127.0.0.1:{settings.asterisk.sip_port} "
           f"as {args.caller} ...", file=sys.stderr)
     res = asyncio.run(place_call(
         target=f"127.0.0.1:{settings.asterisk.sip_port}", service=settings.asterisk.hotline_extension,
         caller_id=args.caller, steps=steps, timeout=args.timeout,
     ))
+    print("the service's log shows each step (ivr.step lines)", file=sys.stderr)
     print("call completed" if res.ok else f"call failed (sipp exit {res.returncode})\n{res.stderr[-2000:]}",
           file=sys.stderr)
     return 0 if res.ok else 1
@@ -172,9 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("call", help="place a demo call into the hotline with sipp")
-    c.add_argument("--caller", default="+79161234567", help="caller ID (default: a known VIP)")
-    c.add_argument("--digits", default="", help="DTMF keys to press after the greeting")
-    c.add_argument("--wait-ms", type=int, default=3000, help="wait before pressing keys")
+    c.add_argument("--caller", default="+79162345678",
+                   help="caller ID (default: Ivan Petrov, a known caller; +79161234567 is the VIP)")
+    c.add_argument("--digits", default=None,
+                   help="DTMF keys to press after --wait-ms (default: the demo walk to a ticket check)")
+    c.add_argument("--wait-ms", type=int, default=7000, help="wait before pressing keys")
+    c.add_argument("--listen-ms", type=int, default=15000, help="listen before hanging up")
     c.add_argument("--timeout", type=float, default=60)
     c.set_defaults(func=cmd_call)
 
