@@ -73,6 +73,9 @@ STUB_CONFIGS = {
     "pjsip_notify.conf": "",
 }
 COPIED_STOCK = ["indications.conf", "codecs.conf", "ccss.conf", "udptl.conf"]
+# Rendered from the operator directory: rewritten and reloaded when the directory changes.
+DIRECTORY_TEMPLATES = ("pjsip.conf.j2", "queues.conf.j2")
+PRIVATE_CONFIGS = {"manager.conf", "pjsip.conf"}  # secrets: readable by the owner only
 
 Progress = Callable[[str], None]
 
@@ -193,6 +196,22 @@ class AsteriskInstance:
     def log_file(self) -> Path:
         return self.dir / "log" / "console.log"
 
+    @property
+    def sound_dirs(self) -> tuple[Path, ...]:
+        """Where `file:` prompts are looked up (host paths): Asterisk's sound set and ours.
+
+        The root's `sounds/en` is an absolute symlink (meaningful inside the chroot only), so
+        the directory it points to is given instead."""
+        base = self.root / "usr/share/asterisk/sounds"
+        dirs = [self.sounds_dir]
+        for lang in sorted(base.glob("*")) if base.is_dir() else []:
+            if lang.is_symlink():
+                target = Path(os.readlink(lang))
+                lang = self.root / str(target).lstrip("/") if target.is_absolute() else lang.resolve()
+            if lang.is_dir():
+                dirs.append(lang)
+        return tuple(dirs)
+
     def to_inside(self, path: Path) -> str:
         """A host path under the root as Asterisk sees it."""
         return "/" + str(path.resolve().relative_to(self.root.resolve()))
@@ -204,38 +223,57 @@ class AsteriskInstance:
                 f"(it restores {self.settings.asterisk.cache} or builds it with debootstrap)"
             )
 
-    def write_config(self, operators: Iterable[Operator], ami_secret: str) -> None:
-        self.check_root()
+    def _context(self, operators: Iterable[Operator], ami_secret: str | None) -> dict[str, object]:
+        """What every template sees; `ami_secret` None renders only templates that don't use it."""
         a, s = self.settings.asterisk, self.settings.service
-        for sub in ("etc", "run", "log", "spool", "lib", "cache", "sounds", "recordings"):
-            (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        env = Environment(
-            loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, keep_trailing_newline=True
-        )
-        ops = [o for o in operators]
+        ops = list(operators)
         for o in ops:
             _check_conf_value(o.extension, "extension")
             _check_conf_value(o.name, "operator name")
             _check_conf_value(o.password, "SIP password")
-        _check_conf_value(ami_secret, "AMI secret")
-        ctx: Mapping[str, object] = dict(
+        ctx: dict[str, object] = dict(
             inst=self.inside, instance=self.name, noload=NOLOAD, ami_port=a.ami_port,
-            ami_user=a.ami_user, ami_secret=ami_secret, sip_port=a.sip_port,
+            ami_user=a.ami_user, sip_port=a.sip_port,
             rtp_start=a.rtp_start, rtp_end=a.rtp_end, operators=ops, test_caller=a.test_caller,
             pool_queue=a.pool_queue, hotline_extension=a.hotline_extension,
             agi_host=s.host, agi_port=s.agi_port,
         )
+        if ami_secret is not None:
+            _check_conf_value(ami_secret, "AMI secret")
+            ctx["ami_secret"] = ami_secret
+        return ctx
+
+    def _render(self, names: Iterable[str], ctx: Mapping[str, object]) -> None:
+        """Render templates into etc/, each through a temporary file so a reload never reads half."""
+        env = Environment(
+            loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, keep_trailing_newline=True
+        )
         etc = self.dir / "etc"
-        for tpl in TEMPLATES.glob("*.j2"):
-            (etc / tpl.name.removesuffix(".j2")).write_text(env.get_template(tpl.name).render(**ctx))
+        for name in names:
+            target = etc / name.removesuffix(".j2")
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_text(env.get_template(name).render(**ctx))
+            if target.name in PRIVATE_CONFIGS:
+                os.chmod(tmp, 0o600)
+            tmp.replace(target)
+
+    def write_config(self, operators: Iterable[Operator], ami_secret: str) -> None:
+        self.check_root()
+        for sub in ("etc", "run", "log", "spool", "lib", "cache", "sounds", "recordings"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self._render([tpl.name for tpl in TEMPLATES.glob("*.j2")], self._context(operators, ami_secret))
+        etc = self.dir / "etc"
         for name, text in STUB_CONFIGS.items():
             (etc / name).write_text(text)
         for name in COPIED_STOCK:
             stock = self.root / "etc" / "asterisk" / name
             if stock.exists():
                 shutil.copyfile(stock, etc / name)
-        os.chmod(etc / "manager.conf", 0o600)
-        os.chmod(etc / "pjsip.conf", 0o600)
+
+    def write_directory_config(self, operators: Iterable[Operator]) -> None:
+        """Rewrite only what the directory decides (endpoints, queue members), for a reload."""
+        self.check_root()
+        self._render(DIRECTORY_TEMPLATES, self._context(operators, None))
 
     def _cmd(self, *args: str) -> list[str]:
         return ["chroot", str(self.root), ASTERISK_BIN, "-C", f"{self.inside}/etc/asterisk.conf", *args]

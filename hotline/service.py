@@ -20,8 +20,8 @@ from callrouting.router import CallRouter
 from callrouting.store import RoutingStore
 from hotline import migrate
 from hotline.agi import AgiChannel, FastAgiServer, Handler
-from hotline.ami import AmiClient
-from hotline.asterisk import AsteriskInstance, Operator
+from hotline.ami import AmiClient, AmiError
+from hotline.asterisk import AsteriskError, AsteriskInstance, Operator
 from hotline.callstore import CallStore, utcnow
 from hotline.db import OperatorRow, make_engine, make_sessionmaker
 from hotline.http import create_app
@@ -97,6 +97,7 @@ class Service:
             settings, self.store, self.sessionmaker, self.asterisk.sounds_dir,
             self.asterisk.to_inside, bot=self.bot, transfer=self._transfer,
             recordings=self.recordings if self.recordings.enabled else None,
+            sound_dirs=self.asterisk.sound_dirs,
         )
         self.handler = handler or self.ivr
         self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self.handler)
@@ -109,6 +110,8 @@ class Service:
             log_config=None, lifespan="off", access_log=False,
         ))
         self._http_task: asyncio.Task[None] | None = None
+        self._directory_lock = asyncio.Lock()  # one directory reload at a time, in order
+        self._reload_pending = False  # a reload failed (AMI down): redo it on reconnect
 
     def _build_bot(self) -> Any:
         from voicebot.gateway import BotGateway, choose_asr
@@ -136,6 +139,70 @@ class Service:
                                     .order_by(OperatorRow.extension))).all()
         return [Operator(r.extension, r.name, r.sip_password) for r in rows]
 
+    async def directory_changed(self) -> None:
+        """The admin API changed operators, teams or backups: bring Asterisk and presence along.
+
+        Rewrites pjsip.conf and queues.conf from the directory, reloads them over AMI (new
+        operators can register, removed or deactivated ones lose their endpoint and their
+        queue membership) and swaps in a presence tracker for the new operator list. The
+        router needs nothing: it loads the directory for every call. Never raises: the
+        database change has happened; a reload that AMI could not take is redone on reconnect.
+        """
+        async with self._directory_lock:
+            ops = await self.operators()
+            try:
+                await asyncio.to_thread(self.asterisk.write_directory_config, ops)
+            except AsteriskError as exc:  # Asterisk keeps its last good configuration
+                log.error("directory.config_failed", error=str(exc))
+                return
+            self._reload_pending = True
+            if await self._reload_asterisk():
+                await self._replace_presence([o.extension for o in ops])
+            else:  # nothing to ask AMI now: follow the new list; it resyncs on reconnect
+                self._swap_presence(self._new_presence([o.extension for o in ops]))
+
+    async def _reload_asterisk(self) -> bool:
+        """Reload endpoints and queue members from the files on disk; False if AMI can't now."""
+        if not self.ami.connected:
+            log.warning("directory.reload_deferred", reason="AMI not connected")
+            return False
+        try:
+            # endpoints, auths and AORs; then the pool's members (and parameters) from queues.conf
+            await self.ami.action({"Action": "Reload", "Module": "res_pjsip.so"}, check=True)
+            await self.ami.action({"Action": "QueueReload", "Queue": self.settings.asterisk.pool_queue,
+                                   "Members": "yes", "Parameters": "yes"}, check=True)
+        except AmiError as exc:
+            log.warning("directory.reload_failed", error=str(exc), hint="retried on AMI reconnect")
+            return False
+        self._reload_pending = False
+        log.info("directory.reloaded")
+        return True
+
+    async def _reload_if_pending(self, client: AmiClient) -> None:
+        if self._reload_pending:
+            async with self._directory_lock:
+                if await self._reload_asterisk():
+                    await self.presence.resync(client)
+
+    def _new_presence(self, extensions: list[str]) -> PresenceTracker:
+        tracker = PresenceTracker(extensions)
+        tracker.attach(self.ami)
+        return tracker
+
+    def _swap_presence(self, tracker: PresenceTracker) -> None:
+        old, self.presence = self.presence, tracker
+        old.detach()
+
+    async def _replace_presence(self, extensions: list[str]) -> None:
+        """PresenceTracker's operator set is fixed: build one for the new set and swap it in.
+
+        The new tracker is resynced before the swap so routing never sees a stale (everyone
+        unavailable) tracker; readers take `self.presence` through lambdas and see the swap.
+        """
+        tracker = self._new_presence(extensions)
+        await tracker.resync(self.ami)
+        self._swap_presence(tracker)
+
     async def start(self) -> None:
         s = self.settings
         await migrate.upgrade(s.database_url)
@@ -146,6 +213,7 @@ class Service:
         ops = await self.operators()
         self.presence = PresenceTracker([o.extension for o in ops])
         self.presence.attach(self.ami)
+        self.ami.on_connected(self._reload_if_pending)
         if s.mode == "demo":
             await ensure_demo_users(self.sessionmaker, s.resolve(s.var_dir))
         await self.ami.start()

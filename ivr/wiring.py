@@ -39,6 +39,7 @@ def build_ivr(
     clock: Callable[[], datetime] = utcnow,
     poll_interval: float = 1.0,
     recordings: RecordingSettings | None = None,
+    sound_dirs: tuple[Path, ...] = (),
 ) -> tuple[DialplanRegistry, IvrCallFlow]:
     """`sounds_dir`/`to_inside`: `AsteriskInstance(settings).sounds_dir` and `.to_inside`."""
     prompts = CachedPrompts(PromptCache(tts or make_tts("espeak"), sounds_dir / "prompts"),
@@ -48,6 +49,7 @@ def build_ivr(
         DialplanVersionStore(sessionmaker),
         prepare=prompts.prerender,
         poll_interval=poll_interval,
+        sound_dirs=sound_dirs,
     )
     flow = IvrCallFlow(
         store, registry, prompts, DbLotteryFacts(sessionmaker, clock),
