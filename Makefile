@@ -29,7 +29,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,piper]"
+	$(PY) -m pip install -q -e ".[dev,piper,whisper]"
 	@touch $(STAMP)
 
 lint: venv

@@ -124,6 +124,8 @@ class Service:
         def asr_factory() -> Any:
             if b.asr_engine == "pocketsphinx":
                 return choose_asr(b.language, None)
+            if b.asr_engine == "twopass":
+                return choose_asr(b.language, None, second_pass=True)
             return choose_asr(b.language, b.vosk_model_dir)
 
         return BotGateway(self.settings, self.facts, asr_factory, make_tts(b.tts), utcnow,

@@ -74,7 +74,9 @@ class BotSettings(_Strict):
 
     language: str = Field("en", pattern=r"^[a-z]{2}$")
     # auto: Vosk when vosk_model_dir is set (checked at start), else the best packaged engine
-    asr_engine: Literal["auto", "vosk", "pocketsphinx"] = "auto"
+    # (pocketsphinx); twopass: pocketsphinx then Whisper tiny.en when unsure (97.7 % intents
+    # on the generated test set vs 66.7 %, but too slow for 20 calls on 2 cores)
+    asr_engine: Literal["auto", "vosk", "pocketsphinx", "twopass"] = "auto"
     vosk_model_dir: Path | None = None
     tts: Literal["espeak", "piper"] = "espeak"
     voice: str | None = None

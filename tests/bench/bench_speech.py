@@ -1,6 +1,14 @@
 """Speech engines on generated phone audio: latency, decode time and accuracy.
 
     python tests/bench/bench_speech.py [--quick]
+    python tests/bench/bench_speech.py --asr [--calls 20]
+
+`--asr` scores the engines `choose_asr` picks from (pocketsphinx LM, Whisper tiny.en, two-pass)
+on the whole generated test set (voicebot.speech_testset, 216 utterances): intent accuracy by
+voice group, in-LM/held-out and by the dev/test halves the two-pass threshold was chosen on,
+the latency `final()` adds after the caller stops (p50/p95) and how often Whisper ran.
+`--calls N` then replays the set as N callers speaking in real time at once on this machine
+and reports end-of-speech -> transcript latency under that load.
 
 Caller questions are synthesised with espeak-ng (several voices/speeds) and, when installed,
 Piper (joe), band-limited to 8 kHz phone audio, then decoded by each ASR engine and mode.
@@ -155,11 +163,119 @@ def vosk_runs() -> list[tuple[str, Callable[[], object]]]:
             ("vosk-ko grammar (speed only)", lambda: engine.recognizer(phrases))]  # fmt: skip
 
 
+# phrasings the two-pass policy was tuned on (per intent: in-LM 1st and 3rd, held-out 2nd);
+# the rest is the test half
+def dev_half() -> set[str]:
+    from voicebot.speech_testset import HELD_OUT, IN_LM
+
+    return ({t for v in IN_LM.values() for t in (v[0], v[2])}
+            | {v[1] for v in HELD_OUT.values()})  # fmt: skip
+
+
+def asr_engines() -> list[tuple[str, object]]:
+    from voicebot.asr_pocketsphinx import PocketsphinxEngine
+    from voicebot.asr_twopass import TwoPassEngine
+    from voicebot.asr_whisper import WhisperEngine
+
+    ps = PocketsphinxEngine(mode="lm")
+    whisper = WhisperEngine()
+    return [("pocketsphinx lm", ps), ("whisper tiny.en", whisper),
+            ("two-pass", TwoPassEngine(ps, whisper))]  # fmt: skip
+
+
+def score_asr(utts: Sequence[object]) -> None:
+    from voicebot.intents import understand
+
+    dev = dev_half()
+    for name, engine in asr_engines():
+        tally: dict[str, list[int]] = {}
+        finals: list[float] = []
+        second: list[float] = []
+        for u in utts:
+            rec = engine.recognizer()  # type: ignore[attr-defined]
+            for i in range(0, len(u.pcm), 320):  # type: ignore[attr-defined]
+                rec.accept(u.pcm[i : i + 320])  # type: ignore[attr-defined]
+            started = time.perf_counter()
+            text = rec.final().text
+            finals.append(time.perf_counter() - started)
+            if getattr(rec, "used_second", False):
+                second.append(finals[-1])
+            ok = int(understand(text).intent == u.intent)  # type: ignore[attr-defined]
+            voice = "piper" if "piper" in u.voice else "espeak"  # type: ignore[attr-defined]
+            half = "dev" if u.text in dev else "test"  # type: ignore[attr-defined]
+            for key in ("all", voice, u.voice, u.group, half):  # type: ignore[attr-defined]
+                tally.setdefault(key, [0, 0])
+                tally[key][0] += ok
+                tally[key][1] += 1
+        right, n = tally.pop("all")
+        print(f"  {name:<16} intent {right}/{n} = {right / n:.1%}   final() p50 "
+              f"{1000 * statistics.median(finals):.0f} ms p95 {1000 * pct(finals, 0.95):.0f} ms")
+        if name == "two-pass":
+            print(f"      second pass on {len(second)}/{n} = {len(second) / n:.0%} of turns; "
+                  f"those turns p50 {1000 * statistics.median(second):.0f} ms "
+                  f"p95 {1000 * pct(second, 0.95):.0f} ms")  # fmt: skip
+        for key, (a, b) in tally.items():
+            print(f"      {key:<22} {a:3d}/{b:<3d} {a / b:6.1%}")
+
+
+def load_test(utts: Sequence[object], calls: int) -> None:
+    """`calls` callers at once, each feeding utterances in real time (20 ms frames) through the
+    two-pass engine on a shared thread pool, as BotGateway does; end of audio -> transcript."""
+    import concurrent.futures
+
+    from voicebot.asr import AsyncRecognizer
+    from voicebot.asr_twopass import TwoPassEngine
+
+    engine = TwoPassEngine()
+    pool = concurrent.futures.ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4))
+    latencies: list[float] = []
+    second: list[float] = []
+
+    async def caller(k: int) -> None:
+        await asyncio.sleep(k * 2.5 / calls)  # spread over one turn, like bench_bot
+        for u in utts[k::calls]:
+            rec = AsyncRecognizer(engine.recognizer(), pool)
+            t0 = time.perf_counter()
+            for i, start in enumerate(range(0, len(u.pcm), 320)):  # type: ignore[attr-defined]
+                await rec.accept(u.pcm[start : start + 320])  # type: ignore[attr-defined]
+                await asyncio.sleep(max(0.0, t0 + 0.02 * (i + 1) - time.perf_counter()))
+            started = time.perf_counter()
+            await rec.final()
+            latencies.append(time.perf_counter() - started)
+            if getattr(rec.recognizer, "used_second", False):
+                second.append(latencies[-1])
+            await asyncio.sleep(3.0)  # the bot answers
+
+    async def run() -> None:
+        await asyncio.gather(*(caller(k) for k in range(calls)))
+
+    wall = time.perf_counter()
+    asyncio.run(run())
+    pool.shutdown()
+    print(f"\n{calls} callers at once ({len(latencies)} turns, {time.perf_counter() - wall:.0f} s): "
+          f"end of audio -> transcript p50 {1000 * statistics.median(latencies):.0f} ms "
+          f"p95 {1000 * pct(latencies, 0.95):.0f} ms; second pass on "
+          f"{len(second)} turns, p50 {1000 * statistics.median(second or [0]):.0f} ms "
+          f"p95 {1000 * pct(second or [0], 0.95):.0f} ms")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one espeak voice, fewer modes")
     parser.add_argument("--no-vosk", action="store_true")
+    parser.add_argument("--asr", action="store_true", help="engines choose_asr picks from")
+    parser.add_argument("--calls", type=int, default=0, help="with --asr: concurrent callers")
     args = parser.parse_args()
+    if args.asr:
+        from voicebot.speech_testset import generate
+
+        utts = list(generate())
+        print(f"{len(utts)} utterances")
+        if args.calls:
+            load_test(utts, args.calls)
+        else:
+            score_asr(utts)
+        return 0
     from voicebot.intents import understand
 
     utterances, latency = asyncio.run(make_audio(args.quick))

