@@ -102,6 +102,7 @@ def create_app(service: Service) -> FastAPI:
                        dependencies=[Depends(auth.require(Role.ADMIN, Role.QA))])
     app.include_router(qa_router(service.sessionmaker, service.recordings,
                                  lambda: service.presence.snapshot(),
-                                 token_secret=service.token_secret, authenticator=auth))
+                                 token_secret=service.token_secret, authenticator=auth,
+                                 on_directory_changed=service.directory_changed))
     app.include_router(build_web_router())
     return app

@@ -8,7 +8,7 @@ named by id only and their stored paths are checked before a byte is served.
 
 import asyncio
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -289,9 +289,14 @@ class TeamOut(Out):
     lead_id: int | None
 
 
+# An operator's name goes into Asterisk's config (callerid, queue member): no characters
+# that end a value, start a comment or a section, or break a line.
+SAFE_NAME = r'^[^;\[\]"\\\x00-\x1f]+$'
+
+
 class OperatorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=SAFE_NAME)
     extension: str = Field(pattern=r"^[0-9]{2,10}$")
     sip_password: str = Field(min_length=12, max_length=128, pattern=r"^[A-Za-z0-9_.~+-]+$")
     role: Literal["manager", "team_lead"] = "manager"
@@ -301,7 +306,7 @@ class OperatorIn(BaseModel):
 
 class OperatorPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=200, pattern=SAFE_NAME)
     sip_password: str | None = Field(None, min_length=12, max_length=128, pattern=r"^[A-Za-z0-9_.~+-]+$")
     role: Literal["manager", "team_lead"] | None = None
     team_id: int | None = None
@@ -539,8 +544,14 @@ def build_router(
     token_secret: str | None = None,
     clock: Callable[[], datetime] = utcnow,
     authenticator: Authenticator | None = None,
+    on_directory_changed: Callable[[], Awaitable[None]] | None = None,
 ) -> APIRouter:
-    """All QA/admin endpoints under /api. `settings.dir` must be absolute (`resolved`)."""
+    """All QA/admin endpoints under /api. `settings.dir` must be absolute (`resolved`).
+
+    `on_directory_changed` is awaited after every committed change to operators, teams or
+    backups (Asterisk's endpoints and queue are generated from them). Known callers are not
+    included: routing reads them from the database on every call.
+    """
     if not settings.dir.is_absolute():
         raise ValueError("RecordingSettings.dir must be absolute: use settings.resolved(root)")
     secret = token_secret or (settings.auth.token_secret.get_secret_value()
@@ -550,6 +561,11 @@ def build_router(
     auth = authenticator or Authenticator(sm, settings.auth, secret, clock)
     tz = ZoneInfo(settings.stats_timezone)
     presence = presence_provider or (lambda: {})
+
+    async def directory_changed() -> None:
+        if on_directory_changed is not None:
+            await on_directory_changed()
+
     router = APIRouter(prefix="/api", route_class=ErrorRoute, responses=ERROR_RESPONSES)
 
     def need(method: str, path: str) -> Any:
@@ -882,6 +898,7 @@ def build_router(
             row = TeamRow(name=body.name, lead_id=body.lead_id)
             s.add(row)
             await _commit(s, "team")
+            await directory_changed()
             return row
 
     @router.patch("/admin/teams/{team_id}", response_model=TeamOut, tags=["admin"],
@@ -895,6 +912,7 @@ def build_router(
             for k, v in body.model_dump(exclude_unset=True).items():
                 setattr(row, k, v)
             await _commit(s, "team")
+            await directory_changed()
             return row
 
     @router.delete("/admin/teams/{team_id}", status_code=204, tags=["admin"],
@@ -905,6 +923,7 @@ def build_router(
             if res.rowcount == 0:
                 raise not_found("team", team_id)
             await _commit(s, "team")
+            await directory_changed()
         return Response(status_code=204)
 
     # -- admin: operators
@@ -929,6 +948,7 @@ def build_router(
             row = OperatorRow(**body.model_dump())
             s.add(row)
             await _commit(s, "operator")
+            await directory_changed()
             return await _operator_out(s, row)
 
     @router.patch("/admin/operators/{operator_id}", response_model=OperatorAdminOut, tags=["admin"],
@@ -942,6 +962,7 @@ def build_router(
             for k, v in body.model_dump(exclude_unset=True).items():
                 setattr(row, k, v)
             await _commit(s, "operator")
+            await directory_changed()
             return await _operator_out(s, row)
 
     @router.delete("/admin/operators/{operator_id}", status_code=204, tags=["admin"],
@@ -953,6 +974,7 @@ def build_router(
             if res.rowcount == 0:
                 raise not_found("operator", operator_id)
             await _commit(s, "operator")
+            await directory_changed()
         return Response(status_code=204)
 
     @router.put("/admin/operators/{operator_id}/backups", response_model=OperatorAdminOut, tags=["admin"],
@@ -971,6 +993,7 @@ def build_router(
             for pos, bid in enumerate(body.backup_ids):
                 s.add(OperatorBackupRow(operator_id=operator_id, backup_id=bid, position=pos))
             await _commit(s, "backups")
+            await directory_changed()
             return await _operator_out(s, row)
 
     # -- admin: known callers
