@@ -171,7 +171,7 @@ class RoutingExecutor:
         call_id: int | None,
         directory: Directory,
         store: RoutingStore | None,
-        presence: PresenceTracker | None,
+        presence: PresenceTracker | Callable[[], PresenceTracker | None] | None,
         ami: AmiClient | None = None,
         clock: Callable[[], datetime] = utcnow,
         dial_options: str = "g",
@@ -250,9 +250,11 @@ class RoutingExecutor:
         return result
 
     def _presence(self) -> dict[int, Presence] | None:
-        if self.presence is None:
+        # a provider is asked each time: the service swaps trackers when the directory changes
+        tracker = self.presence() if callable(self.presence) else self.presence
+        if tracker is None:
             return None
-        return presence_by_operator(self.directory, self.presence.snapshot())
+        return presence_by_operator(self.directory, tracker.snapshot())
 
     # ---- steps
 

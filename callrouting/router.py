@@ -141,7 +141,7 @@ class CallRouter:
                  display=plan.display_name, notes=list(plan.notes))
         executor = RoutingExecutor(
             chan, plan, call_id=request.call_id, directory=directory, store=store,
-            presence=tracker, ami=self.ami(), clock=self.clock,
+            presence=self.presence, ami=self.ami(), clock=self.clock,
             dial_options=self.dial_options, queue_options=self.queue_options,
         )
         result = await executor.run()
