@@ -10,11 +10,15 @@ out the effects in order, then feeds back the one event named by `state.awaiting
     "bot"         StartBot                  BotFinished(outcome, intent, slots)
     "transfer"    Transfer                  TransferResult("answered" | "failed")
     "rating"      GetDigits (rating prompt) Input(digits | None)   (None/"" = timeout)
+                                            or RatingGiven(...)        (asked by the voice bot)
     None          Hangup (call is over)     nothing
 
 After an answered transfer (the operator hung up first; Dial/Queue option `g` keeps the
 caller in the session) a dialplan with a `rating:` section asks for the rating: one key,
 `retries` retries on no or a wrong key, then `SaveRating(score | None)`, thanks, hang up.
+An adapter with a voice bot may instead ask the whole rating itself (ask and retries, key or
+spoken number: `rating_prompts` gives the texts) and send one `RatingGiven`; the machine then
+saves it as it is, with no retry of its own.
 A caller who hangs up while being asked (or during the conversation, which makes the
 GET DATA fail) gets `SaveRating(None)`: "no rating", and the call still counts as served.
 
@@ -114,6 +118,18 @@ class TransferResult:
 
 
 @dataclass(frozen=True)
+class RatingGiven:
+    """The whole rating as the voice bot asked it: `score` None = none after `attempts` prompts
+    ("no_input" or "invalid" in `reason`); `via` "key" or "speech"; `heard` what was said."""
+
+    score: int | None
+    via: Literal["key", "speech"] | None = None
+    attempts: int = 1
+    reason: str = "rated"
+    heard: str = ""
+
+
+@dataclass(frozen=True)
 class CallerHungUp:
     pass
 
@@ -126,6 +142,7 @@ Event = (
     | LookupResult
     | BotFinished
     | TransferResult
+    | RatingGiven
     | CallerHungUp
 )
 
@@ -193,6 +210,7 @@ class SaveRating:
     score: int | None
     attempts: int  # prompts heard (1 = rated at the first ask)
     reason: str  # "rated", "no_input", "invalid", "caller_hangup"
+    via: str = "key"  # how the score was given: "key" or "speech" (voice bot)
 
 
 @dataclass(frozen=True)
@@ -244,7 +262,7 @@ _EXPECTED: dict[str | None, tuple[type, ...]] = {
     "lookup": (LookupResult, Timeout),
     "bot": (BotFinished, Timeout),
     "transfer": (TransferResult,),
-    "rating": (Input, Timeout),
+    "rating": (Input, Timeout, RatingGiven),
     None: (),
 }
 
@@ -282,6 +300,16 @@ def step(
         raise MachineError(f"got {type(event).__name__} while awaiting {state.awaiting}")
     run.handle(event)
     return run.result()
+
+
+def rating_prompts(dialplan: Dialplan, state: CallState) -> list[tuple[ResolvedPrompt, ...]]:
+    """The rating's ask, then one retry prompt per retry, in the call's language: what an
+    adapter asking the whole rating itself (`RatingGiven`) plays."""
+    rating = dialplan.rating
+    if rating is None:
+        return []
+    run = _Run(dialplan, state, state.path[-1].at if state.path else datetime.min.replace(tzinfo=UTC))
+    return [run.resolve(rating.ask)] + [run.resolve(rating.retry)] * rating.retries
 
 
 # ---------------------------------------------------------------- one step
@@ -531,6 +559,8 @@ class _Run:
             if isinstance(event, Timeout):
                 event = BotFinished("failed")
             self.on_bot_finished(node, event)
+        elif self.awaiting == "rating" and isinstance(event, RatingGiven):
+            self.on_rating_given(event)
         elif self.awaiting == "rating":
             digits = None if isinstance(event, Timeout) else event.digits
             self.on_rating(digits)
@@ -573,6 +603,22 @@ class _Run:
             return
         self.record("(rating)", f"{detail}, not rated")
         self.end_rating(SaveRating(None, self.attempts + 1, kind), "not_rated")
+
+    def on_rating_given(self, event: RatingGiven) -> None:
+        rating = self.dp.rating
+        assert rating is not None
+        attempts = self.attempts + max(1, event.attempts)
+        # a key reads as with GET DATA ("rated 4"); speech says so, with what was heard
+        by = f" by speech ({event.heard!r})" if event.via == "speech" else ""
+        score = event.score
+        if score is not None and str(score) in rating.keys:
+            self.record("(rating)", f"rated {score}{by}")
+            save = SaveRating(score, attempts, "rated", event.via or "key")
+            self.end_rating(save, "rated")
+            return
+        kind = "invalid" if score is not None or event.reason == "invalid" else "no_input"
+        self.record("(rating)", f"{kind.replace('_', ' ')}{by}, not rated")
+        self.end_rating(SaveRating(None, attempts, kind, event.via or "key"), "not_rated")
 
     def end_rating(self, save: SaveRating, reason: str) -> None:
         assert self.dp.rating is not None

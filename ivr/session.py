@@ -15,6 +15,10 @@ option b, so audio is written only once an operator answers; the operator node's
 conversation ends.  The machine then asks for the rating (`rating:` in the dialplan); its
 `SaveRating` effect is stored against the call, the operator who answered, their team and
 the recording (`recordings.ratings`), also when the caller hangs up instead of rating.
+With the voice bot (`bot` has `ask_rating`, e.g. `voicebot.gateway.BotGateway`) and text
+prompts in a language it speaks, the rating is asked over AudioSocket instead of GET DATA: a
+key or the spoken number, with the dialplan's retries, fed back as one `RatingGiven`; if that
+session cannot run, the rating falls back to GET DATA.
 
 The "always reach a human" contract: `HOTLINE_DONE=1` is set only when the IVR itself ends
 the call.  If the session fails, the AGI ends without it and Asterisk queues the caller.
@@ -28,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import structlog
 
@@ -51,6 +55,7 @@ from ivr.machine import (
     LookupResult,
     Play,
     PromptFinished,
+    RatingGiven,
     RecordPath,
     ResolvedPrompt,
     SaveRating,
@@ -127,6 +132,19 @@ class CallContext:
 
 
 BotFn = Callable[[AgiChannel, StartBot, CallContext], Awaitable[BotFinished]]
+
+
+class RatingBot(Protocol):
+    """A bot that can ask the post-call rating by voice (`voicebot.gateway.BotGateway`)."""
+
+    def speaks(self, language: str) -> bool: ...
+
+    async def ask_rating(self, chan: AgiChannel, prompt_texts: list[str],
+                         call_context: Any = None, *, keys: str = "12345",
+                         timeout: float = 5.0) -> Any:  # fmt: skip
+        """-> an answer with score, via, transcript, attempts and reason."""
+        ...
+
 TransferFn = Callable[[AgiChannel, Transfer, CallContext], Awaitable[TransferResult]]
 DialplanSource = Callable[[], Dialplan]
 
@@ -353,6 +371,11 @@ class IvrCallFlow:
         awaited = _awaited_index(actions, state.awaiting)
         event: Event | None = None
         for i, effect in enumerate(actions):
+            if i == awaited and state.awaiting == "rating" and state.attempts == 0:
+                result = await self._rate_by_bot(chan, ctx, state)
+                if result is not None:
+                    event = result
+                    continue
             result = await self._one(chan, ctx, effect)
             if i == awaited:
                 event = result
@@ -441,6 +464,34 @@ class IvrCallFlow:
             await finish_recording(self.store.sm, self.recordings, rec.recording_id, rec.path)
         except Exception:
             log.exception("ivr.recording_not_finished", uniqueid=ctx.uniqueid)
+
+    async def _rate_by_bot(self, chan: AgiChannel, ctx: CallContext,
+                           state: CallState) -> RatingGiven | None:  # fmt: skip
+        """The whole rating over the voice bot; None: ask by keys (no bot, a language it does
+        not speak, sound-file prompts, or its session did not run)."""
+        rating = ctx.dialplan.rating
+        if rating is None or not hasattr(self.bot, "ask_rating"):
+            return None
+        bot = cast(RatingBot, self.bot)
+        if not bot.speaks(state.language):
+            return None
+        prompts = machine.rating_prompts(ctx.dialplan, state)
+        texts = [" ".join(p.text for p in group if p.text) for group in prompts]
+        if any(p.text is None for group in prompts for p in group) or not all(texts):
+            return None
+        try:
+            answer = await bot.ask_rating(chan, texts, {"call_id": ctx.call_id}, keys=rating.keys,
+                               timeout=rating.timeout)  # fmt: skip
+        except AgiHangup:
+            raise
+        except Exception:
+            log.exception("ivr.rating_bot_failed", uniqueid=ctx.uniqueid)
+            return None
+        data = {"score": answer.score, "via": answer.via, "heard": answer.transcript,
+                "attempts": answer.attempts, "reason": answer.reason}  # fmt: skip
+        ctx.writes.later(lambda: self.store.event(ctx.call_id, "ivr.rating_by_bot", data))
+        return RatingGiven(answer.score, answer.via, answer.attempts, answer.reason,
+                           answer.transcript)  # fmt: skip
 
     async def _save_ratings(self, ctx: CallContext, effects: Iterable[Effect]) -> None:
         for e in effects:

@@ -16,9 +16,10 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from voicebot import answers
 from voicebot.answers import Facts, Lookup
@@ -36,6 +37,7 @@ from voicebot.intents import (
 
 __all__ = [
     "AskLookup",
+    "Conversation",
     "Dialog",
     "DialogSettings",
     "Effect",
@@ -89,6 +91,39 @@ class EndCall:
 
 
 Effect = Say | AskLookup | Transfer | EndCall
+
+
+class Conversation(Protocol):
+    """What `DialogProcessor` and `BotSession` drive: `Dialog`, or the rating's dialog."""
+
+    transcript: list[TranscriptEntry]
+
+    @property
+    def next_deadline(self) -> datetime | None: ...
+
+    @property
+    def last_intent(self) -> str | None: ...
+
+    @property
+    def last_slots(self) -> dict[str, Any]: ...
+
+    def start(self, now: datetime) -> Sequence[Effect]: ...
+
+    def tick(self, now: datetime) -> Sequence[Effect]: ...
+
+    def turn_finished(self, now: datetime) -> Sequence[Effect]: ...
+
+    def speech_started(self, now: datetime) -> Sequence[Effect]: ...
+
+    def hangup(self, now: datetime) -> Sequence[Effect]: ...
+
+    def utterance(self, text: str, now: datetime) -> Sequence[Effect]: ...
+
+    def dtmf(self, digit: str, now: datetime) -> Sequence[Effect]: ...
+
+    def lookup_done(self, request_id: int, facts: Facts, now: datetime) -> Sequence[Effect]: ...
+
+    def lookup_failed(self, request_id: int, now: datetime) -> Sequence[Effect]: ...
 
 
 @dataclass(frozen=True, slots=True)

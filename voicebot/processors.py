@@ -13,7 +13,7 @@ import contextlib
 import os
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -169,9 +169,11 @@ class AsrProcessor(Processor):
     def __init__(self, engine: AsrEngine, batch_bytes: int = 3200,
                  metrics: CallMetrics | None = None,
                  executor: concurrent.futures.Executor | None = None,
-                 name: str | None = None) -> None:  # fmt: skip
+                 name: str | None = None,
+                 phrases: Sequence[str] | None = None) -> None:  # fmt: skip
         super().__init__(name)
         self.engine = engine
+        self.phrases = tuple(phrases) if phrases else None  # limit recognition to these
         self.executor = executor
         self.metrics = metrics or CallMetrics()
         self.batch_bytes = batch_bytes
@@ -218,7 +220,7 @@ class AsrProcessor(Processor):
     async def _open(self) -> None:
         self._buf = b""
         loop = asyncio.get_running_loop()
-        rec = await loop.run_in_executor(self.executor, self.engine.recognizer)
+        rec = await loop.run_in_executor(self.executor, self.engine.recognizer, self.phrases)
         self._rec = AsyncRecognizer(rec, self.executor)
 
     async def on_interrupt(self) -> None:
@@ -242,7 +244,7 @@ class DialogProcessor(Processor):
 
     def __init__(
         self,
-        dialog: dlg.Dialog,
+        dialog: dlg.Conversation,
         facts: LotteryFacts,
         clock: Callable[[], datetime],
         *,

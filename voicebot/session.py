@@ -88,20 +88,24 @@ class BotSession:
         now: Callable[[], float] | None = None,
         name: str = "bot",
         asr_executor: concurrent.futures.Executor | None = None,
+        dialog: dlg.Conversation | None = None,
     ) -> None:
+        """`dialog`: what the bot talks about (default: the lottery `Dialog`; the post-call
+        rating passes a `voicebot.rating.RatingDialog`); its `phrases`, if any, limit the ASR."""
         self.settings = s = settings or SessionSettings()
         self.name = name
         self.clock = clock
         self._now = now or asyncio.get_running_loop().time
         self.metrics = CallMetrics(clock=self._now)
         self.finished = asyncio.Event()
-        self.dialog = dlg.Dialog(s.dialog)
+        self.dialog: dlg.Conversation = dialog if dialog is not None else dlg.Dialog(s.dialog)
         self._ending: dlg.Transfer | dlg.EndCall | None = None
         self._send: Callable[[bytes], Any] = lambda pcm: None
         self.vad = VadProcessor(classifier or WebRtcClassifier(s.vad_aggressiveness),
                                 start_ms=s.vad_start_ms, end_ms=s.vad_end_ms)  # fmt: skip
         self.bargein = TimedBargeIn(self.metrics)
-        self.asr = AsrProcessor(asr, metrics=self.metrics, executor=asr_executor)
+        self.asr = AsrProcessor(asr, metrics=self.metrics, executor=asr_executor,
+                                phrases=getattr(self.dialog, "phrases", None))
         self.tts = TtsProcessor(tts, self.metrics)
         self.paced = PacedOutput(OutputPacer())
         self.sink = SocketSink(lambda pcm: self._send(pcm), self.metrics, self._now)
