@@ -8,19 +8,28 @@ parser, `voicebot.intents.understand`: the decoder's own posterior is ~1.0 on ev
 a small LM and tells nothing). Whisper's transcript wins when it is understood as a real intent;
 otherwise pocketsphinx's stands. Threshold and rule were chosen on half of the generated test set
 and checked on the other half (tests/bench/bench_speech.py --asr).
+
+The second pass is bounded by a deadline (`deadline_s` after `final()` is called, i.e. after
+the end of the caller's audio): it is started only if the Whisper queue's expected wait fits
+in what is left of the deadline, and its result is used only if it arrives in time; otherwise
+pocketsphinx's transcript stands (and the queued decode is withdrawn). `deadline_s=None`
+waits for Whisper however long it takes (the old, unbounded behaviour).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import concurrent.futures
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from voicebot.asr import AsrEngine, AsrError, Recognizer, Transcript
 from voicebot.asr_whisper import WhisperEngine
 
-__all__ = ["SecondPassPolicy", "TwoPassEngine", "TwoPassRecognizer"]
+__all__ = ["DEFAULT_DEADLINE_S", "SecondPassPolicy", "TwoPassEngine", "TwoPassRecognizer"]
 
 _MAX_BYTES = 30 * 8000 * 2
+DEFAULT_DEADLINE_S = 0.45  # end of audio -> transcript budget for a turn (see module doc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +61,7 @@ class TwoPassRecognizer:
         self._audio = bytearray()
         self._closed = False
         self.used_second = False  # for measurements: did this utterance need Whisper?
+        self.second_outcome = ""  # "" (not needed) | "used" | "skipped" (queue) | "late"
 
     def accept(self, pcm_8k: bytes) -> None:
         if self._closed:
@@ -68,17 +78,45 @@ class TwoPassRecognizer:
         if self._closed:
             raise AsrError("recognizer session already finished")
         self._closed = True
+        engine = self._engine
+        deadline = None if engine.deadline_s is None else engine.clock() + engine.deadline_s
         first = self._first.final()
-        policy = self._engine.policy
+        policy = engine.policy
         if not policy.needs_second(first):
             return first
         self.used_second = True
-        second = self._engine.second.transcribe(bytes(self._audio))
+        second_engine = engine.second
+        if deadline is None:
+            self.second_outcome = "used"
+            return policy.combine(first, second_engine.transcribe(bytes(self._audio)))
+        left = deadline - engine.clock()
+        if second_engine.expected_wait() > left:
+            self.second_outcome = "skipped"
+            engine.count("skipped")
+            return first
+        future = second_engine.submit(bytes(self._audio))
+        try:
+            second = future.result(timeout=max(0.0, deadline - engine.clock()))
+        except concurrent.futures.TimeoutError:
+            second = None
+        except concurrent.futures.CancelledError:
+            second = None
+        if second is None or engine.clock() > deadline:
+            future.cancel()  # still queued: free its place; already decoding: result dropped
+            self.second_outcome = "late"
+            engine.count("late")
+            return first
+        self.second_outcome = "used"
+        engine.count("used")
         return policy.combine(first, second)
 
 
 class TwoPassEngine:
-    """`first` streams every turn (pocketsphinx LM by default); `second` is Whisper."""
+    """`first` streams every turn (pocketsphinx LM by default); `second` is Whisper.
+
+    `deadline_s`: seconds from `final()` (end of the caller's audio) within which the second
+    pass must have answered, else the first transcript stands; None = no deadline. `clock`
+    is the monotonic clock (injectable for tests)."""
 
     name = "pocketsphinx+whisper"
 
@@ -87,6 +125,8 @@ class TwoPassEngine:
         first: AsrEngine | None = None,
         second: WhisperEngine | None = None,
         policy: SecondPassPolicy | None = None,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if first is None:
             from voicebot.asr_pocketsphinx import PocketsphinxEngine
@@ -95,6 +135,12 @@ class TwoPassEngine:
         self.first = first
         self.second = second if second is not None else WhisperEngine()
         self.policy = policy or SecondPassPolicy()
+        self.deadline_s = deadline_s
+        self.clock = clock
+        self.outcomes = {"used": 0, "skipped": 0, "late": 0}  # second passes, for measurements
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] += 1  # a racy += only blurs a statistic
 
     def recognizer(self, phrases: Sequence[str] | None = None) -> Recognizer:
         """With `phrases` (a strict grammar, e.g. yes/no) the first engine alone answers:

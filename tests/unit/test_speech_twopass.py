@@ -1,6 +1,10 @@
-"""Two-pass recognition with fake engines: when Whisper is asked, and whose transcript wins."""
+"""Two-pass recognition with fake engines: when Whisper is asked, whose transcript wins, and
+the second pass's deadline (fake clock)."""
 
 from __future__ import annotations
+
+import concurrent.futures
+import time
 
 import pytest
 
@@ -36,13 +40,39 @@ class FakeFirst:
         return FakeSession(self.text)
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class FakeWhisper:
-    def __init__(self, text: str) -> None:
-        self.text, self.calls = text, []
+    """Answers at once, advancing the fake clock by `decode_s`; or, with `hang`, never answers
+    (the Future stays queued); `wait` is what it claims a new decode would take."""
+
+    def __init__(self, text: str, clock: FakeClock | None = None, decode_s: float = 0.0,
+                 wait: float = 0.0, hang: bool = False) -> None:  # fmt: skip
+        self.text, self.calls, self.clock = text, [], clock
+        self.decode_s, self.wait, self.hang = decode_s, wait, hang
+        self.futures: list[concurrent.futures.Future] = []
+
+    def expected_wait(self) -> float:
+        return self.wait
+
+    def submit(self, pcm_8k: bytes, prompt: str | None = None) -> concurrent.futures.Future:
+        self.calls.append(pcm_8k)
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self.futures.append(future)
+        if not self.hang:
+            if self.clock is not None:
+                self.clock.now += self.decode_s
+            future.set_result(Transcript(self.text, 0.8, tuple(self.text.split())))
+        return future
 
     def transcribe(self, pcm_8k: bytes, prompt: str | None = None) -> Transcript:
-        self.calls.append(pcm_8k)
-        return Transcript(self.text, 0.8, tuple(self.text.split()))
+        return self.submit(pcm_8k, prompt).result()
 
 
 def run(first: str, second: str, phrases=None) -> tuple[str, FakeWhisper, object]:
@@ -94,3 +124,79 @@ def test_whisper_text_is_cleaned_to_lowercase_words():
     assert _clean(" When is the next Russian Lotto draw?") == "when is the next russian lotto draw"
     assert _clean("Ticket 4-8-3, 6/45 costs 2.50!") == "ticket 4-8-3 6/45 costs 2.50"
     assert _clean("I'm done.") == "i'm done"
+
+
+def deadline_run(deadline_s, **whisper):
+    clock = FakeClock()
+    fake = FakeWhisper("did i win", clock, **whisper)
+    engine = TwoPassEngine(FakeFirst(""), fake, deadline_s=deadline_s, clock=clock)  # type: ignore[arg-type]
+    rec = engine.recognizer()
+    rec.accept(b"\x01\x00" * 1600)
+    return rec.final().text, fake, rec, engine
+
+
+def test_second_pass_in_time_is_used():
+    text, fake, rec, engine = deadline_run(0.45, decode_s=0.3, wait=0.3)
+    assert text == "did i win" and rec.second_outcome == "used"
+    assert engine.outcomes == {"used": 1, "skipped": 0, "late": 0}
+
+
+def test_second_pass_not_started_when_the_queue_cannot_make_the_deadline():
+    text, fake, rec, engine = deadline_run(0.45, wait=0.6)
+    assert text == "" and not fake.calls  # pocketsphinx's (empty) transcript stands
+    assert rec.second_outcome == "skipped" and engine.outcomes["skipped"] == 1
+
+
+def test_second_pass_arriving_after_the_deadline_is_dropped():
+    text, fake, rec, engine = deadline_run(0.45, decode_s=0.5, wait=0.3)
+    assert text == "" and fake.calls and rec.second_outcome == "late"
+    assert engine.outcomes["late"] == 1
+
+
+def test_a_hung_second_pass_never_holds_the_turn_past_the_deadline():
+    started = time.monotonic()
+    text, fake, rec, _ = deadline_run(0.05, hang=True)  # fake clock stands; real wait 0.05 s
+    assert time.monotonic() - started < 1.0
+    assert text == "" and rec.second_outcome == "late"
+    assert fake.futures[0].cancelled()  # the queued decode was withdrawn
+
+
+def test_first_pass_time_counts_against_the_deadline():
+    clock = FakeClock()
+
+    class SlowSession(FakeSession):
+        def final(self) -> Transcript:
+            clock.now += 0.3  # pocketsphinx took 0.3 s of the 0.45 s
+            return super().final()
+
+    class SlowFirst(FakeFirst):
+        def recognizer(self, phrases=None):
+            return SlowSession(self.text)
+
+    fake = FakeWhisper("did i win", clock, wait=0.2)
+    engine = TwoPassEngine(SlowFirst(""), fake, deadline_s=0.45, clock=clock)  # type: ignore[arg-type]
+    rec = engine.recognizer()
+    assert rec.final().text == "" and rec.second_outcome == "skipped"
+
+
+def test_no_deadline_waits_for_the_second_pass():
+    text, fake, rec, _ = deadline_run(None, decode_s=5.0, wait=9.0)
+    assert text == "did i win" and rec.second_outcome == "used"
+
+
+def test_whisper_wait_estimate_counts_the_queue_and_relaxes_after_a_burst(monkeypatch):
+    import voicebot.asr_whisper as asr_whisper
+
+    now = [50.0]
+    monkeypatch.setattr(asr_whisper.time, "monotonic", lambda: now[0])
+    engine = object.__new__(asr_whisper.WhisperEngine)  # the estimate only, no model
+    engine.workers, engine._pending = 1, 0
+    engine._baseline, engine._recent, engine._updated = 0.3, 0.9, 50.0  # a burst: slow decodes
+    assert engine.expected_wait() == pytest.approx(0.9)
+    engine._pending = 2  # two ahead of a new decode, one worker
+    assert engine.expected_wait() == pytest.approx(2.7)
+    engine.workers = 2
+    assert engine.expected_wait() == pytest.approx(1.8)
+    engine._pending, engine.workers = 0, 1
+    now[0] += 10 * asr_whisper.RELAX_S  # no decode finished since: back near the idle time
+    assert engine.expected_wait() == pytest.approx(0.3, abs=0.01)
