@@ -52,8 +52,12 @@ async def sipp_load(target: str, service: str, rate: int, calls: int, workdir: P
 
 
 async def run(settings: Settings, asterisk: AsteriskInstance,
-              rates: tuple[int, ...] = (10, 20, 40, 80, 120, 160), seconds: int = 5) -> list[dict[str, Any]]:
-    service = Service(settings)
+              rates: tuple[int, ...] = (10, 20, 40, 80, 120, 160, 200, 240), seconds: int = 5) -> list[dict[str, Any]]:
+    from hotline.callflow import FoundationCallFlow
+
+    # the FastAGI path itself: lookup, call stored, ANSWER, greeting, hang-up (no IVR walk)
+    service = Service(settings, with_bot=False)
+    service.agi.handler = FoundationCallFlow(service.store, country=settings.country)
     await service.start()
     try:
         await service.ami.wait_connected(10)
