@@ -503,6 +503,7 @@ class IvrCallFlow:
                     self.store.sm, call_id=ctx.call_id, score=e.score,
                     recording_id=rec.recording_id if rec is not None else None,
                     reason=e.reason, attempts=e.attempts, at=self.clock(),
+                    via=e.via,
                 )
             except Exception:
                 log.exception("ivr.rating_not_stored", uniqueid=ctx.uniqueid, score=e.score)

@@ -104,6 +104,7 @@ class RatingOut(Out):
     operator_id: int | None = None  # who answered the rated conversation
     team_id: int | None = None
     recording_id: int | None = None
+    via: str | None = None  # key | speech
 
 
 class CallSummary(BaseModel):
@@ -668,7 +669,7 @@ def build_router(
             intent=call.intent, context=call.context, attempts=attempts,
             rating=RatingOut(score=rating.score, status=rating.status, rated_at=_utc(rating.rated_at),
                              operator_id=rating.operator_id, team_id=rating.team_id,
-                             recording_id=rating.recording_id)
+                             recording_id=rating.recording_id, via=rating.via)
             if rating else None,
             recordings=[RecordingOut(
                 id=r.id, started_at=_utc(r.started_at), duration=r.duration, size=r.size,

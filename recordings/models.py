@@ -89,6 +89,7 @@ class RatingRow(Base):
     recording_id: Mapped[int | None] = mapped_column(
         ForeignKey("recordings.id", ondelete="SET NULL")
     )
+    via: Mapped[str | None] = mapped_column(String(10))  # "key" | "speech"; None: no rating
     comment: Mapped[str | None] = mapped_column(Text)
 
 

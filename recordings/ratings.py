@@ -26,6 +26,7 @@ async def store_rating(
     reason: str | None = None,
     attempts: int | None = None,
     at: datetime | None = None,
+    via: str | None = None,
 ) -> int:
     """Store (or replace) the call's rating; `score` None stores "no rating". Returns its id."""
     if score is not None and not 1 <= score <= 5:
@@ -43,10 +44,12 @@ async def store_rating(
             s.add(row)
         row.operator_id, row.team_id = operator_id, team_id
         row.score, row.status, row.rated_at = score, str(status), at
+        row.via = via if score is not None else None
         if recording_id is not None:
             row.recording_id = recording_id
         s.add(CallEventRow(call_id=call_id, at=at, kind="rating", data={
-            "score": score, "status": str(status), "reason": reason, "attempts": attempts,
+            "score": score, "status": str(status), "via": row.via, "reason": reason,
+            "attempts": attempts,
             "operator_id": operator_id, "recording_id": recording_id,
         }))
         await s.flush()

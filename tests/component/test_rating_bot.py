@@ -218,7 +218,7 @@ async def test_ivr_rating_by_speech(sm: Any, tmp_path: Path, gateway: BotGateway
                                    asr: PhrasesAsr) -> None:  # fmt: skip
     asr.texts.append("five")
     chan, call, rating, events = await rated_call(sm, tmp_path, gateway, says("five"))
-    assert rating is not None and (rating.score, rating.status) == (5, "rated")
+    assert rating is not None and (rating.score, rating.status, rating.via) == (5, "rated", "speech")
     assert not any(c.startswith("GET DATA") for c in chan.log)  # asked over AudioSocket
     assert chan.log[-3:] == ["STREAM tts/Thank you.", "SET HOTLINE_DONE=1", "HANGUP"]
     assert call.path[-1]["detail"] == "rated 5 by speech ('five')"
@@ -230,7 +230,7 @@ async def test_ivr_rating_by_speech(sm: Any, tmp_path: Path, gateway: BotGateway
 
 async def test_ivr_rating_by_key_over_the_bot(sm: Any, tmp_path: Path, gateway: BotGateway) -> None:
     chan, call, rating, _ = await rated_call(sm, tmp_path, gateway, presses("4"))
-    assert rating is not None and rating.score == 4
+    assert rating is not None and (rating.score, rating.via) == (4, "key")
     assert call.path[-1]["detail"] == "rated 4"  # as by GET DATA
 
 

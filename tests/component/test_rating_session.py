@@ -178,7 +178,7 @@ async def test_rated_call_links_operator_team_and_recording(sm: Any, tmp_path: P
     chan, call, rating, recs = await run_call(sm, tmp_path, ["4"])
     op_id, team_id = await manager_id(sm)
     (rec,) = recs
-    assert rating is not None and (rating.score, rating.status) == (4, "rated")
+    assert rating is not None and (rating.score, rating.status, rating.via) == (4, "rated", "key")
     assert (rating.operator_id, rating.team_id, rating.recording_id) == (op_id, team_id, rec.id)
     assert rec.enabled and rec.node == "op" and rec.size and rec.duration == 2.0
     assert f"call-{call.id}-" in (rec.path or "")
@@ -231,3 +231,4 @@ async def test_unanswered_transfer_is_not_rated(sm: Any, tmp_path: Path) -> None
     _, call, rating, recs = await run_call(sm, tmp_path, [], answered=False)
     assert rating is None and call.outcome == "transfer_failed"
     assert recs[0].enabled  # MixMonitor ran (option b wrote nothing useful); row finished
+
