@@ -123,7 +123,7 @@ class Service:
 
         def asr_factory() -> Any:
             if b.asr_engine == "pocketsphinx":
-                return choose_asr(b.language, None)
+                return choose_asr(b.language, None, second_pass=False)
             if b.asr_engine == "twopass":
                 return choose_asr(b.language, None, second_pass=True)
             return choose_asr(b.language, b.vosk_model_dir)

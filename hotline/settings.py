@@ -73,9 +73,10 @@ class BotSettings(_Strict):
     """The voice bot's speech engines."""
 
     language: str = Field("en", pattern=r"^[a-z]{2}$")
-    # auto: Vosk when vosk_model_dir is set (checked at start), else the best packaged engine
-    # (pocketsphinx); twopass: pocketsphinx then Whisper tiny.en when unsure (97.7 % intents
-    # on the generated test set vs 66.7 %, but too slow for 20 calls on 2 cores)
+    # auto: Vosk when vosk_model_dir is set (checked at start), else the best packaged engines:
+    # pocketsphinx, then Whisper tiny.en on the turns it is unsure of, when installed (97.2 %
+    # intents on the generated test set vs 66.7 % for pocketsphinx alone); twopass: the same,
+    # but refuse to start without Whisper; pocketsphinx: never Whisper
     asr_engine: Literal["auto", "vosk", "pocketsphinx", "twopass"] = "auto"
     vosk_model_dir: Path | None = None
     tts: Literal["espeak", "piper"] = "espeak"

@@ -60,16 +60,16 @@ def packaged_vosk_model(language: str) -> str | None:
 
 
 def choose_asr(language: str = "en", vosk_model_dir: str | os.PathLike[str] | None = None,
-               second_pass: bool = False, **options: Any) -> AsrEngine:  # fmt: skip
+               second_pass: bool | None = None, **options: Any) -> AsrEngine:  # fmt: skip
     """Vosk with the configured model directory (checked: a clear `AsrError` if unusable); else
-    a packaged Vosk model for the language; else, for English, pocketsphinx in LM mode.
+    a packaged Vosk model for the language; else, for English, pocketsphinx in LM mode with a
+    Whisper tiny.en second pass on the turns pocketsphinx is unsure of.
 
-    `second_pass=True` adds a Whisper tiny.en pass on the turns pocketsphinx is unsure of, when
-    faster-whisper and a packaged model are installed (else pocketsphinx alone): 97.7 % intent
-    accuracy on the generated phone set vs 66.7 %, but Whisper ran on ~55 % of those turns and
-    20 callers on 2 cores then waited p50 545 / p95 1824 ms for a transcript, over the turn
-    targets (p50 500, p95 800 ms): not the default yet (tests/bench/bench_speech.py --asr).
-    `options` go to the pocketsphinx engine."""
+    `second_pass`: None (default) adds Whisper when faster-whisper and a packaged model are
+    installed (else pocketsphinx alone, logged); True requires it (`AsrError` if missing);
+    False never. Measured on the generated phone set (tests/bench/bench_speech.py --asr):
+    two-pass 97.2 % intent accuracy (Whisper on ~48 % of turns, ~80 ms each with its short
+    encoder window), pocketsphinx alone 66.7 %. `options` go to the pocketsphinx engine."""
     from voicebot.asr import make_asr
 
     model = vosk_model_dir or packaged_vosk_model(language)
@@ -77,7 +77,7 @@ def choose_asr(language: str = "en", vosk_model_dir: str | os.PathLike[str] | No
         return make_asr("vosk", model_dir=model)
     if language.split("-")[0].lower() == "en":
         first = make_asr("pocketsphinx", mode="lm", **options)
-        if not second_pass:
+        if second_pass is False:
             return first
         try:
             from voicebot.asr_twopass import TwoPassEngine
@@ -85,6 +85,8 @@ def choose_asr(language: str = "en", vosk_model_dir: str | os.PathLike[str] | No
 
             return TwoPassEngine(first, WhisperEngine())
         except AsrError as exc:  # faster-whisper or its model not installed
+            if second_pass:
+                raise
             log.info("bot.asr_single_pass", reason=str(exc))
             return first
     raise AsrError(f"no speech recognition for language {language!r}: set the Vosk model "

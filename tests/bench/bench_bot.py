@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -178,4 +179,4 @@ async def _ramp(service: Any, gw: Any, asterisk: AsteriskInstance, results: list
 
 
 if __name__ == "__main__":  # python -m tests.bench bench_bot is the usual way
-    os.execvp("python", ["python", "-m", "tests.bench", "bench_bot"])
+    os.execv(sys.executable, [sys.executable, "-m", "tests.bench", "bench_bot"])

@@ -76,7 +76,7 @@ def test_deadline_bounds_a_turn_behind_a_busy_whisper(model_dir):
     whisper = WhisperEngine(model_dir)
     engine = TwoPassEngine(second=whisper, deadline_s=0.3)
     u = _utterance()
-    busy = [whisper.submit(u.pcm) for _ in range(3)]  # ~1 s of queue ahead
+    busy = [whisper.submit(u.pcm) for _ in range(12)]  # ~1 s of queue ahead (~80 ms each)
     rec = engine.recognizer()
     rec.accept(b"\x00\x00" * 8000)  # silence: pocketsphinx hears nothing -> wants Whisper
     started = time.monotonic()
@@ -93,3 +93,30 @@ def test_make_asr_builds_the_engines(model_dir):
     assert make_asr("whisper", model_dir=model_dir).name == "whisper"
     with pytest.raises(AsrError):
         make_asr("whisper", model_dir=model_dir, mode="gpu")
+
+
+def test_short_window_hears_what_the_full_window_hears(model_dir):
+    """The 6 s encoder window (the default) against Whisper's trained 30 s window, on clear
+    speech (Piper when installed): the same words; the window is not faster-whisper's
+    `transcribe` padding, so the encoder input really is shorter."""
+    import numpy as np
+
+    from voicebot.asr_whisper import PAD_S, WhisperEngine, _features, _shared_model
+
+    u = next(u for u in _all() if u.text == "when is the next russian lotto draw")
+    short = WhisperEngine(model_dir).transcribe(u.pcm)
+    full = WhisperEngine(model_dir, pad_s=None).transcribe(u.pcm)
+    assert short.text == full.text and "draw" in short.text, (short.text, full.text)
+    model, _ = _shared_model(model_dir, "int8", 1)
+    audio = np.zeros(16000 * 2, dtype=np.float32)
+    assert _features(model, audio, PAD_S).shape[-1] == 100 * (2 + int(PAD_S))
+    assert _features(model, audio, None).shape[-1] == 3000
+    assert _features(model, np.zeros(16000 * 40, dtype=np.float32), PAD_S).shape[-1] == 3000
+
+
+def _all():
+    from voicebot.speech_testset import generate
+
+    utts = list(generate(espeak_voices=[("en-us", 160)]))
+    piper = [u for u in utts if u.voice.startswith("piper")]
+    return piper or utts

@@ -16,14 +16,18 @@ pytestmark = pytest.mark.unit
 
 
 class FakeSession:
-    def __init__(self, text: str) -> None:
+    """`partial_text` is what the streaming decoder shows at the end of the audio (by default
+    the final text, as pocketsphinx nearly always does)."""
+
+    def __init__(self, text: str, partial_text: str | None = None) -> None:
         self.text, self.audio = text, b""
+        self.partial_text = text if partial_text is None else partial_text
 
     def accept(self, pcm_8k: bytes) -> None:
         self.audio += pcm_8k
 
     def partial(self) -> str:
-        return self.text[:3]
+        return self.partial_text
 
     def final(self) -> Transcript:
         return Transcript(self.text, 1.0, tuple(self.text.split()))
@@ -32,12 +36,12 @@ class FakeSession:
 class FakeFirst:
     name = "fake"
 
-    def __init__(self, text: str) -> None:
-        self.text, self.phrases = text, None
+    def __init__(self, text: str, partial_text: str | None = None) -> None:
+        self.text, self.phrases, self.partial_text = text, None, partial_text
 
     def recognizer(self, phrases=None):
         self.phrases = phrases
-        return FakeSession(self.text)
+        return FakeSession(self.text, self.partial_text)
 
 
 class FakeClock:
@@ -129,7 +133,9 @@ def test_whisper_text_is_cleaned_to_lowercase_words():
 def deadline_run(deadline_s, **whisper):
     clock = FakeClock()
     fake = FakeWhisper("did i win", clock, **whisper)
-    engine = TwoPassEngine(FakeFirst(""), fake, deadline_s=deadline_s, clock=clock)  # type: ignore[arg-type]
+    # early_start off: these are about the pass started after the first final transcript
+    engine = TwoPassEngine(FakeFirst(""), fake, deadline_s=deadline_s, clock=clock,  # type: ignore[arg-type]
+                           early_start=False)  # fmt: skip
     rec = engine.recognizer()
     rec.accept(b"\x01\x00" * 1600)
     return rec.final().text, fake, rec, engine
@@ -138,7 +144,7 @@ def deadline_run(deadline_s, **whisper):
 def test_second_pass_in_time_is_used():
     text, fake, rec, engine = deadline_run(0.45, decode_s=0.3, wait=0.3)
     assert text == "did i win" and rec.second_outcome == "used"
-    assert engine.outcomes == {"used": 1, "skipped": 0, "late": 0}
+    assert engine.outcomes == {"used": 1, "skipped": 0, "late": 0, "early": 0, "early_wasted": 0}
 
 
 def test_second_pass_not_started_when_the_queue_cannot_make_the_deadline():
@@ -174,7 +180,8 @@ def test_first_pass_time_counts_against_the_deadline():
             return SlowSession(self.text)
 
     fake = FakeWhisper("did i win", clock, wait=0.2)
-    engine = TwoPassEngine(SlowFirst(""), fake, deadline_s=0.45, clock=clock)  # type: ignore[arg-type]
+    engine = TwoPassEngine(SlowFirst(""), fake, deadline_s=0.45, clock=clock,  # type: ignore[arg-type]
+                           early_start=False)  # fmt: skip
     rec = engine.recognizer()
     assert rec.final().text == "" and rec.second_outcome == "skipped"
 
@@ -200,3 +207,78 @@ def test_whisper_wait_estimate_counts_the_queue_and_relaxes_after_a_burst(monkey
     engine._pending, engine.workers = 0, 1
     now[0] += 10 * asr_whisper.RELAX_S  # no decode finished since: back near the idle time
     assert engine.expected_wait() == pytest.approx(0.3, abs=0.01)
+
+
+# --- early start: the second pass begins on the partial transcript ------------------------------
+
+
+class OrderedWhisper(FakeWhisper):
+    """Records whether it was asked before the first engine's final transcript."""
+
+    def __init__(self, text: str, events: list[str]) -> None:
+        super().__init__(text, hang=True)
+        self.events = events
+
+    def submit(self, pcm_8k, prompt=None):
+        self.events.append("second")
+        return super().submit(pcm_8k, prompt)
+
+
+class OrderedFirst(FakeFirst):
+    def __init__(self, text: str, partial_text: str, events: list[str]) -> None:
+        super().__init__(text, partial_text)
+        self.events = events
+
+    def recognizer(self, phrases=None):
+        session = super().recognizer(phrases)
+        final = session.final
+        session.final = lambda: (self.events.append("first final"), final())[1]
+        return session
+
+
+def _early(first: str, partial: str, second: str, early_start: bool = True):
+    events: list[str] = []
+    whisper = OrderedWhisper(second, events)
+    engine = TwoPassEngine(OrderedFirst(first, partial, events), whisper,  # type: ignore[arg-type]
+                           deadline_s=0.45, early_start=early_start)  # fmt: skip
+    rec = engine.recognizer()
+    rec.accept(b"\x01\x00" * 800)
+    return engine, whisper, rec, events
+
+
+def test_an_unsure_partial_starts_the_second_pass_before_the_first_final():
+    engine, whisper, rec, events = _early("what is the draw", "what is the draw",
+                                          "what time is the draw")  # fmt: skip
+    answer = concurrent.futures.ThreadPoolExecutor(1).submit(rec.final)
+    while not whisper.futures:
+        time.sleep(0.001)
+    whisper.futures[0].set_result(Transcript("what time is the draw", 0.8,
+                                             ("what", "time", "is", "the", "draw")))  # fmt: skip
+    assert answer.result(timeout=5).text == "what time is the draw"
+    assert events == ["second", "first final"] and len(whisper.calls) == 1
+    assert engine.outcomes["early"] == 1 and rec.second_outcome == "used"
+
+
+def test_an_early_second_pass_the_final_transcript_does_not_need_is_withdrawn():
+    engine, whisper, rec, events = _early("when is the next draw", "when is the", "x")
+    assert rec.final().text == "when is the next draw"
+    assert events == ["second", "first final"]
+    assert whisper.futures[0].cancelled()  # still queued: withdrawn, never decoded
+    assert engine.outcomes["early_wasted"] == 1 and not rec.used_second
+
+
+def test_a_sure_partial_waits_for_the_first_final():
+    engine, whisper, rec, events = _early("when is the next draw", "when is the next draw", "x")
+    assert rec.final().text == "when is the next draw"
+    assert events == ["first final"] and not whisper.calls
+
+
+def test_early_start_can_be_turned_off():
+    engine, whisper, rec, events = _early("what is the draw", "what is the draw", "x",
+                                          early_start=False)  # fmt: skip
+    answer = concurrent.futures.ThreadPoolExecutor(1).submit(rec.final)
+    while not whisper.futures:
+        time.sleep(0.001)
+    whisper.futures[0].set_result(Transcript("", 0.0, ()))
+    assert answer.result(timeout=5).text == "what is the draw"
+    assert events == ["first final", "second"] and engine.outcomes["early"] == 0
