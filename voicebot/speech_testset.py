@@ -12,11 +12,10 @@ line, with a little silence around it. Phrasings come in two groups per intent:
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from voicebot.audio import read_wav, to_phone
+from voicebot.tts_espeak import espeak_phone
 
 __all__ = ["ESPEAK_VOICES", "HELD_OUT", "IN_LM", "PIPER_SCALES", "Utterance", "generate"]
 
@@ -63,16 +62,6 @@ class Utterance:
     group: str  # "in_lm" | "held_out"
     voice: str
     pcm: bytes  # 8 kHz s16le, phone band
-
-
-def espeak_phone(text: str, voice: str = "en-us", wpm: int = 160) -> bytes:
-    """espeak-ng speech as 8 kHz phone-band PCM (no padding)."""
-    from voicebot.tts_espeak import _fix_stream_wav
-
-    raw = subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "--stdout", text],
-                         capture_output=True, check=True, timeout=30).stdout  # fmt: skip
-    pcm, rate = read_wav(_fix_stream_wav(raw))
-    return to_phone(pcm, rate)
 
 
 def _piper_voices(scales: Sequence[float]) -> list[tuple[str, object]]:

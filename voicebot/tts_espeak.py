@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 from voicebot.audio import read_wav, to_phone
 from voicebot.tts import TtsError
 
-__all__ = ["DEFAULT_VOICES", "EspeakTts"]
+__all__ = ["DEFAULT_VOICES", "EspeakTts", "espeak_phone"]
 
 # language -> espeak-ng voice name ("en-us+f3" style variants work too)
 DEFAULT_VOICES = {"en": "en-us", "ru": "ru"}
@@ -121,3 +122,11 @@ def _fix_stream_wav(data: bytes) -> bytes:
     body = len(data) - 44
     return (data[:4] + (36 + body).to_bytes(4, "little") + data[8:40]
             + body.to_bytes(4, "little") + data[44:])  # fmt: skip
+
+
+def espeak_phone(text: str, voice: str = "en-us", wpm: int = 160) -> bytes:
+    """espeak-ng speech (the binary) as 8 kHz phone-band PCM, no padding; blocking."""
+    raw = subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "--stdout", text],
+                         capture_output=True, check=True, timeout=30).stdout  # fmt: skip
+    pcm, rate = read_wav(_fix_stream_wav(raw))
+    return to_phone(pcm, rate)

@@ -185,3 +185,15 @@ def test_pocketsphinx_grammar_mode_and_silence(operator_speech):
     # espeak audio: a grammar either matches a whole phrase or returns nothing
     assert decode(engine.recognizer(), speak("When is the next draw?")).text in phrases | {""}
     assert decode(engine.recognizer(), bytes(16000)).text in phrases | {""}
+
+
+def test_new_pocketsphinx_decoders_are_primed_with_phone_speech():
+    """A fresh decoder's feature normalisation is the model's default, far from 8 kHz phone
+    speech (44 % intents on the generated set vs 65 % once it has heard one phrase): new
+    decoders hear PRIME_TEXT first; `prime=False` leaves the model's default."""
+    primed = make_asr("pocketsphinx", mode="lm")
+    cold = make_asr("pocketsphinx", mode="lm", prime=False)
+    default = cold._new_decoder().get_cmn()  # type: ignore[attr-defined]
+    assert primed._prime_audio()  # type: ignore[attr-defined]
+    assert primed._new_decoder().get_cmn() != default  # type: ignore[attr-defined]
+    assert cold._prime_audio() == b""  # type: ignore[attr-defined]
