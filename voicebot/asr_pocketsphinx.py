@@ -414,6 +414,14 @@ class PocketsphinxEngine:
         if self._pool.qsize() < self._pool_size:
             self._pool.put(decoder)
 
+    def top_up(self) -> bool:
+        """Build one more pooled decoder if the pool is below its size (for idle time);
+        False when it is full."""
+        if self._pool.qsize() >= self._pool_size:
+            return False
+        self._release(self._new_decoder())
+        return True
+
     def recognizer(self, phrases: Sequence[str] | None = None) -> PocketsphinxRecognizer:
         """A session; `phrases` switches this utterance to a JSGF grammar of exactly them."""
         decoder = self._acquire()

@@ -1,7 +1,8 @@
 """Two-pass recognition: pocketsphinx for every turn, Whisper only for the turns it is unsure of.
 
 pocketsphinx (LM mode) streams while the caller speaks and is cheap, but mishears synthetic and
-accented voices; Whisper tiny.en hears them better and costs ~0.3 s of both cores a turn. So
+accented voices; Whisper tiny.en hears them better and costs ~80 ms of a core a turn (its
+short encoder window, voicebot.asr_whisper). So
 `final()` takes pocketsphinx's transcript and asks Whisper for a second opinion only when that
 transcript is empty, understood as "unknown", or understood with low confidence (by the intent
 parser, `voicebot.intents.understand`: the decoder's own posterior is ~1.0 on every hypothesis of
@@ -159,6 +160,13 @@ class TwoPassEngine:
         # second passes, for measurements: used/skipped/late; early = started on the partial;
         # early_wasted = started on the partial but the final transcript did not need it
         self.outcomes = {"used": 0, "skipped": 0, "late": 0, "early": 0, "early_wasted": 0}
+
+    def close(self) -> None:
+        """Stop both engines' workers (processes, decode pools) where they have any."""
+        for engine in (self.first, self.second):
+            close = getattr(engine, "close", None)
+            if close is not None:
+                close()
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] += 1  # a racy += only blurs a statistic

@@ -76,7 +76,7 @@ def _ask(args: argparse.Namespace) -> int:
         pcm = resample(pcm, rate, 8000)
     try:
         settings = load_settings(getattr(args, "config", None))
-        engine_asr = choose_asr(args.language, args.vosk_model)
+        engine_asr = choose_asr(args.language, args.vosk_model, processes=False)  # one question
     except (SettingsError, YamlFileError, AsrError) as exc:
         print(f"hotline bot ask: {exc}", file=sys.stderr)
         return 2

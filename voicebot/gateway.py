@@ -60,7 +60,8 @@ def packaged_vosk_model(language: str) -> str | None:
 
 
 def choose_asr(language: str = "en", vosk_model_dir: str | os.PathLike[str] | None = None,
-               second_pass: bool | None = None, **options: Any) -> AsrEngine:  # fmt: skip
+               second_pass: bool | None = None, processes: bool = True,
+               **options: Any) -> AsrEngine:  # fmt: skip
     """Vosk with the configured model directory (checked: a clear `AsrError` if unusable); else
     a packaged Vosk model for the language; else, for English, pocketsphinx in LM mode with a
     Whisper tiny.en second pass on the turns pocketsphinx is unsure of.
@@ -69,14 +70,21 @@ def choose_asr(language: str = "en", vosk_model_dir: str | os.PathLike[str] | No
     installed (else pocketsphinx alone, logged); True requires it (`AsrError` if missing);
     False never. Measured on the generated phone set (tests/bench/bench_speech.py --asr):
     two-pass 97.2 % intent accuracy (Whisper on ~48 % of turns, ~80 ms each with its short
-    encoder window), pocketsphinx alone 66.7 %. `options` go to the pocketsphinx engine."""
+    encoder window), pocketsphinx alone 66.7 %. `options` go to the pocketsphinx engine, which
+    runs in worker processes (one per core; voicebot.asr_procpool) unless `processes=False`:
+    its decoder holds the GIL, and 20 callers' decoding then competed with the event loop."""
     from voicebot.asr import make_asr
 
     model = vosk_model_dir or packaged_vosk_model(language)
     if model:
         return make_asr("vosk", model_dir=model)
     if language.split("-")[0].lower() == "en":
-        first = make_asr("pocketsphinx", mode="lm", **options)
+        if processes:
+            from voicebot.asr_procpool import ProcessAsrEngine
+
+            first: AsrEngine = ProcessAsrEngine("pocketsphinx", mode="lm", **options)
+        else:
+            first = make_asr("pocketsphinx", mode="lm", **options)
         if second_pass is False:
             return first
         try:
@@ -165,6 +173,10 @@ class BotGateway:
         if self._asr_pool is not None:
             self._asr_pool.shutdown(wait=False, cancel_futures=True)
             self._asr_pool = None
+        asr, self.asr = self.asr, None
+        close = getattr(asr, "close", None)  # worker processes, Whisper's decode pool
+        if close is not None:
+            await asyncio.to_thread(close)
 
     # --- sessions -----------------------------------------------------------------------------
 
