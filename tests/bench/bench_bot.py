@@ -9,8 +9,8 @@ Measured on the server side by each session (voicebot.processors.CallMetrics):
 - turn: end of the caller's speech (VAD) -> first bot audio frame sent to Asterisk, including
   the end-of-speech silence the VAD waits for, recognition, lookup and TTS;
 - barge-in: caller speech start -> the bot's queued audio dropped (the last frame already sent).
-Concurrency ramps (5, 10, 20, 30 calls at once); for each step: turn p50/p95, failures, service
-(this process) and Asterisk CPU% and RSS, and per call.
+Concurrency ramps (5, 10, 20, 30, 40 calls at once); for each step: turn p50/p95, failures, service
+(this process and its ASR worker processes) and Asterisk CPU% and RSS, and per call.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ QUESTIONS = ["when is the next draw please", "how do i claim my prize",
 LEAD_S = 1.5  # the first question starts 1.5 s into the greeting (a barge-in)
 GAP_S = 3.0  # then 3 s of the bot's answer before the next question barges in
 TAIL_S = 4.0
-STEPS = tuple(int(x) for x in os.environ.get("BENCH_BOT_STEPS", "5,10,20,30").split(","))
+STEPS = tuple(int(x) for x in os.environ.get("BENCH_BOT_STEPS", "5,10,20,30,40").split(","))
 # Call starts are spread evenly over one question-and-answer cycle, so callers talk at random
 # moments as real ones do (all N calls still overlap for most of their length). With every
 # caller speaking at the same instant (BENCH_BOT_SPREAD_S=0) recognition load comes in bursts:
@@ -106,8 +106,10 @@ async def run(settings: Settings, asterisk: AsteriskInstance,
 
 async def _ramp(service: Any, gw: Any, asterisk: AsteriskInstance, results: list[BotResult],
                 steps: tuple[int, ...], call_s: float) -> list[dict[str, Any]]:
-    me = CpuMeter()
-    idle_rss = me.proc.rss_mb()
+    # the service's process and its ASR worker processes (voicebot.asr_procpool)
+    first = getattr(gw.asr, "first", gw.asr)
+    workers = first.worker_pids() if hasattr(first, "worker_pids") else []
+    idle_rss = CpuMeter(also=workers)._rss()
     ast_pid = asterisk.proc.pid if asterisk.proc is not None else None
     ext = service.settings.asterisk.hotline_extension
     rows: list[dict[str, Any]] = []
@@ -116,7 +118,7 @@ async def _ramp(service: Any, gw: Any, asterisk: AsteriskInstance, results: list
     best: dict[str, Any] | None = None
     for n in steps:
         results.clear()
-        with CpuMeter() as svc_cpu, CpuMeter(ast_pid) as ast_cpu:
+        with CpuMeter(also=workers) as svc_cpu, CpuMeter(ast_pid) as ast_cpu:
             t0 = time.monotonic()
             for i in range(n):
                 await service.ami.originate(f"Local/{ext}@hotline", context=CONTEXT, exten="s",

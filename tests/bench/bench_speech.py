@@ -173,11 +173,12 @@ def dev_half() -> set[str]:
 
 
 def asr_engines() -> list[tuple[str, object]]:
-    from voicebot.asr_pocketsphinx import PocketsphinxEngine
+    from voicebot.asr_procpool import ProcessAsrEngine
     from voicebot.asr_twopass import TwoPassEngine
     from voicebot.asr_whisper import WhisperEngine
 
-    ps = PocketsphinxEngine(mode="lm")
+    # as the service runs it (voicebot.gateway.choose_asr): pocketsphinx in worker processes
+    ps = ProcessAsrEngine("pocketsphinx", mode="lm", pool_size=32)
     whisper = WhisperEngine()
     return [("pocketsphinx lm", ps), ("whisper tiny.en", whisper),
             ("two-pass", TwoPassEngine(ps, whisper))]  # fmt: skip
@@ -222,11 +223,12 @@ def load_engine(kind: str, mode: str, workers: int, cpu_threads: int,
                 deadline: float | None) -> object:
     """"ps": pocketsphinx LM alone; "old": two-pass without a deadline (Whisper in threads);
     "new": two-pass with `deadline` and Whisper in `mode` ("thread" | "process")."""
-    from voicebot.asr_pocketsphinx import PocketsphinxEngine
+    from voicebot.asr_procpool import ProcessAsrEngine
     from voicebot.asr_twopass import TwoPassEngine
     from voicebot.asr_whisper import WhisperEngine
 
-    ps = PocketsphinxEngine(mode="lm")
+    # as the service runs it (voicebot.gateway.choose_asr): pocketsphinx in worker processes
+    ps = ProcessAsrEngine("pocketsphinx", mode="lm", pool_size=32)
     if kind == "ps":
         return ps
     if kind == "old":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,20 +49,29 @@ class ProcSample:
 
 
 class CpuMeter:
-    def __init__(self, pid: int | None = None):
+    """CPU and peak RSS of a process plus `also` (e.g. its worker processes), summed."""
+
+    def __init__(self, pid: int | None = None, also: Sequence[int] = ()):
         self.proc = ProcSample(pid or os.getpid())
+        self.procs = [self.proc, *(ProcSample(p) for p in also)]
+
+    def _cpu(self) -> float:
+        return sum(p.cpu_seconds() for p in self.procs)
+
+    def _rss(self) -> float:
+        return sum(p.rss_mb() for p in self.procs)
 
     def __enter__(self) -> CpuMeter:
-        self.t0, self.c0 = time.monotonic(), self.proc.cpu_seconds()
-        self.peak_rss = self.proc.rss_mb()
+        self.t0, self.c0 = time.monotonic(), self._cpu()
+        self.peak_rss = self._rss()
         return self
 
     def sample(self) -> None:
-        self.peak_rss = max(self.peak_rss, self.proc.rss_mb())
+        self.peak_rss = max(self.peak_rss, self._rss())
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.monotonic() - self.t0
-        self.cpu = self.proc.cpu_seconds() - self.c0
+        self.cpu = self._cpu() - self.c0
         self.sample()
 
     @property
