@@ -414,6 +414,11 @@ class PocketsphinxEngine:
         if self._pool.qsize() < self._pool_size:
             self._pool.put(decoder)
 
+    @property
+    def pooled(self) -> int:
+        """Decoders waiting in the pool."""
+        return self._pool.qsize()
+
     def top_up(self) -> bool:
         """Build one more pooled decoder if the pool is below its size (for idle time);
         False when it is full."""

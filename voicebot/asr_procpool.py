@@ -74,6 +74,10 @@ def _worker_main(conn: Any, engine_name: str, options: dict[str, Any]) -> None:
                 else:
                     t = session.final()
                     conn.send(("final", sid, (t.text, t.confidence, t.words)))
+            elif op == "fill":  # build the pool now and say how many decoders are pooled
+                while top_up is not None and top_up():
+                    pass
+                conn.send(("filled", sid, getattr(engine, "pooled", 0)))
             elif op == "drop":
                 sessions.pop(sid, None)
                 errors.pop(sid, None)
@@ -248,6 +252,13 @@ class ProcessAsrEngine:
     def _closed(self, worker: _Worker) -> None:
         with self._lock:
             worker.open = max(0, worker.open - 1)
+
+    def fill(self) -> int:
+        """Have every worker build its decoder pool now (blocking); the decoders pooled in all."""
+        with self._lock:
+            sids = [-next(self._ids) for _ in self._pool]
+            workers = list(self._pool)
+        return sum(int(w.ask("fill", sid)) for w, sid in zip(workers, sids, strict=True))
 
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self._pool if w.process.pid is not None]

@@ -161,6 +161,11 @@ class TwoPassEngine:
         # early_wasted = started on the partial but the final transcript did not need it
         self.outcomes = {"used": 0, "skipped": 0, "late": 0, "early": 0, "early_wasted": 0}
 
+    def fill(self) -> int:
+        """Build the first engine's pooled decoders now, where it can (see asr_procpool)."""
+        fill = getattr(self.first, "fill", None)
+        return int(fill()) if fill is not None else 0
+
     def close(self) -> None:
         """Stop both engines' workers (processes, decode pools) where they have any."""
         for engine in (self.first, self.second):

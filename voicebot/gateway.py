@@ -157,6 +157,9 @@ class BotGateway:
         except AsrError as exc:
             log.error("bot.asr_unavailable", error=str(exc))
             raise
+        fill = getattr(self.asr, "fill", None)  # pooled decoders built before the first call
+        if fill is not None:
+            await asyncio.to_thread(fill)
         await self.tts.prerender(static_phrases())
         self._asr_pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.asr_threads, thread_name_prefix="bot-asr"

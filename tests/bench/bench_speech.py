@@ -178,7 +178,7 @@ def asr_engines() -> list[tuple[str, object]]:
     from voicebot.asr_whisper import WhisperEngine
 
     # as the service runs it (voicebot.gateway.choose_asr): pocketsphinx in worker processes
-    ps = ProcessAsrEngine("pocketsphinx", mode="lm", pool_size=32)
+    ps = ProcessAsrEngine("pocketsphinx", mode="lm", pool_size=12)
     whisper = WhisperEngine()
     return [("pocketsphinx lm", ps), ("whisper tiny.en", whisper),
             ("two-pass", TwoPassEngine(ps, whisper))]  # fmt: skip
@@ -228,7 +228,7 @@ def load_engine(kind: str, mode: str, workers: int, cpu_threads: int,
     from voicebot.asr_whisper import WhisperEngine
 
     # as the service runs it (voicebot.gateway.choose_asr): pocketsphinx in worker processes
-    ps = ProcessAsrEngine("pocketsphinx", mode="lm", pool_size=32)
+    ps = ProcessAsrEngine("pocketsphinx", mode="lm", pool_size=12)
     if kind == "ps":
         return ps
     if kind == "old":

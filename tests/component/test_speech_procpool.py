@@ -91,3 +91,14 @@ def test_a_worker_that_cannot_build_its_engine_is_a_clear_error():
 
     with pytest.raises(AsrError, match="unknown pocketsphinx mode"):
         ProcessAsrEngine("pocketsphinx", workers=1, mode="telepathy")
+
+
+def test_fill_builds_every_workers_decoder_pool():
+    from voicebot.asr_procpool import ProcessAsrEngine
+
+    eng = ProcessAsrEngine("pocketsphinx", workers=2, mode="lm", pool_size=3)
+    try:
+        assert eng.fill() == 6  # 3 pooled decoders in each worker
+        assert eng.fill() == 6  # already full: nothing more is built
+    finally:
+        eng.close()

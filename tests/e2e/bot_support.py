@@ -110,7 +110,7 @@ def make_bot_service(
     gw = BotGateway(
         settings,
         facts,
-        lambda: choose_asr("en", pool_size=32),
+        lambda: choose_asr("en", pool_size=12),  # per worker process (9 MB a decoder)
         make_tts(tts),
         clock,
         store=service.store,
