@@ -36,10 +36,11 @@ async def prepare_database(settings: Settings) -> None:
 
     await migrate.upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
+    directory = settings.resolve(settings.directory)  # relative: under the project root
     try:
-        if await seed_if_empty(make_sessionmaker(engine), load_directory_file(settings.directory),
+        if await seed_if_empty(make_sessionmaker(engine), load_directory_file(directory),
                                datetime.now(UTC)):
-            log.info("db.demo_loaded", directory=str(settings.directory))
+            log.info("db.demo_loaded", directory=str(directory))
     finally:
         await engine.dispose()
 
@@ -229,10 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_feature_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Commands contributed by feature packages (dialplan, bot, bench)."""
     from ivr.cli import add_commands as ivr_commands
+    from recordings.cli import add_commands as user_commands
     from voicebot.cli import add_commands as bot_commands
 
     ivr_commands(sub)
     bot_commands(sub)
+    user_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

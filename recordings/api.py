@@ -575,9 +575,13 @@ def build_router(
     # -- auth
 
     @router.post("/auth/login", response_model=TokenOut, tags=["auth"],
-                 responses={401: {"model": ErrorBody}}, summary="Log in (token + session cookie)")
-    async def login(body: LoginIn, response: Response) -> Any:
-        result = await auth.login(body.username, body.password)
+                 responses={401: {"model": ErrorBody},
+                            429: {"model": ErrorBody, "description": "too many failed logins "
+                                  "(5 per username, 20 per address in 5 minutes); see Retry-After"}},
+                 summary="Log in (token + session cookie)")
+    async def login(body: LoginIn, request: Request, response: Response) -> Any:
+        client = request.client.host if request.client else None
+        result = await auth.login(body.username, body.password, client)
         max_age = int((result.expires_at - clock()).total_seconds())
         response.set_cookie(settings.auth.cookie_name, result.token, max_age=max_age,
                             httponly=True, samesite="strict", secure=settings.auth.cookie_secure,

@@ -5,18 +5,25 @@ HttpOnly cookie for the web page. Every request checks the signature and expiry,
 session (`jti`) is not revoked and the user is still active, so logout and deactivation take
 effect at once. Requests authenticated by cookie that change state must carry the header
 `X-Hotline-CSRF: 1` (a cross-site form cannot set it; SameSite=Strict is the first line).
+
+Failed logins are throttled (`LoginThrottle`): 5 per username or 20 per client address within
+5 minutes, then that username or address is refused (HTTP 429, `Retry-After`) until the
+window has passed, without the password being checked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
+import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
@@ -33,6 +40,8 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _ALGORITHM = "HS256"
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 _dummy_hash: str | None = None
+
+log = structlog.get_logger("recordings.auth")
 
 
 def utcnow() -> datetime:
@@ -99,25 +108,146 @@ class LoginResult:
     user: UserRow
 
 
+# -- failed-login throttle ------------------------------------------------------------------
+
+USERNAME, CLIENT = "username", "client"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """`LoginThrottle.attempt`'s answer: refused for `refused_for` seconds (None: admitted);
+    `fills`: the limits ("username", "client") this attempt reaches if it fails."""
+
+    refused_for: int | None
+    fills: tuple[str, ...] = ()
+
+
+class LoginThrottle:
+    """Failed logins per username and per client address in a sliding window.
+
+    Pure bookkeeping, no I/O; time comes from `clock`. An admitted attempt is counted as a
+    failure at once, so parallel guesses cannot all pass the check while the first ones are
+    still being verified; `succeeded` takes that back and clears the username's count. When a
+    key holds `limit` failures younger than the window, attempts are refused until the oldest
+    of them leaves the window. Keys whose newest failure has left the window are dropped, and
+    at most `max_keys` keys of each kind are kept (the least recently failed go first).
+    """
+
+    def __init__(self, clock: Callable[[], datetime] = utcnow, *, username_limit: int = 5,
+                 client_limit: int = 20, window: timedelta = timedelta(minutes=5),
+                 max_keys: int = 10_000):
+        if username_limit < 1 or client_limit < 1 or max_keys < 1 or window <= timedelta(0):
+            raise ValueError("limits, max_keys and window must be positive")
+        self.clock = clock
+        self.window = window.total_seconds()
+        self.max_keys = max_keys
+        self.limits = {USERNAME: username_limit, CLIENT: client_limit}
+        # key -> failure times (epoch seconds, oldest first); ordered by the latest failure
+        self._failures: dict[str, OrderedDict[str, deque[float]]] = {
+            USERNAME: OrderedDict(), CLIENT: OrderedDict()}
+
+    @staticmethod
+    def _keys(username: str, client: str | None) -> list[tuple[str, str]]:
+        keys = [(USERNAME, username.strip().casefold())]
+        if client:
+            keys.append((CLIENT, client))
+        return keys
+
+    def _prune(self, now: float) -> None:
+        cutoff = now - self.window
+        for table in self._failures.values():
+            while table:
+                key, times = next(iter(table.items()))
+                if times and times[-1] > cutoff and len(table) <= self.max_keys:
+                    break
+                del table[key]
+
+    def _live(self, kind: str, key: str, now: float) -> deque[float] | None:
+        times = self._failures[kind].get(key)
+        if times is not None:
+            while times and times[0] <= now - self.window:
+                times.popleft()
+        return times
+
+    def retry_after(self, username: str, client: str | None = None) -> int | None:
+        """Whole seconds until `username` from `client` may try again; None: now."""
+        now = self.clock().timestamp()
+        self._prune(now)
+        waits = [times[0] + self.window - now for kind, key in self._keys(username, client)
+                 if (times := self._live(kind, key, now)) is not None
+                 and len(times) >= self.limits[kind]]
+        return max(1, math.ceil(max(waits))) if waits else None
+
+    def attempt(self, username: str, client: str | None = None) -> Attempt:
+        """Refuse an attempt, or admit it and count it as failed until `succeeded`."""
+        wait = self.retry_after(username, client)
+        if wait is not None:
+            return Attempt(wait)
+        now = self.clock().timestamp()
+        fills = []
+        for kind, key in self._keys(username, client):
+            table = self._failures[kind]
+            times = table.get(key)
+            if times is None:
+                times = table[key] = deque(maxlen=self.limits[kind])
+            else:
+                table.move_to_end(key)
+            times.append(now)
+            if len(times) >= self.limits[kind]:
+                fills.append(kind)
+        self._prune(now)
+        return Attempt(None, tuple(fills))
+
+    def succeeded(self, username: str, client: str | None = None) -> None:
+        """The attempt logged in: clear the username's failures, uncount it for the client."""
+        for kind, key in self._keys(username, client):
+            table = self._failures[kind]
+            if kind == USERNAME:
+                table.pop(key, None)
+            elif (times := table.get(key)) is not None:
+                if times:
+                    times.pop()
+                if not times:
+                    del table[key]
+
+    def tracked(self) -> dict[str, int]:
+        """How many usernames and client addresses are held (for tests and metrics)."""
+        return {kind: len(table) for kind, table in self._failures.items()}
+
+
 class Authenticator:
     def __init__(self, sm: async_sessionmaker[AsyncSession], settings: AuthSettings, secret: str,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, throttle: LoginThrottle | None = None):
         if len(secret) < 32:
             raise ValueError("token secret must be at least 32 characters")
         self.sm = sm
         self.settings = settings
         self._secret = secret
         self.clock = clock
+        self.throttle = throttle if throttle is not None else LoginThrottle(clock)
 
     # -- login / logout
 
-    async def login(self, username: str, password: str) -> LoginResult:
+    async def login(self, username: str, password: str, client: str | None = None) -> LoginResult:
+        """`client`: the caller's address, for the per-address limit of failed logins."""
+        attempt = self.throttle.attempt(username, client)
+        if attempt.refused_for is not None:
+            raise ApiError(429, "too_many_attempts",
+                           f"too many failed logins; try again in {attempt.refused_for} s",
+                           {"retry_after": attempt.refused_for},
+                           headers={"Retry-After": str(attempt.refused_for)})
         async with self.sm() as s:
             user = await s.scalar(select(UserRow).where(UserRow.username == username))
         stored = user.password_hash if user is not None and user.active else None
         ok = await asyncio.to_thread(verify_password, stored, password)
         if not ok or user is None:
+            if attempt.fills:
+                log.warning("auth.login_throttled", username=username, client=client,
+                            limits=list(attempt.fills),
+                            retry_after=self.throttle.retry_after(username, client),
+                            window_seconds=int(self.throttle.window))
             raise ApiError(401, "login_failed", "wrong username or password")
+        self.throttle.succeeded(username, client)
         now = self.clock()
         expires = now + timedelta(minutes=self.settings.token_ttl_minutes)
         jti = secrets.token_urlsafe(24)
@@ -204,6 +334,15 @@ async def create_user(sm: async_sessionmaker[AsyncSession], username: str, passw
         s.add(user)
         await s.flush()
         return user.id
+
+
+async def revoke_sessions(s: AsyncSession, user_id: int, now: datetime) -> int:
+    """End the user's open sessions (in the caller's transaction); how many were open."""
+    res = await s.execute(update(AuthSessionRow)
+                          .where(AuthSessionRow.user_id == user_id,
+                                 AuthSessionRow.revoked_at.is_(None))
+                          .values(revoked_at=now))
+    return int(res.rowcount or 0)
 
 
 async def ensure_demo_users(sm: async_sessionmaker[AsyncSession], var_dir: Path,
