@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
 
-from hotline import migrate
-from hotline.db import DrawRow, GameRow, TicketRow, make_engine, make_sessionmaker
-from hotline.demo import DEMO_TICKETS, seed_if_empty
-from hotline.directory import load_directory_file
+from hotline.db import DrawRow, GameRow, TicketRow
+from hotline.demo import DEMO_TICKETS
 from hotline.lottery import DbLotteryFacts
-from hotline.settings import PROJECT_ROOT
+from tests.component.seeded_db import copy_of, make_seeded_file
 from voicebot.answers import Lookup, compose
 from voicebot.intents import CHECK_TICKET, CLAIM_WINNINGS, NEXT_DRAW, WINNING_NUMBERS
 
@@ -33,31 +29,15 @@ def msk(*args: int) -> datetime:
     return datetime(*args, tzinfo=MSK)
 
 
-async def _seed(url: str) -> None:
-    await migrate.upgrade(url)
-    engine = make_engine(url)
-    try:
-        directory = load_directory_file(PROJECT_ROOT / "config" / "directory.yaml")
-        assert await seed_if_empty(make_sessionmaker(engine), directory, SEEDED_AT)
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def seeded_file(tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp("lottery") / "seeded.db"
-    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
-        runner.run(_seed(f"sqlite+aiosqlite:///{path}"))
-    return path
+    return make_seeded_file(tmp_path_factory, "lottery", SEEDED_AT)
 
 
 @pytest.fixture
 async def sm(seeded_file, tmp_path):
-    path = tmp_path / "hotline.db"
-    shutil.copy(seeded_file, path)
-    engine = make_engine(f"sqlite+aiosqlite:///{path}")
-    yield make_sessionmaker(engine)
-    await engine.dispose()
+    async with copy_of(seeded_file, tmp_path) as sessionmaker:
+        yield sessionmaker
 
 
 def facts_at(sm, now: datetime) -> DbLotteryFacts:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from datetime import UTC, datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from hotline import migrate
 from hotline.db import make_engine, make_sessionmaker
-from hotline.demo import seed_if_empty
-from hotline.directory import load_directory_file
 from hotline.lottery import DbLotteryFacts
-from hotline.settings import PROJECT_ROOT
 from ivr.lookups import answer_lookup
 from ivr.machine import Lookup as IvrLookup
+from tests.component.seeded_db import copy_of, make_seeded_file
 from voicebot.answers import Facts, Lookup
 
 pytestmark = pytest.mark.component
@@ -26,31 +21,15 @@ MSK = ZoneInfo("Europe/Moscow")
 SEEDED_AT = datetime(2025, 3, 1, 19, 30, tzinfo=UTC)  # Saturday 22:30 in Moscow
 
 
-async def _seed(url: str) -> None:
-    await migrate.upgrade(url)
-    engine = make_engine(url)
-    try:
-        directory = load_directory_file(PROJECT_ROOT / "config" / "directory.yaml")
-        assert await seed_if_empty(make_sessionmaker(engine), directory, SEEDED_AT)
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def seeded_file(tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp("lottery_ivr") / "seeded.db"
-    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
-        runner.run(_seed(f"sqlite+aiosqlite:///{path}"))
-    return path
+    return make_seeded_file(tmp_path_factory, "lottery_ivr", SEEDED_AT)
 
 
 @pytest.fixture
 async def db(seeded_file, tmp_path):
-    path = tmp_path / "hotline.db"
-    shutil.copy(seeded_file, path)
-    engine = make_engine(f"sqlite+aiosqlite:///{path}")
-    yield make_sessionmaker(engine)
-    await engine.dispose()
+    async with copy_of(seeded_file, tmp_path) as sessionmaker:
+        yield sessionmaker
 
 
 def lookup(query: str, **args: str) -> IvrLookup:

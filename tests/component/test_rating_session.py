@@ -3,8 +3,6 @@ AGI channel (no Asterisk) over a migrated SQLite database with the demo director
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,19 +11,16 @@ import pytest
 from sqlalchemy import select
 
 from callrouting.store import RoutingStore
-from hotline import migrate
 from hotline.agi import AgiHangup
 from hotline.callstore import CallStore
-from hotline.db import CallEventRow, CallRow, OperatorRow, make_engine, make_sessionmaker
-from hotline.demo import seed_if_empty
-from hotline.directory import load_directory_file
-from hotline.settings import PROJECT_ROOT
+from hotline.db import CallEventRow, CallRow, OperatorRow
 from ivr.check import parse_dialplan
 from ivr.machine import ResolvedPrompt, Transfer, TransferResult
 from ivr.session import CallContext, IvrCallFlow
 from recordings.models import RatingRow, RecordingRow
 from recordings.settings import RecordingSettings
 from recordings.testing import write_wav
+from tests.component.seeded_db import copy_of, make_seeded_file
 
 pytestmark = pytest.mark.component
 
@@ -51,31 +46,15 @@ nodes:
 """
 
 
-async def _seed(url: str) -> None:
-    await migrate.upgrade(url)
-    engine = make_engine(url)
-    try:
-        directory = load_directory_file(PROJECT_ROOT / "config" / "directory.yaml")
-        assert await seed_if_empty(make_sessionmaker(engine), directory, SEEDED_AT)
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def seeded_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("rating_session") / "seeded.db"
-    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
-        runner.run(_seed(f"sqlite+aiosqlite:///{path}"))
-    return path
+    return make_seeded_file(tmp_path_factory, "rating_session", SEEDED_AT)
 
 
 @pytest.fixture
 async def sm(seeded_file: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    path = tmp_path / "hotline.db"
-    shutil.copy(seeded_file, path)
-    engine = make_engine(f"sqlite+aiosqlite:///{path}")
-    yield make_sessionmaker(engine)
-    await engine.dispose()
+    async with copy_of(seeded_file, tmp_path) as sessionmaker:
+        yield sessionmaker
 
 
 class ScriptedChannel:
