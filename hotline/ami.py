@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import itertools
 import random
@@ -209,38 +210,58 @@ class _CI:
         return self._d.items()
 
 
+def _text(d: _CI, key: str) -> str:
+    return d.s(key)
+
+
+def _number(d: _CI, key: str) -> int:
+    return d.i(key)
+
+
+def _upper(d: _CI, key: str) -> str:
+    return d.s(key).upper()
+
+
+def _flag(d: _CI, key: str) -> bool:
+    return d.s(key).lower() == "true"
+
+
+def _before_hash(d: _CI, key: str) -> str:
+    return d.s(key).partition(";@")[0]  # `<aor>;@<hash>` -> `<aor>`
+
+
+def ami(key: str, read: Callable[[_CI, str], Any] = _text, default: Any = "") -> Any:
+    """A typed event's field, read from the AMI header `key` (case-insensitive) by `read`."""
+    return field(default=default, metadata={"ami": key, "read": read})
+
+
 @dataclass(frozen=True)
 class Event:
-    """Base of typed AMI events. `raw` keeps every field Asterisk sent."""
+    """Base of typed AMI events. `raw` keeps every field Asterisk sent; the other fields are
+    declared with `ami("Header", reader)` and filled by `_build`."""
 
     NAME: ClassVar[str] = ""
     raw: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(raw=raw)
+        values = {f.name: f.metadata["read"](d, f.metadata["ami"])
+                  for f in dataclasses.fields(cls) if "ami" in f.metadata}  # fmt: skip
+        return cls(raw=raw, **values)
 
 
 @dataclass(frozen=True)
 class FullyBooted(Event):
     NAME: ClassVar[str] = "FullyBooted"
-    status: str = ""
-    uptime: int = 0
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(raw=raw, status=d.s("Status"), uptime=d.i("Uptime"))
+    status: str = ami("Status")
+    uptime: int = ami("Uptime", _number, 0)
 
 
 @dataclass(frozen=True)
 class Shutdown(Event):
     NAME: ClassVar[str] = "Shutdown"
-    shutdown: str = ""
-    restart: bool = False
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(raw=raw, shutdown=d.s("Shutdown"), restart=d.s("Restart").lower() == "true")
+    shutdown: str = ami("Shutdown")
+    restart: bool = ami("Restart", _flag, False)
 
 
 @dataclass(frozen=True)
@@ -248,12 +269,8 @@ class DeviceStateChange(Event):
     """`Device: PJSIP/1001`, `State: NOT_INUSE` (also the items of a DeviceStateList)."""
 
     NAME: ClassVar[str] = "DeviceStateChange"
-    device: str = ""
-    state: str = ""
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(raw=raw, device=d.s("Device"), state=d.s("State").upper())
+    device: str = ami("Device")
+    state: str = ami("State", _upper)
 
 
 @dataclass(frozen=True)
@@ -261,22 +278,11 @@ class ContactStatus(Event):
     """PJSIP contact change: Created/Updated/Removed/Reachable/Unreachable/Unknown/NonQualified."""
 
     NAME: ClassVar[str] = "ContactStatus"
-    uri: str = ""
-    contact_status: str = ""
-    aor: str = ""
-    endpoint: str = ""
-    roundtrip_usec: int = 0
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(
-            raw=raw,
-            uri=d.s("URI"),
-            contact_status=d.s("ContactStatus"),
-            aor=d.s("AOR"),
-            endpoint=d.s("EndpointName"),
-            roundtrip_usec=d.i("RoundtripUsec"),
-        )
+    uri: str = ami("URI")
+    contact_status: str = ami("ContactStatus")
+    aor: str = ami("AOR")
+    endpoint: str = ami("EndpointName")
+    roundtrip_usec: int = ami("RoundtripUsec", _number, 0)
 
 
 @dataclass(frozen=True)
@@ -284,15 +290,10 @@ class ContactList(Event):
     """One item of a PJSIPShowContacts list. `ObjectName` is `<aor>;@<hash>`."""
 
     NAME: ClassVar[str] = "ContactList"
-    uri: str = ""
-    status: str = ""
-    aor: str = ""
-    endpoint: str = ""
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        aor = d.s("ObjectName").partition(";@")[0]
-        return cls(raw=raw, uri=d.s("Uri"), status=d.s("Status"), aor=aor, endpoint=d.s("Endpoint"))
+    uri: str = ami("Uri")
+    status: str = ami("Status")
+    aor: str = ami("ObjectName", _before_hash)
+    endpoint: str = ami("Endpoint")
 
 
 @dataclass(frozen=True)
@@ -300,78 +301,37 @@ class EndpointList(Event):
     """One item of a PJSIPShowEndpoints list. `DeviceState` is human text, e.g. "Not in use"."""
 
     NAME: ClassVar[str] = "EndpointList"
-    endpoint: str = ""
-    device_state: str = ""
-    aor: str = ""
-    contacts: str = ""
-    active_channels: str = ""
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(
-            raw=raw,
-            endpoint=d.s("ObjectName"),
-            device_state=d.s("DeviceState"),
-            aor=d.s("Aor"),
-            contacts=d.s("Contacts"),
-            active_channels=d.s("ActiveChannels"),
-        )
+    endpoint: str = ami("ObjectName")
+    device_state: str = ami("DeviceState")
+    aor: str = ami("Aor")
+    contacts: str = ami("Contacts")
+    active_channels: str = ami("ActiveChannels")
 
 
 @dataclass(frozen=True)
 class PeerStatus(Event):
     NAME: ClassVar[str] = "PeerStatus"
-    channel_type: str = ""
-    peer: str = ""
-    peer_status: str = ""
-    cause: str = ""
-    address: str = ""
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(
-            raw=raw,
-            channel_type=d.s("ChannelType"),
-            peer=d.s("Peer"),
-            peer_status=d.s("PeerStatus"),
-            cause=d.s("Cause"),
-            address=d.s("Address"),
-        )
+    channel_type: str = ami("ChannelType")
+    peer: str = ami("Peer")
+    peer_status: str = ami("PeerStatus")
+    cause: str = ami("Cause")
+    address: str = ami("Address")
 
 
 @dataclass(frozen=True)
 class ChannelEvent(Event):
     """Fields Asterisk sends for every channel snapshot (`Channel`, `Uniqueid`, ...)."""
 
-    channel: str = ""
-    uniqueid: str = ""
-    linkedid: str = ""
-    channel_state: str = ""  # ChannelStateDesc: Down, Ring, Ringing, Up, Busy, ...
-    caller_id_num: str = ""
-    caller_id_name: str = ""
-    connected_line_num: str = ""
-    connected_line_name: str = ""
-    context: str = ""
-    exten: str = ""
-
-    @staticmethod
-    def _channel_fields(d: _CI, prefix: str = "") -> dict[str, str]:
-        return {
-            "channel": d.s(prefix + "Channel"),
-            "uniqueid": d.s(prefix + "Uniqueid"),
-            "linkedid": d.s(prefix + "Linkedid"),
-            "channel_state": d.s(prefix + "ChannelStateDesc"),
-            "caller_id_num": d.s(prefix + "CallerIDNum"),
-            "caller_id_name": d.s(prefix + "CallerIDName"),
-            "connected_line_num": d.s(prefix + "ConnectedLineNum"),
-            "connected_line_name": d.s(prefix + "ConnectedLineName"),
-            "context": d.s(prefix + "Context"),
-            "exten": d.s(prefix + "Exten"),
-        }
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(raw=raw, **cls._channel_fields(d))
+    channel: str = ami("Channel")
+    uniqueid: str = ami("Uniqueid")
+    linkedid: str = ami("Linkedid")
+    channel_state: str = ami("ChannelStateDesc")  # Down, Ring, Ringing, Up, Busy, ...
+    caller_id_num: str = ami("CallerIDNum")
+    caller_id_name: str = ami("CallerIDName")
+    connected_line_num: str = ami("ConnectedLineNum")
+    connected_line_name: str = ami("ConnectedLineName")
+    context: str = ami("Context")
+    exten: str = ami("Exten")
 
 
 @dataclass(frozen=True)
@@ -389,55 +349,25 @@ class DialBegin(ChannelEvent):
     """`channel` is the caller side (may be empty for originated calls); dest_* the callee."""
 
     NAME: ClassVar[str] = "DialBegin"
-    dest_channel: str = ""
-    dest_uniqueid: str = ""
-    dial_string: str = ""
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(
-            raw=raw,
-            **cls._channel_fields(d),
-            dest_channel=d.s("DestChannel"),
-            dest_uniqueid=d.s("DestUniqueid"),
-            dial_string=d.s("DialString"),
-        )
+    dest_channel: str = ami("DestChannel")
+    dest_uniqueid: str = ami("DestUniqueid")
+    dial_string: str = ami("DialString")
 
 
 @dataclass(frozen=True)
 class DialEnd(ChannelEvent):
     NAME: ClassVar[str] = "DialEnd"
-    dest_channel: str = ""
-    dest_uniqueid: str = ""
-    dial_status: str = ""  # ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, CHANUNAVAIL, ...
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(
-            raw=raw,
-            **cls._channel_fields(d),
-            dest_channel=d.s("DestChannel"),
-            dest_uniqueid=d.s("DestUniqueid"),
-            dial_status=d.s("DialStatus"),
-        )
+    dest_channel: str = ami("DestChannel")
+    dest_uniqueid: str = ami("DestUniqueid")
+    dial_status: str = ami("DialStatus")  # ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, ...
 
 
 @dataclass(frozen=True)
 class BridgeEnter(ChannelEvent):
     NAME: ClassVar[str] = "BridgeEnter"
-    bridge_uniqueid: str = ""
-    bridge_type: str = ""
-    bridge_num_channels: int = 0
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(
-            raw=raw,
-            **cls._channel_fields(d),
-            bridge_uniqueid=d.s("BridgeUniqueid"),
-            bridge_type=d.s("BridgeType"),
-            bridge_num_channels=d.i("BridgeNumChannels"),
-        )
+    bridge_uniqueid: str = ami("BridgeUniqueid")
+    bridge_type: str = ami("BridgeType")
+    bridge_num_channels: int = ami("BridgeNumChannels", _number, 0)
 
 
 @dataclass(frozen=True)
@@ -448,63 +378,31 @@ class BridgeLeave(BridgeEnter):
 @dataclass(frozen=True)
 class Hangup(ChannelEvent):
     NAME: ClassVar[str] = "Hangup"
-    cause: int = 0
-    cause_txt: str = ""
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(
-            raw=raw, **cls._channel_fields(d), cause=d.i("Cause"), cause_txt=d.s("Cause-txt")
-        )
+    cause: int = ami("Cause", _number, 0)
+    cause_txt: str = ami("Cause-txt")
 
 
 @dataclass(frozen=True)
 class DTMFBegin(ChannelEvent):
     NAME: ClassVar[str] = "DTMFBegin"
-    digit: str = ""
-    direction: str = ""  # Received / Sent
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(
-            raw=raw, **cls._channel_fields(d), digit=d.s("Digit"), direction=d.s("Direction")
-        )
+    digit: str = ami("Digit")
+    direction: str = ami("Direction")  # Received / Sent
 
 
 @dataclass(frozen=True)
 class DTMFEnd(ChannelEvent):
     NAME: ClassVar[str] = "DTMFEnd"
-    digit: str = ""
-    direction: str = ""
-    duration_ms: int = 0
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(
-            raw=raw,
-            **cls._channel_fields(d),
-            digit=d.s("Digit"),
-            direction=d.s("Direction"),
-            duration_ms=d.i("DurationMs"),
-        )
+    digit: str = ami("Digit")
+    direction: str = ami("Direction")
+    duration_ms: int = ami("DurationMs", _number, 0)
 
 
 @dataclass(frozen=True)
 class QueueCallerJoin(ChannelEvent):
     NAME: ClassVar[str] = "QueueCallerJoin"
-    queue: str = ""
-    position: int = 0
-    count: int = 0
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(
-            raw=raw,
-            **cls._channel_fields(d),
-            queue=d.s("Queue"),
-            position=d.i("Position"),
-            count=d.i("Count"),
-        )
+    queue: str = ami("Queue")
+    position: int = ami("Position", _number, 0)
+    count: int = ami("Count", _number, 0)
 
 
 @dataclass(frozen=True)
@@ -517,23 +415,11 @@ class AgentCalled(ChannelEvent):
     """Queue rings a member. `channel` is the caller, `dest_channel` the member's channel."""
 
     NAME: ClassVar[str] = "AgentCalled"
-    queue: str = ""
-    interface: str = ""
-    member_name: str = ""
-    dest_channel: str = ""
-    dest_uniqueid: str = ""
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(
-            raw=raw,
-            **cls._channel_fields(d),
-            queue=d.s("Queue"),
-            interface=d.s("Interface"),
-            member_name=d.s("MemberName"),
-            dest_channel=d.s("DestChannel"),
-            dest_uniqueid=d.s("DestUniqueid"),
-        )
+    queue: str = ami("Queue")
+    interface: str = ami("Interface")
+    member_name: str = ami("MemberName")
+    dest_channel: str = ami("DestChannel")
+    dest_uniqueid: str = ami("DestUniqueid")
 
 
 @dataclass(frozen=True)
@@ -556,7 +442,7 @@ class UserEvent(ChannelEvent):
     """`UserEvent(name,key: value,...)` from the dialplan; extra fields in `fields`."""
 
     NAME: ClassVar[str] = "UserEvent"
-    user_event: str = ""
+    user_event: str = ami("UserEvent")
     fields: Mapping[str, str] = field(default_factory=dict)
 
     _STANDARD: ClassVar[frozenset[str]] = frozenset(
@@ -570,29 +456,19 @@ class UserEvent(ChannelEvent):
 
     @classmethod
     def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
+        event = super()._build(d, raw)
         extra = {k: v for k, v in raw.items() if k.lower() not in cls._STANDARD}
-        return cls(raw=raw, **cls._channel_fields(d), user_event=d.s("UserEvent"), fields=extra)
+        return dataclasses.replace(event, fields=extra)
 
 
 @dataclass(frozen=True)
 class OriginateResponse(Event):
     NAME: ClassVar[str] = "OriginateResponse"
-    action_id: str = ""
-    response: str = ""  # Success / Failure
-    channel: str = ""
-    reason: int = 0  # 4 = answered, 5 = busy, 3 = no answer, 8 = congestion, 0 = failed
-    uniqueid: str = ""
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        return cls(
-            raw=raw,
-            action_id=d.s("ActionID"),
-            response=d.s("Response"),
-            channel=d.s("Channel"),
-            reason=d.i("Reason"),
-            uniqueid=d.s("Uniqueid"),
-        )
+    action_id: str = ami("ActionID")
+    response: str = ami("Response")  # Success / Failure
+    channel: str = ami("Channel")
+    reason: int = ami("Reason", _number, 0)  # 4 answered, 5 busy, 3 no answer, 8 congestion, 0 failed
+    uniqueid: str = ami("Uniqueid")
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
