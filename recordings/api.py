@@ -891,6 +891,31 @@ def build_router(
 
     # -- admin: teams
 
+    async def _found(s: AsyncSession, model: Any, ident: int, what: str) -> Any:
+        row = await s.get(model, ident)
+        if row is None:
+            raise not_found(what, ident)
+        return row
+
+    async def _save(s: AsyncSession, what: str, *, directory: bool) -> None:
+        """Commit (409 on a conflict); tell the service when the directory changed."""
+        await _commit(s, what)
+        if directory:
+            await directory_changed()
+
+    async def _patch(s: AsyncSession, row: Any, body: BaseModel, what: str, *, directory: bool) -> None:
+        for k, v in body.model_dump(exclude_unset=True).items():
+            setattr(row, k, v)
+        await _save(s, what, directory=directory)
+
+    async def _delete(model: Any, ident: int, what: str, *, directory: bool) -> Response:
+        async with sm() as s:
+            res = await s.execute(delete(model).where(model.id == ident))
+            if res.rowcount == 0:
+                raise not_found(what, ident)
+            await _save(s, what, directory=directory)
+        return Response(status_code=204)
+
     @router.get("/admin/teams", response_model=list[TeamOut], tags=["admin"])
     async def teams(who: Annotated[Principal, need("GET", "/api/admin/teams")]) -> Any:
         async with sm() as s:
@@ -902,8 +927,7 @@ def build_router(
         async with sm() as s:
             row = TeamRow(name=body.name, lead_id=body.lead_id)
             s.add(row)
-            await _commit(s, "team")
-            await directory_changed()
+            await _save(s, "team", directory=True)
             return row
 
     @router.patch("/admin/teams/{team_id}", response_model=TeamOut, tags=["admin"],
@@ -911,25 +935,14 @@ def build_router(
     async def patch_team(team_id: int, body: TeamPatch,
                          who: Annotated[Principal, need("PATCH", "/api/admin/teams/{team_id}")]) -> Any:
         async with sm() as s:
-            row = await s.get(TeamRow, team_id)
-            if row is None:
-                raise not_found("team", team_id)
-            for k, v in body.model_dump(exclude_unset=True).items():
-                setattr(row, k, v)
-            await _commit(s, "team")
-            await directory_changed()
+            row = await _found(s, TeamRow, team_id, "team")
+            await _patch(s, row, body, "team", directory=True)
             return row
 
     @router.delete("/admin/teams/{team_id}", status_code=204, tags=["admin"],
                    responses={404: {"model": ErrorBody}})
     async def delete_team(team_id: int, who: Annotated[Principal, need("DELETE", "/api/admin/teams/{team_id}")]) -> Response:
-        async with sm() as s:
-            res = await s.execute(delete(TeamRow).where(TeamRow.id == team_id))
-            if res.rowcount == 0:
-                raise not_found("team", team_id)
-            await _commit(s, "team")
-            await directory_changed()
-        return Response(status_code=204)
+        return await _delete(TeamRow, team_id, "team", directory=True)
 
     # -- admin: operators
 
@@ -952,8 +965,7 @@ def build_router(
         async with sm() as s:
             row = OperatorRow(**body.model_dump())
             s.add(row)
-            await _commit(s, "operator")
-            await directory_changed()
+            await _save(s, "operator", directory=True)
             return await _operator_out(s, row)
 
     @router.patch("/admin/operators/{operator_id}", response_model=OperatorAdminOut, tags=["admin"],
@@ -961,26 +973,15 @@ def build_router(
     async def patch_operator(operator_id: int, body: OperatorPatch,
                              who: Annotated[Principal, need("PATCH", "/api/admin/operators/{operator_id}")]) -> Any:
         async with sm() as s:
-            row = await s.get(OperatorRow, operator_id)
-            if row is None:
-                raise not_found("operator", operator_id)
-            for k, v in body.model_dump(exclude_unset=True).items():
-                setattr(row, k, v)
-            await _commit(s, "operator")
-            await directory_changed()
+            row = await _found(s, OperatorRow, operator_id, "operator")
+            await _patch(s, row, body, "operator", directory=True)
             return await _operator_out(s, row)
 
     @router.delete("/admin/operators/{operator_id}", status_code=204, tags=["admin"],
                    responses={404: {"model": ErrorBody}})
     async def delete_operator(operator_id: int,
                               who: Annotated[Principal, need("DELETE", "/api/admin/operators/{operator_id}")]) -> Response:
-        async with sm() as s:
-            res = await s.execute(delete(OperatorRow).where(OperatorRow.id == operator_id))
-            if res.rowcount == 0:
-                raise not_found("operator", operator_id)
-            await _commit(s, "operator")
-            await directory_changed()
-        return Response(status_code=204)
+        return await _delete(OperatorRow, operator_id, "operator", directory=True)
 
     @router.put("/admin/operators/{operator_id}/backups", response_model=OperatorAdminOut, tags=["admin"],
                 responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
@@ -991,14 +992,11 @@ def build_router(
             raise ApiError(422, "invalid_backups", "backups must be distinct and not the operator itself",
                            {"backup_ids": body.backup_ids})
         async with sm() as s:
-            row = await s.get(OperatorRow, operator_id)
-            if row is None:
-                raise not_found("operator", operator_id)
+            row = await _found(s, OperatorRow, operator_id, "operator")
             await s.execute(delete(OperatorBackupRow).where(OperatorBackupRow.operator_id == operator_id))
             for pos, bid in enumerate(body.backup_ids):
                 s.add(OperatorBackupRow(operator_id=operator_id, backup_id=bid, position=pos))
-            await _commit(s, "backups")
-            await directory_changed()
+            await _save(s, "backups", directory=True)
             return await _operator_out(s, row)
 
     # -- admin: known callers
@@ -1022,7 +1020,7 @@ def build_router(
         async with sm() as s:
             row = CallerRow(**body.model_dump())
             s.add(row)
-            await _commit(s, "caller")
+            await _save(s, "caller", directory=False)
             return row
 
     @router.patch("/admin/callers/{caller_id}", response_model=CallerOut, tags=["admin"],
@@ -1030,24 +1028,15 @@ def build_router(
     async def patch_caller(caller_id: int, body: CallerPatch,
                            who: Annotated[Principal, need("PATCH", "/api/admin/callers/{caller_id}")]) -> Any:
         async with sm() as s:
-            row = await s.get(CallerRow, caller_id)
-            if row is None:
-                raise not_found("caller", caller_id)
-            for k, v in body.model_dump(exclude_unset=True).items():
-                setattr(row, k, v)
-            await _commit(s, "caller")
+            row = await _found(s, CallerRow, caller_id, "caller")
+            await _patch(s, row, body, "caller", directory=False)
             return row
 
     @router.delete("/admin/callers/{caller_id}", status_code=204, tags=["admin"],
                    responses={404: {"model": ErrorBody}})
     async def delete_caller(caller_id: int,
                             who: Annotated[Principal, need("DELETE", "/api/admin/callers/{caller_id}")]) -> Response:
-        async with sm() as s:
-            res = await s.execute(delete(CallerRow).where(CallerRow.id == caller_id))
-            if res.rowcount == 0:
-                raise not_found("caller", caller_id)
-            await _commit(s, "caller")
-        return Response(status_code=204)
+        return await _delete(CallerRow, caller_id, "caller", directory=False)
 
     # -- admin: users
 

@@ -1,0 +1,106 @@
+"""Admin directory endpoints (teams, operators, known callers) beyond the access table: the
+404 and 409 answers, partial updates, and the directory-changed hook that reloads Asterisk's
+configuration (called for teams and operators, not for known callers)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from recordings.testing import PASSWORDS, QaTestEnv, build_test_env
+
+pytestmark = pytest.mark.component
+
+
+class Hook:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self) -> None:
+        self.calls += 1
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[QaTestEnv]:
+    e = await build_test_env(tmp_path)
+    try:
+        yield e
+    finally:
+        await e.engine.dispose()
+
+
+@pytest.fixture
+async def api(env: QaTestEnv) -> AsyncIterator[tuple[httpx.AsyncClient, Hook]]:
+    from recordings.api import build_router
+
+    hook = Hook()
+    app = FastAPI()
+    app.include_router(build_router(env.sm, env.settings, lambda: {}, token_secret="t" * 48,
+                                    on_directory_changed=hook))  # fmt: skip
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://a.test") as c:
+        r = await c.post("/api/auth/login", json={"username": "admin", "password": PASSWORDS["admin"]})
+        assert r.status_code == 200
+        c.headers["Authorization"] = "Bearer " + r.json()["access_token"]
+        c.cookies.clear()
+        yield c, hook
+
+
+async def _ok(r: httpx.Response, status: int) -> Any:
+    assert r.status_code == status, r.text
+    return r.json() if r.content else None
+
+
+async def test_team_create_conflict_patch_delete(api: tuple[httpx.AsyncClient, Hook]) -> None:
+    c, hook = api
+    team = await _ok(await c.post("/api/admin/teams", json={"name": "Night shift"}), 201)
+    assert hook.calls == 1
+    dup = await c.post("/api/admin/teams", json={"name": "Night shift"})
+    assert dup.status_code == 409 and hook.calls == 1  # nothing committed, no reload
+    patched = await _ok(await c.patch(f"/api/admin/teams/{team['id']}", json={"name": "Nights"}), 200)
+    assert patched["name"] == "Nights" and hook.calls == 2
+    assert (await c.patch("/api/admin/teams/999999", json={"name": "x"})).status_code == 404
+    assert (await c.delete("/api/admin/teams/999999")).status_code == 404
+    await _ok(await c.delete(f"/api/admin/teams/{team['id']}"), 204)
+    assert hook.calls == 3
+    names = [t["name"] for t in await _ok(await c.get("/api/admin/teams"), 200)]
+    assert "Nights" not in names
+
+
+async def test_operator_patch_is_partial_and_backups_validate(api: tuple[httpx.AsyncClient, Hook]) -> None:
+    c, hook = api
+    ops = await _ok(await c.get("/api/admin/operators"), 200)
+    first, second = ops[0], ops[1]
+    patched = await _ok(await c.patch(f"/api/admin/operators/{first['id']}",
+                                      json={"name": "Renamed"}), 200)  # fmt: skip
+    assert patched["name"] == "Renamed" and patched["extension"] == first["extension"]
+    assert "password" not in patched and "sip_password" not in patched  # write-only
+    assert hook.calls == 1
+    assert (await c.patch("/api/admin/operators/999999", json={"name": "x"})).status_code == 404
+    backups = await _ok(await c.put(f"/api/admin/operators/{first['id']}/backups",
+                                    json={"backup_ids": [second["id"]]}), 200)  # fmt: skip
+    assert backups["backup_ids"] == [second["id"]] and hook.calls == 2
+    own = await c.put(f"/api/admin/operators/{first['id']}/backups", json={"backup_ids": [first["id"]]})
+    assert own.status_code == 422 and hook.calls == 2
+    missing = await c.put("/api/admin/operators/999999/backups", json={"backup_ids": []})
+    assert missing.status_code == 404
+    assert (await c.delete("/api/admin/operators/999999")).status_code == 404
+
+
+async def test_known_callers_do_not_reload_the_directory(api: tuple[httpx.AsyncClient, Hook]) -> None:
+    c, hook = api
+    body = {"number": "+79001234567", "name": "Zinovy Quarkov"}
+    caller = await _ok(await c.post("/api/admin/callers", json=body), 201)
+    assert (await c.post("/api/admin/callers", json=body)).status_code == 409
+    patched = await _ok(await c.patch(f"/api/admin/callers/{caller['id']}", json={"vip": True}), 200)
+    assert patched["vip"] is True and patched["name"] == "Zinovy Quarkov"
+    found = await _ok(await c.get("/api/admin/callers", params={"q": "Quarkov"}), 200)
+    assert [x["id"] for x in found] == [caller["id"]]
+    assert (await c.patch("/api/admin/callers/999999", json={"vip": True})).status_code == 404
+    await _ok(await c.delete(f"/api/admin/callers/{caller['id']}"), 204)
+    assert (await c.delete(f"/api/admin/callers/{caller['id']}")).status_code == 404
+    assert hook.calls == 0
