@@ -122,11 +122,14 @@ class Service:
             raise SettingsProblem("bot.asr_engine is vosk but bot.vosk_model_dir is not set")
 
         def asr_factory() -> Any:
+            # the active dialplan's domain words (read when the bot starts: a changed
+            # `vocabulary` reaches the recogniser at the next restart)
+            words = self.dialplans.active.vocabulary if self.dialplans.ready else []
             if b.asr_engine == "pocketsphinx":
-                return choose_asr(b.language, None, second_pass=False)
+                return choose_asr(b.language, None, second_pass=False, vocabulary=words)
             if b.asr_engine == "twopass":
-                return choose_asr(b.language, None, second_pass=True)
-            return choose_asr(b.language, b.vosk_model_dir)
+                return choose_asr(b.language, None, second_pass=True, vocabulary=words)
+            return choose_asr(b.language, b.vosk_model_dir, vocabulary=words)
 
         return BotGateway(self.settings, self.facts, asr_factory, make_tts(b.tts), utcnow,
                           store=self.store, language=b.language, voice=b.voice)

@@ -59,10 +59,11 @@ _MODEL_FILES = ("model.bin", "config.json", "tokenizer.json")
 PROMPT_PER_INTENT = 4  # sentences per intent: Whisper's prompt holds ~220 tokens at most
 
 
-def default_prompt(per_intent: int = PROMPT_PER_INTENT) -> str:
+def default_prompt(per_intent: int = PROMPT_PER_INTENT, vocabulary: Sequence[str] = ()) -> str:
     """The domain prompt: the first plain sample sentences of each intent in
     `voicebot.intents.sample_sentences()` (no ticket numbers, dates or amounts: those only
-    teach number words) and the games' names. The same sentences build pocketsphinx's LM."""
+    teach number words), the games' names, and `vocabulary` (the dialplan's domain words).
+    The same sentences build pocketsphinx's LM."""
     from voicebot.intents import UNKNOWN, sample_sentences
     from voicebot.numbers import NUMBER_WORDS
 
@@ -75,7 +76,9 @@ def default_prompt(per_intent: int = PROMPT_PER_INTENT) -> str:
         plain = [s for s in sentences
                  if not slot_words & set(s.split()) and not re.search(r"\d|next the|the the", s)]  # fmt: skip
         picked += [_sentence_case(s) for s in plain[:per_intent]]
-    return "Lottery hotline. " + " ".join(picked) + " Russian Lotto. Six of Forty-Five."
+    words = ", ".join(dict.fromkeys(w.strip() for w in vocabulary if w.strip()))
+    return ("Lottery hotline. " + " ".join(picked) + " Russian Lotto. Six of Forty-Five."
+            + (f" {words[0].upper()}{words[1:]}." if words else ""))  # fmt: skip
 
 
 def _sentence_case(text: str) -> str:

@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import os
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -61,7 +62,7 @@ def packaged_vosk_model(language: str) -> str | None:
 
 def choose_asr(language: str = "en", vosk_model_dir: str | os.PathLike[str] | None = None,
                second_pass: bool | None = None, processes: bool = True,
-               **options: Any) -> AsrEngine:  # fmt: skip
+               vocabulary: Sequence[str] = (), **options: Any) -> AsrEngine:  # fmt: skip
     """Vosk with the configured model directory (checked: a clear `AsrError` if unusable); else
     a packaged Vosk model for the language; else, for English, pocketsphinx in LM mode with a
     Whisper tiny.en second pass on the turns pocketsphinx is unsure of.
@@ -72,13 +73,19 @@ def choose_asr(language: str = "en", vosk_model_dir: str | os.PathLike[str] | No
     two-pass 97.2 % intent accuracy (Whisper on ~48 % of turns, ~80 ms each with its short
     encoder window), pocketsphinx alone 66.7 %. `options` go to the pocketsphinx engine, which
     runs in worker processes (one per core; voicebot.asr_procpool) unless `processes=False`:
-    its decoder holds the GIL, and 20 callers' decoding then competed with the event loop."""
+    its decoder holds the GIL, and 20 callers' decoding then competed with the event loop.
+    `vocabulary` (the dialplan's domain words): for English, words of plain Latin letters join
+    pocketsphinx's language model (pronunciations from espeak-ng when CMUdict lacks them) and
+    Whisper's prompt; a Vosk model's vocabulary is fixed when it is built, so Vosk ignores it."""
     from voicebot.asr import make_asr
 
     model = vosk_model_dir or packaged_vosk_model(language)
     if model:
         return make_asr("vosk", model_dir=model)
     if language.split("-")[0].lower() == "en":
+        words = [w.lower() for w in vocabulary if re.fullmatch(r"[A-Za-z][A-Za-z' -]*", w.strip())]
+        if words:
+            options["extra_words"] = [*options.get("extra_words", ()), *words]
         if processes:
             from voicebot.asr_procpool import ProcessAsrEngine
 
@@ -89,9 +96,9 @@ def choose_asr(language: str = "en", vosk_model_dir: str | os.PathLike[str] | No
             return first
         try:
             from voicebot.asr_twopass import TwoPassEngine
-            from voicebot.asr_whisper import WhisperEngine
+            from voicebot.asr_whisper import WhisperEngine, default_prompt
 
-            return TwoPassEngine(first, WhisperEngine())
+            return TwoPassEngine(first, WhisperEngine(prompt=default_prompt(vocabulary=words)))
         except AsrError as exc:  # faster-whisper or its model not installed
             if second_pass:
                 raise

@@ -197,3 +197,21 @@ def test_new_pocketsphinx_decoders_are_primed_with_phone_speech():
     assert primed._prime_audio()  # type: ignore[attr-defined]
     assert primed._new_decoder().get_cmn() != default  # type: ignore[attr-defined]
     assert cold._prime_audio() == b""  # type: ignore[attr-defined]
+
+
+def test_the_dialplans_vocabulary_reaches_the_recognisers():
+    """Domain words from the dialplan (`vocabulary:`) join pocketsphinx's language model (with a
+    generated pronunciation when CMUdict lacks the word) and Whisper's prompt; words not in
+    Latin letters (the Russian ones) are left to a Russian engine."""
+    from voicebot.asr_whisper import default_prompt
+    from voicebot.gateway import choose_asr
+
+    engine = choose_asr("en", second_pass=False, processes=False,
+                        vocabulary=["jackpot", "Zorblat", "билет"])  # fmt: skip
+    assert "zorblat" in engine.generated  # type: ignore[attr-defined]
+    arpa = (engine.workdir / "hotline.arpa").read_text()  # type: ignore[attr-defined]
+    unigrams = {line.split("\t")[1] for line in arpa.split("\\1-grams:")[1].split("\\2-grams:")[0]
+                .strip().splitlines()}  # fmt: skip
+    assert {"jackpot", "zorblat"} <= unigrams and "билет" not in unigrams
+    prompt = default_prompt(vocabulary=["jackpot", "Zorblat"])
+    assert prompt.endswith(" Jackpot, Zorblat.") and prompt.startswith(default_prompt())
