@@ -23,7 +23,8 @@ import structlog
 
 from voicebot import dialog as dlg
 from voicebot.answers import LotteryFacts
-from voicebot.asr import AsrEngine, AsyncRecognizer
+from voicebot.asr import AsrEngine, AsrError, AsyncRecognizer
+from voicebot.asr import Transcript as AsrTranscript
 from voicebot.frames import (
     AudioIn,
     AudioOut,
@@ -163,6 +164,20 @@ class _Begin(Frame):
     pass
 
 
+class _Deaf:
+    """Stands in for a recogniser the engine could not open: hears nothing, so the dialog
+    treats the turn as silence (re-prompt, then the operator) instead of the call failing."""
+
+    def accept(self, pcm_8k: bytes) -> None:
+        pass
+
+    def partial(self) -> str:
+        return ""
+
+    def final(self) -> AsrTranscript:
+        return AsrTranscript("")
+
+
 class AsrProcessor(Processor):
     """One recognizer session per utterance; decoding runs on worker threads in ~100 ms batches."""
 
@@ -197,7 +212,10 @@ class AsrProcessor(Processor):
                 chunk, self._buf = self._buf, b""
                 if _DUMP_DIR:
                     self._dump.append(chunk)
-                await self._rec.accept(chunk)
+                try:
+                    await self._rec.accept(chunk)
+                except AsrError as exc:  # reported once more, as nothing heard, at final()
+                    log.warning("bot.asr_failed", error=str(exc))
         elif isinstance(frame, SpeechStopped):
             rec, self._rec = self._rec, None
             if rec is None:
@@ -205,9 +223,13 @@ class AsrProcessor(Processor):
             chunk, self._buf = self._buf, b""
             clock = self.metrics.clock
             began = clock()
-            if chunk:
-                await rec.accept(chunk)
-            result = await rec.final()
+            try:
+                if chunk:
+                    await rec.accept(chunk)
+                result = await rec.final()
+            except AsrError as exc:  # e.g. an ASR worker process died: this turn is lost,
+                log.warning("bot.asr_failed", error=str(exc))  # the call goes on (re-prompt)
+                result = AsrTranscript("")
             self.metrics.asr_timing = (began - frame.at, clock() - began)
             if _DUMP_DIR:
                 self._dump.append(chunk)
@@ -220,7 +242,11 @@ class AsrProcessor(Processor):
     async def _open(self) -> None:
         self._buf = b""
         loop = asyncio.get_running_loop()
-        rec = await loop.run_in_executor(self.executor, self.engine.recognizer, self.phrases)
+        try:
+            rec = await loop.run_in_executor(self.executor, self.engine.recognizer, self.phrases)
+        except AsrError as exc:
+            log.warning("bot.asr_failed", error=str(exc))
+            rec = _Deaf()
         self._rec = AsyncRecognizer(rec, self.executor)
 
     async def on_interrupt(self) -> None:

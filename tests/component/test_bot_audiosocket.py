@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+import structlog
+import structlog.testing
 
 from hotline.settings import ServiceSettings, Settings
 from tests.component.bot_fakes import NOW, EnergyClassifier, NoFacts, ScriptedAsr, ToneTts, tone
@@ -171,3 +173,53 @@ async def test_unknown_uuid_is_hung_up(gateway: BotGateway) -> None:
     await asyncio.wait_for(ast.closed.wait(), 2)
     await ast.close()
     assert [type(f) for _, f in ast.received] == [HangupFrame]
+
+
+class FailingOnceAsr(ScriptedAsr):
+    """The first utterance's recogniser fails at final() (as when an ASR worker process dies)."""
+
+    def __init__(self, *texts: str) -> None:
+        super().__init__(*texts)
+        self.failed = False
+
+    def recognizer(self, phrases=None):  # type: ignore[no-untyped-def]
+        from voicebot.asr import AsrError
+
+        rec = super().recognizer(phrases)
+        if not self.failed:
+            self.failed = True
+
+            def fail() -> None:
+                raise AsrError("the ASR worker process ended")
+
+            rec.final = fail  # type: ignore[method-assign]
+        return rec
+
+
+async def test_a_recogniser_failure_loses_one_turn_not_the_call() -> None:
+    settings = Settings(service=ServiceSettings(audiosocket_port=free_tcp_port()))
+    asr = FailingOnceAsr(*["when is the next draw"] * 10)
+    gw = BotGateway(settings, NoFacts(), lambda: asr, ToneTts(), lambda: NOW,
+                    session_settings=SessionSettings(dialog=DialogSettings()),
+                    classifier_factory=EnergyClassifier)  # fmt: skip
+    await gw.start()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            call, result = gw.expect()
+            ast = await FakeAsterisk.connect(gw.port, call)
+            await asyncio.sleep(0.3)
+            ast.speech = tone(800)  # heard as nothing: the recogniser failed
+            await asyncio.sleep(2.0)
+            ast.speech = tone(800)  # asked again: answered
+            await asyncio.sleep(3.0)
+            await ast.close()
+            res = await asyncio.wait_for(result, 2)
+    finally:
+        await gw.stop()
+    assert asr.failed and res.outcome == "hangup"  # the caller hung up; the bot never failed
+    events = [e["event"] for e in logs]
+    # handled as a turn that heard nothing (the dialog's silence handling goes on), not as a
+    # frame the pipeline had to drop
+    assert "bot.asr_failed" in events and "pipeline.frame_failed" not in events
+    assert res.intent == "next_draw"
+    assert [e.text for e in res.transcript if e.speaker == "caller"] == ["when is the next draw"]
