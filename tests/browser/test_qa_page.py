@@ -130,10 +130,12 @@ async def test_qa_page_in_chromium(served: tuple[str, QaTestEnv], tmp_path: Path
             await page.fill("#f-date_from", "2026-11-02")
             await page.press("#f-date_from", "Enter")
             await page.wait_for_function("() => location.hash.includes('date_from=2026-11-02')")
-            await page.wait_for_selector("#plot-day svg circle.point")
-            assert await page.locator("#plot-day svg circle.point").count() == 1  # only 11-02 has ratings
+            # the unfiltered plot (2 points) may still be on the page when the hash changes:
+            # wait for the filtered one instead of reading the count once
+            await page.wait_for_function(
+                "() => document.querySelectorAll('#plot-day svg circle.point').length === 1"
+                " && document.querySelector('#totals')?.innerText.includes('67%')")  # only 11-02 has ratings
             assert await page.locator("#plot-operator svg rect.bar").count() == 2  # Anna, Boris rated
-            assert "67%" in await page.inner_text("#totals")
             await page.screenshot(path=str(ARTIFACTS / "qa_page.png"), full_page=True)
 
             # 6. review queue and wallboard render too

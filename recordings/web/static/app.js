@@ -34,10 +34,15 @@
     if (r.status === 401 && !path.endsWith("/auth/login")) { me = null; go("#/login"); throw new Error("log in again"); }
     if (r.status === 204) return null;
     const data = await r.json().catch(() => null);
-    if (!r.ok) throw new Error((data && data.message) || ("HTTP " + r.status));
+    if (!r.ok) {
+      const err = new Error((data && data.message) || ("HTTP " + r.status));
+      err.status = r.status; err.body = data;  // ErrorBody: error_id, message, details
+      throw err;
+    }
     return data;
   }
   function go(hash) { if (location.hash !== hash) location.hash = hash; else route(); }
+  const home = () => me.role === "operator" ? "#/screenpop" : me.role === "admin" ? "#/wallboard" : "#/calls";
   function params() {
     const q = location.hash.split("?")[1] || "";
     return new URLSearchParams(q);
@@ -53,7 +58,7 @@
       try {
         const res = await api("/api/auth/login", { method: "POST", body: { username: user.value, password: pass.value } });
         me = res.user; say("");
-        go(me.role === "operator" ? "#/screenpop" : me.role === "admin" ? "#/wallboard" : "#/calls");
+        go(home());
       } catch (e) { say(e.message); pass.select(); }
     } },
       h("h1", { text: "Hotline QA: log in" }),
@@ -270,6 +275,442 @@
     timer = setInterval(() => draw().catch(e => say(e.message)), 2000);
   }
 
+  // ---- admin: teams, operators, known callers and web users (admins only; the API refuses others).
+  // Each tab is a form (create, or edit the row chosen with "Edit") beside its table. On an error
+  // the form keeps everything typed and says next to it, in plain words, what went wrong.
+  const ADMIN_TABS = [["teams", "Teams"], ["operators", "Operators"], ["callers", "Known callers"], ["users", "Web users"]];
+  const dir = { teams: [], operators: [] };
+  let callerQuery = "";
+  const opName = id => { const o = dir.operators.find(x => x.id === id); return o ? `${o.name} (${o.extension})` : id == null ? "" : "operator " + id; };
+  const teamName = id => { const t = dir.teams.find(x => x.id === id); return t ? t.name : id == null ? "" : "team " + id; };
+  const opOptions = () => [["", "— none —"], ...dir.operators.map(o => [String(o.id), `${o.name} (${o.extension})`])];
+  const teamOptions = () => [["", "— none —"], ...dir.teams.map(t => [String(t.id), t.name])];
+  async function loadDirectory() {
+    [dir.teams, dir.operators] = await Promise.all([api("/api/admin/teams"), api("/api/admin/operators")]);
+  }
+  const PLAIN = {
+    operator_id_required: "choose the linked operator: a user with the operator role needs one.",
+    cannot_demote_self: "you cannot deactivate yourself or take away your own admin role.",
+    invalid_backups: "backups must be different operators, and not the operator itself.",
+  };
+  const byMode = (x, editing) => typeof x === "function" ? x(editing) : x;
+
+  // A field: label, input, help text and its own error line (both read out with the input).
+  function adminField(prefix, f) {
+    const id = `${prefix}-${f.name}`;
+    const input = f.kind === "select" ? h("select", { id, name: f.name })
+      : h("input", { id, name: f.name, type: f.kind || "text", autocomplete: f.autocomplete || "off",
+        maxlength: f.max, inputmode: f.inputmode, spellcheck: f.kind ? null : "false" });
+    const label = h("label", { for: id });
+    const hint = h("small", { class: "hint", id: id + "-hint" });
+    const err = h("small", { class: "field-err", id: id + "-err", hidden: true });
+    input.setAttribute("aria-describedby", `${id}-hint ${id}-err`);
+    const wrap = h("div", { class: f.kind === "checkbox" ? "field check" : "field" },
+      f.kind === "checkbox" ? [input, label] : [label, input], hint, err);
+    const options = value => {
+      input.replaceChildren(...f.options().map(([v, t]) => h("option", { value: v, text: t })));
+      input.value = value;
+      if (input.value !== value) input.value = "";
+    };
+    return { f, input, label, hint, err, wrap, options };
+  }
+
+  // The create/edit form of one tab. spec: id, what, fields, list (table id), title(item),
+  // create(v), update(item, v), remove(item)?, confirmRemove, conflict(v, editing),
+  // saved(res, created, v, was), removed(item), reload(), extra? {el, set(item), refresh()}, onMode?.
+  function adminForm(spec) {
+    const p = spec.id;
+    const fields = spec.fields.map(f => adminField(p, f));
+    const by = Object.fromEntries(fields.map(x => [x.f.name, x]));
+    const title = h("h2", { id: p + "-title" });
+    const errBox = h("div", { class: "form-err", id: p + "-error", role: "alert", hidden: true });
+    const okBox = h("p", { class: "form-ok", id: p + "-ok", role: "status" });
+    const save = h("button", { class: "primary", type: "submit", id: p + "-save" });
+    const cancel = h("button", { type: "button", id: p + "-cancel", onclick: () => { self.reset(); self.focus(); } });
+    const del = h("button", { type: "button", class: "danger", id: p + "-delete", text: "Delete", onclick: () => remove() });
+    const form = h("form", { class: "edit", id: p, novalidate: true, "aria-labelledby": title.id,
+      onsubmit: ev => { ev.preventDefault(); submit(); } },
+      title, fields.map(x => x.wrap), spec.extra ? spec.extra.el : null, errBox,
+      h("div", { class: "actions" }, save, cancel, spec.remove ? del : null), okBox);
+    let item = null, busy = false;
+
+    function clearMessages() {
+      errBox.hidden = true; errBox.replaceChildren(); okBox.textContent = "";
+      for (const x of fields) { x.err.hidden = true; x.err.textContent = ""; x.input.removeAttribute("aria-invalid"); }
+    }
+    function mode() {
+      const editing = item != null;
+      title.textContent = editing ? spec.title(item) : "New " + spec.what;
+      save.textContent = editing ? "Save changes" : "Create " + spec.what;
+      cancel.textContent = editing ? "Cancel" : "Clear";
+      del.hidden = !editing;
+      for (const x of fields) {
+        x.label.textContent = byMode(x.f.label, editing);
+        x.hint.textContent = byMode(x.f.hint, editing) || "";
+        x.input.disabled = editing && !!x.f.createOnly;
+      }
+      const tbody = document.querySelector(`#${spec.list} tbody`);
+      if (tbody) for (const tr of tbody.rows) tr.classList.toggle("editing", editing && tr.dataset.id === String(item.id));
+      if (spec.onMode) spec.onMode(item, self);
+    }
+    function fill(it) {
+      for (const x of fields) {
+        const v = it ? (x.f.get ? x.f.get(it) : it[x.f.name]) : x.f.initial;
+        if (x.f.kind === "checkbox") x.input.checked = !!v;
+        else if (x.f.kind === "select") x.options(v == null ? "" : String(v));
+        else x.input.value = x.f.kind === "password" || v == null ? "" : String(v);  // passwords are write-only
+      }
+      if (spec.extra) spec.extra.set(it);
+    }
+    function values() {
+      const v = {};
+      for (const x of fields) {
+        const raw = x.input.value;
+        v[x.f.name] = x.f.kind === "checkbox" ? x.input.checked : x.f.kind === "password" ? raw
+          : x.f.kind === "select" && x.f.number ? (raw === "" ? null : Number(raw)) : raw.trim();
+      }
+      return v;
+    }
+    // The API's error body in plain words; 422 field errors also go next to their fields.
+    function explain(e, v) {
+      const d = (e && e.body) || {};
+      const errors = e.status === 422 && d.details && Array.isArray(d.details.errors) ? d.details.errors : null;
+      if (errors) {
+        return [". Please correct:", errors.map(x => {
+          const name = (x.loc || []).slice(-1)[0];
+          const fx = by[name];
+          const text = x.type === "missing" || /at least 1 character/.test(x.msg || "") ? "is required"
+            : x.type === "string_pattern_mismatch" && fx && fx.f.pattern ? fx.f.pattern
+            : String(x.msg || "is not valid").replace(/^(String|Input|Value|List) should/, "should").replace(/^Value error, /, "");
+          if (!fx) return `${name || "request"}: ${text}`;
+          fx.err.textContent = text; fx.err.hidden = false; fx.input.setAttribute("aria-invalid", "true");
+          return `${fx.label.textContent}: ${text}`;
+        })];
+      }
+      if (e.reason) return [": " + e.reason];
+      if (e.status === 409) return [": " + spec.conflict(v || {}, item != null)];
+      if (e.status === 404) return [`: this ${spec.what} no longer exists (someone may have deleted it). The list was reloaded; what you typed is kept.`];
+      if (PLAIN[d.error_id]) return [": " + PLAIN[d.error_id]];
+      if (e.status === 403) return [": only admins may do this."];
+      if (!e.status) return [`: the server could not be reached (${e.message}).`];
+      return [`: ${e.message}.`];
+    }
+    function fail(e, v, head) {
+      clearMessages();
+      const [rest, list] = explain(e, v);
+      errBox.replaceChildren(h("p", { text: (e.partial || head || "Not saved") + rest }));
+      if (list) errBox.append(h("ul", {}, list.map(t => h("li", { text: t }))));
+      errBox.hidden = false;
+      const bad = form.querySelector("[aria-invalid=true]");
+      if (bad) bad.focus();
+      if (e.status === 404 || e.status === 409 || e.partial) spec.reload().catch(x => say(x.message));
+    }
+    function ok(msg) { clearMessages(); okBox.textContent = msg; }
+    async function submit() {
+      if (busy) return;
+      busy = true; save.disabled = true;
+      clearMessages();
+      const v = values(), was = item;
+      try {
+        const res = was ? await spec.update(was, v) : await spec.create(v);
+        await spec.reload().catch(x => say(x.message));
+        if (was) self.edit(res); else self.reset();
+        ok(spec.saved(res, !was, v, was));
+      } catch (e) {
+        if (e.created) { item = e.created; mode(); }  // created, but a second step failed: now editing it
+        else if (e.status === 404 && was) { item = null; mode(); }
+        fail(e, v);
+      } finally { busy = false; save.disabled = false; }
+    }
+    async function remove() {
+      const it = item;
+      if (!it || busy || !window.confirm(spec.confirmRemove(it))) return;
+      busy = true;
+      try {
+        await spec.remove(it);
+        await spec.reload().catch(x => say(x.message));
+        self.reset(); ok(spec.removed(it)); self.focus();
+      } catch (e) { fail(e, null, "Not deleted"); }
+      finally { busy = false; }
+    }
+    const self = {
+      el: form, fields: by,
+      get item() { return item; },
+      edit(it) { item = it; clearMessages(); fill(it); mode(); },
+      reset() { item = null; clearMessages(); fill(null); mode(); },
+      refresh() {  // new option lists after a reload; what is typed or chosen stays
+        for (const x of fields) if (x.f.kind === "select") x.options(x.input.value);
+        if (spec.extra) spec.extra.refresh();
+        mode();
+      },
+      focus() { const x = fields.find(y => !y.input.disabled && !y.wrap.hidden); if (x) x.input.focus(); },
+      ok, fail,
+    };
+    self.reset();
+    return self;
+  }
+
+  const adminTable = (id, heads, rows) => h("table", { id },
+    h("thead", {}, h("tr", {}, heads.map(t => h("th", { text: t })))), h("tbody", {}, rows));
+  const editButton = (form, it, what) => h("button", { type: "button", text: "Edit", "aria-label": "Edit " + what,
+    onclick: () => { form.edit(it); form.focus(); } });
+  const adminLayout = (form, ...list) => h("div", { class: "admin" }, form.el, h("section", { class: "admin-list" }, list));
+
+  async function teamsTab() {
+    const list = h("div");
+    const render = () => list.replaceChildren(
+      h("p", { class: "muted", text: `${dir.teams.length} teams` }),
+      adminTable("teams-table", ["Team", "Lead", "Operators", ""], dir.teams.map(t => h("tr", { "data-id": t.id },
+        h("td", { text: t.name }), h("td", { text: opName(t.lead_id) || "—" }),
+        h("td", { text: String(dir.operators.filter(o => o.team_id === t.id).length) }),
+        h("td", {}, editButton(form, t, "team " + t.name))))));
+    const reload = async () => { await loadDirectory(); render(); form.refresh(); };
+    const form = adminForm({
+      id: "team-form", what: "team", list: "teams-table", reload,
+      fields: [
+        { name: "name", label: "Name", max: 100 },
+        { name: "lead_id", label: "Team lead", kind: "select", number: true, options: opOptions },
+      ],
+      title: t => `Edit team ${t.name}`,
+      create: v => api("/api/admin/teams", { method: "POST", body: v }),
+      update: (t, v) => api("/api/admin/teams/" + t.id, { method: "PATCH", body: v }),
+      remove: t => api("/api/admin/teams/" + t.id, { method: "DELETE" }),
+      confirmRemove: t => `Delete team “${t.name}”? Its operators stay, without a team.`,
+      conflict: v => `a team named “${v.name}” already exists, or the chosen lead no longer exists.`,
+      saved: (t, created) => `Team “${t.name}” ${created ? "created" : "saved"}.`,
+      removed: t => `Team “${t.name}” deleted.`,
+    });
+    await reload();
+    return adminLayout(form, list);
+  }
+
+  // Backups of one operator, in ring order: add, move up/down, remove (saved with the form).
+  function backupsEditor() {
+    let ids = [], selfId = null;
+    const list = h("ol", { class: "backups", id: "op-backups" });
+    const none = h("p", { class: "muted", text: "No backups." });
+    const choose = h("select", { id: "op-backup-choose" });
+    const add = h("button", { type: "button", id: "op-backup-add", text: "Add", onclick: () => {
+      if (choose.value) { ids.push(Number(choose.value)); draw(); }
+      choose.focus();
+    } });
+    function move(i, d, cls) {
+      [ids[i], ids[i + d]] = [ids[i + d], ids[i]];
+      draw();
+      const li = list.children[i + d], b = li.querySelector(cls);
+      (b.disabled ? li.querySelector("button:not([disabled])") : b).focus();
+    }
+    function draw() {
+      list.replaceChildren(...ids.map((id, i) => h("li", {},
+        h("span", { class: "who", text: opName(id) }),
+        h("button", { type: "button", class: "up", text: "↑", title: "Ring earlier", "aria-label": `Move ${opName(id)} up`,
+          disabled: i === 0, onclick: () => move(i, -1, ".up") }),
+        h("button", { type: "button", class: "down", text: "↓", title: "Ring later", "aria-label": `Move ${opName(id)} down`,
+          disabled: i === ids.length - 1, onclick: () => move(i, 1, ".down") }),
+        h("button", { type: "button", class: "remove", text: "Remove", "aria-label": `Remove backup ${opName(id)}`, onclick: () => {
+          ids.splice(i, 1); draw();
+          const next = list.children[Math.min(i, ids.length - 1)];
+          (next ? next.querySelector(".remove") : choose).focus();
+        } }))));
+      none.hidden = ids.length > 0;
+      const value = choose.value;
+      choose.replaceChildren(h("option", { value: "", text: "— choose an operator —" }),
+        ...dir.operators.filter(o => o.id !== selfId && !ids.includes(o.id))
+          .map(o => h("option", { value: o.id, text: `${o.name} (${o.extension})` })));
+      choose.value = value;
+      if (choose.value !== value) choose.value = "";
+    }
+    return {
+      el: h("fieldset", { class: "backups" }, h("legend", { text: "Backups, in ring order" }), list, none,
+        h("div", { class: "field" }, h("label", { for: choose.id, text: "Add a backup" }),
+          h("div", { class: "actions" }, choose, add))),
+      set(it) { selfId = it ? it.id : null; ids = it ? [...it.backup_ids] : []; draw(); },
+      setSelf(id) { selfId = id; draw(); },
+      refresh() { ids = ids.filter(id => dir.operators.some(o => o.id === id)); draw(); },
+      get ids() { return [...ids]; },
+    };
+  }
+
+  async function operatorsTab() {
+    const ROLE = { manager: "Manager", team_lead: "Team lead" };
+    const backups = backupsEditor();
+    const list = h("div");
+    const render = () => list.replaceChildren(
+      h("p", { class: "muted", text: `${dir.operators.length} operators` }),
+      adminTable("operators-table", ["Ext.", "Name", "Role", "Team", "Active", "Backups", ""], dir.operators.map(o => h("tr", { "data-id": o.id },
+        h("td", { text: o.extension }), h("td", { text: o.name }), h("td", { text: ROLE[o.role] || o.role }),
+        h("td", { text: teamName(o.team_id) || "—" }),
+        h("td", {}, o.active ? "yes" : h("span", { class: "tag off", text: "inactive" })),
+        h("td", { text: o.backup_ids.map(opName).join(" → ") || "—" }),
+        h("td", {}, editButton(form, o, `operator ${o.name}`))))));
+    const reload = async () => { await loadDirectory(); render(); form.refresh(); };
+    const putBackups = async id => {
+      try { return await api(`/api/admin/operators/${id}/backups`, { method: "PUT", body: { backup_ids: backups.ids } }); }
+      catch (e) { if (e.status === 409) e.reason = "a chosen backup no longer exists; the lists were reloaded."; throw e; }
+    };
+    const form = adminForm({
+      id: "operator-form", what: "operator", list: "operators-table", reload, extra: backups,
+      fields: [
+        { name: "name", label: "Name", max: 200, pattern: "must not contain ; [ ] \" \\ or line breaks" },
+        { name: "extension", label: "Extension", createOnly: true, inputmode: "numeric", max: 10,
+          hint: e => e ? "The extension cannot be changed." : "2 to 10 digits.", pattern: "must be 2 to 10 digits" },
+        { name: "sip_password", label: e => e ? "New SIP password" : "SIP password", kind: "password",
+          autocomplete: "new-password", max: 128,
+          hint: e => (e ? "Leave empty to keep the current one. " : "") + "12 to 128 letters, digits or _ . ~ + -; it is never shown again.",
+          pattern: "may only contain letters, digits and _ . ~ + -" },
+        { name: "role", label: "Role", kind: "select", options: () => Object.entries(ROLE), initial: "manager" },
+        { name: "team_id", label: "Team", kind: "select", number: true, options: teamOptions },
+        { name: "active", label: "Active (takes calls)", kind: "checkbox", initial: true },
+      ],
+      onMode: o => backups.setSelf(o ? o.id : null),
+      title: o => `Edit operator ${o.name} (${o.extension})`,
+      create: async v => {
+        const op = await api("/api/admin/operators", { method: "POST", body: v });
+        if (!backups.ids.length) return op;
+        try { return await putBackups(op.id); }
+        catch (e) { e.created = op; e.partial = `Operator ${op.extension} was created, but its backups were not saved`; throw e; }
+      },
+      update: async (o, v) => {
+        const body = { name: v.name, role: v.role, team_id: v.team_id, active: v.active };
+        if (v.sip_password) body.sip_password = v.sip_password;
+        let res = await api("/api/admin/operators/" + o.id, { method: "PATCH", body });
+        if (backups.ids.join() !== o.backup_ids.join()) {
+          try { res = await putBackups(o.id); }
+          catch (e) { e.partial = "The other changes were saved, but the backups were not"; throw e; }
+        }
+        return res;
+      },
+      remove: o => api("/api/admin/operators/" + o.id, { method: "DELETE" }),
+      confirmRemove: o => `Delete operator ${o.name} (${o.extension})? It is also removed as a backup, team lead, personal manager and from linked web users.`,
+      conflict: (v, editing) => editing ? "the chosen team no longer exists; the lists were reloaded."
+        : `another operator already has extension ${v.extension}, or the chosen team no longer exists.`,
+      saved: (o, created, v) => `Operator ${o.name} (${o.extension}) ${created ? "created" : "saved"}` +
+        (!created && v.sip_password ? "; new SIP password set." : "."),
+      removed: o => `Operator ${o.name} (${o.extension}) deleted.`,
+    });
+    await reload();
+    return adminLayout(form, list);
+  }
+
+  async function callersTab() {
+    const LIMIT = 200;
+    let items = [];
+    const list = h("div");
+    const q = h("input", { id: "caller-q", name: "q", type: "search", maxlength: 100, value: callerQuery, autocomplete: "off" });
+    const search = h("form", { class: "filters", id: "caller-search", role: "search", onsubmit: ev => {
+      ev.preventDefault(); callerQuery = q.value.trim(); reload().catch(e => say(e.message));
+    } }, h("label", {}, "Number or name contains", q), h("button", { class: "primary", type: "submit", id: "caller-search-go", text: "Search" }));
+    const render = () => list.replaceChildren(
+      h("p", { class: "muted", id: "callers-count", text: (callerQuery ? `${items.length} callers match “${callerQuery}”` : `${items.length} callers`) +
+        (items.length >= LIMIT ? `; only the first ${LIMIT} are shown, search to narrow down` : "") }),
+      adminTable("callers-table", ["Number", "Name", "VIP", "Personal manager", "Language", ""], items.map(c => h("tr", { "data-id": c.id },
+        h("td", { text: c.number }), h("td", { text: c.name }),
+        h("td", {}, c.vip ? h("span", { class: "tag vip", text: "VIP" }) : null),
+        h("td", { text: opName(c.personal_manager_id) || "—" }), h("td", { text: c.language || "" }),
+        h("td", {}, editButton(form, c, `caller ${c.name}`))))));
+    const reload = async () => {
+      const p = new URLSearchParams({ limit: String(LIMIT) });
+      if (callerQuery) p.set("q", callerQuery);
+      [items] = await Promise.all([api("/api/admin/callers?" + p), loadDirectory()]);
+      render(); form.refresh();
+    };
+    const body = v => ({ name: v.name, vip: v.vip, personal_manager_id: v.personal_manager_id, language: v.language || null });
+    const form = adminForm({
+      id: "caller-form", what: "known caller", list: "callers-table", reload,
+      fields: [
+        { name: "number", label: "Phone number", createOnly: true, inputmode: "tel", max: 24,
+          hint: e => e ? "The number cannot be changed." : "International format, e.g. +79001234567.",
+          pattern: "must be in international format: + and country code, e.g. +79001234567" },
+        { name: "name", label: "Name", max: 200 },
+        { name: "vip", label: "VIP", kind: "checkbox", initial: false },
+        { name: "personal_manager_id", label: "Personal manager", kind: "select", number: true, options: opOptions },
+        { name: "language", label: "Language", max: 5, hint: "Optional, e.g. ru or en-US.", pattern: "must look like ru or en-US" },
+      ],
+      title: c => `Edit known caller ${c.number}`,
+      create: v => api("/api/admin/callers", { method: "POST", body: { number: v.number.replace(/[\s()-]/g, ""), ...body(v) } }),
+      update: (c, v) => api("/api/admin/callers/" + c.id, { method: "PATCH", body: body(v) }),
+      remove: c => api("/api/admin/callers/" + c.id, { method: "DELETE" }),
+      confirmRemove: c => `Delete known caller ${c.name} (${c.number})? Past calls are kept.`,
+      conflict: (v, editing) => editing ? "the chosen personal manager no longer exists; the lists were reloaded."
+        : `a known caller with number ${v.number} already exists, or the chosen personal manager no longer exists.`,
+      saved: (c, created) => `Known caller ${c.name} (${c.number}) ${created ? "created" : "saved"}.`,
+      removed: c => `Known caller ${c.name} (${c.number}) deleted.`,
+    });
+    await reload();
+    return adminLayout(form, search, list);
+  }
+
+  async function usersTab() {
+    const ROLES = [["admin", "Admin"], ["qa", "QA"], ["operator", "Operator"]];
+    const roleName = r => (ROLES.find(x => x[0] === r) || [r, r])[1];
+    let users = [];
+    const list = h("div");
+    const setActive = async (u, active) => {
+      try {
+        await api("/api/admin/users/" + u.id, { method: "PATCH", body: { active } });
+        await reload();
+        form.ok(active ? `User ${u.username} can log in again.` : `User ${u.username} deactivated; their sessions were ended.`);
+        const b = document.getElementById(`user-${u.id}-active`);
+        if (b) b.focus();
+      } catch (e) { form.fail(e, null, "Not changed"); }
+    };
+    const render = () => list.replaceChildren(
+      h("p", { class: "muted", text: `${users.length} users` }),
+      adminTable("users-table", ["User", "Role", "Linked operator", "Active", ""], users.map(u => h("tr", { "data-id": u.id, class: u.active ? null : "inactive" },
+        h("td", {}, u.username, u.id === me.id ? h("span", { class: "muted", text: " (you)" }) : null),
+        h("td", { text: roleName(u.role) }),
+        h("td", { text: u.operator_id != null ? opName(u.operator_id) : u.role === "operator" ? "not linked" : "—" }),
+        h("td", {}, u.active ? "yes" : h("span", { class: "tag off", text: "deactivated" })),
+        h("td", { class: "row-actions" }, editButton(form, u, "user " + u.username),
+          h("button", { type: "button", id: `user-${u.id}-active`, text: u.active ? "Deactivate" : "Reactivate",
+            "aria-label": `${u.active ? "Deactivate" : "Reactivate"} ${u.username}`, disabled: u.id === me.id,
+            title: u.id === me.id ? "You cannot deactivate yourself" : null, onclick: () => setActive(u, !u.active) }))))));
+    const reload = async () => { [users] = await Promise.all([api("/api/admin/users"), loadDirectory()]); render(); form.refresh(); };
+    const syncRole = f => { f.fields.operator_id.wrap.hidden = f.fields.role.input.value !== "operator"; };
+    const form = adminForm({
+      id: "user-form", what: "user", list: "users-table", reload,
+      fields: [
+        { name: "username", label: "User name", createOnly: true, max: 64,
+          hint: e => e ? "The user name cannot be changed." : "2 to 64 characters: a–z, 0–9 and _ . -",
+          pattern: "may only contain 2 to 64 lowercase letters, digits and _ . -" },
+        { name: "password", label: e => e ? "New password" : "Password", kind: "password", autocomplete: "new-password", max: 256,
+          hint: e => e ? "Leave empty to keep it. A new password ends the user's open sessions." : "At least 12 characters." },
+        { name: "role", label: "Role", kind: "select", options: () => ROLES, initial: "qa" },
+        { name: "operator_id", label: "Linked operator", kind: "select", number: true, options: opOptions,
+          hint: "Required for the operator role: the user sees this operator's calls." },
+      ],
+      onMode: (u, f) => syncRole(f),
+      title: u => `Edit user ${u.username}`,
+      create: v => api("/api/admin/users", { method: "POST", body: {
+        username: v.username, password: v.password, role: v.role, operator_id: v.role === "operator" ? v.operator_id : null } }),
+      update: (u, v) => {
+        const patch = {};  // only what changed: a new role or password ends the user's sessions
+        if (v.role !== u.role) patch.role = v.role;
+        const op = v.role === "operator" ? v.operator_id : null;
+        if (op !== u.operator_id) patch.operator_id = op;
+        if (v.password) patch.password = v.password;
+        return api("/api/admin/users/" + u.id, { method: "PATCH", body: patch });
+      },
+      conflict: (v, editing) => editing ? "the chosen operator no longer exists; the lists were reloaded."
+        : `the user name “${v.username}” is taken, or the chosen operator no longer exists.`,
+      saved: (u, created, v, was) => `User ${u.username} ${created ? "created" : "saved"}` +
+        (was && (v.password || v.role !== was.role) ? "; their open sessions were ended." : "."),
+    });
+    form.fields.role.input.addEventListener("change", () => syncRole(form));
+    await reload();
+    return adminLayout(form, list);
+  }
+
+  const ADMIN = { teams: teamsTab, operators: operatorsTab, callers: callersTab, users: usersTab };
+  async function adminPage(tab) {
+    if (!ADMIN[tab]) return go("#/admin/teams");
+    const body = await ADMIN[tab]();
+    main.replaceChildren(h("h1", { text: "Admin" }),
+      h("nav", { class: "tabs", "aria-label": "Admin sections" }, ADMIN_TABS.map(([k, t]) =>
+        h("a", { href: "#/admin/" + k, id: "tab-" + k, "aria-current": k === tab ? "page" : null, text: t }))),
+      body);
+  }
+
   // ---- routing
   async function route() {
     if (timer) { clearInterval(timer); timer = null; }
@@ -294,7 +735,8 @@
       else if (path === "#/stats") await statsPage();
       else if (path === "#/wallboard") await wallboardPage();
       else if (path === "#/screenpop") await screenpopPage();
-      else go(me.role === "operator" ? "#/screenpop" : me.role === "admin" ? "#/wallboard" : "#/calls");
+      else if ((path === "#/admin" || path.startsWith("#/admin/")) && me.role === "admin") await adminPage(path.slice(8));
+      else go(home());
       main.dataset.page = path;
     } catch (e) { say(e.message); }
   }
