@@ -525,13 +525,37 @@ def _figures(f: st.Figures, **extra: Any) -> dict[str, Any]:
     )
 
 
+_UNIQUE_FIELD = re.compile(r"UNIQUE constraint failed: \w+\.(\w+)|Key \((\w+)\)=", re.I)
+
+
+def conflict_kind(exc: IntegrityError) -> tuple[str, str | None]:
+    """("duplicate", field) | ("unknown_reference", None) | ("conflict", None), from the
+    database's own message (SQLite and PostgreSQL wordings)."""
+    text = str(exc.orig)
+    low = text.lower()
+    if "unique" in low or "duplicate key" in low:
+        m = _UNIQUE_FIELD.search(text)
+        return "duplicate", (m.group(1) or m.group(2)) if m else None
+    if "foreign key" in low:
+        return "unknown_reference", None
+    return "conflict", None
+
+
 async def _commit(s: AsyncSession, what: str) -> None:
     try:
         await s.commit()
     except IntegrityError as exc:
         await s.rollback()
-        raise ApiError(409, f"{what}_conflict", f"the {what} clashes with existing data "
-                       "(duplicate or unknown reference)", {"what": what}) from exc
+        kind, field = conflict_kind(exc)
+        message = {
+            "duplicate": f"another {what} already has this {field or 'value'}",
+            "unknown_reference": f"the {what} refers to something that does not exist "
+                                 "(a team, operator or user deleted meanwhile?)",
+        }.get(kind, f"the {what} clashes with existing data")
+        details: dict[str, Any] = {"what": what, "kind": kind}
+        if field:
+            details["field"] = field
+        raise ApiError(409, f"{what}_conflict", message, details) from exc
 
 
 # --- router ----------------------------------------------------------------------------------

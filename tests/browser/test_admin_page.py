@@ -124,6 +124,7 @@ async def test_admin_section_in_chromium(served: tuple[str, QaTestEnv], tmp_path
             error = page.locator("#operator-form-error")
             await expect(error).to_be_visible()
             await expect(error).to_contain_text("another operator already has extension 2001")
+            await expect(error).not_to_contain_text("no longer exists")  # the API said which
             await expect(page.locator("#operator-form-name")).to_have_value("Eve Duplicate")
             await expect(page.locator("#operator-form-extension")).to_have_value("2001")
             await expect(page.locator("#operator-form-sip_password")).to_have_value(SIP_PASSWORD)

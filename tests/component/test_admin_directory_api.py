@@ -61,6 +61,9 @@ async def test_team_create_conflict_patch_delete(api: tuple[httpx.AsyncClient, H
     assert hook.calls == 1
     dup = await c.post("/api/admin/teams", json={"name": "Night shift"})
     assert dup.status_code == 409 and hook.calls == 1  # nothing committed, no reload
+    assert dup.json()["details"] == {"what": "team", "kind": "duplicate", "field": "name"}
+    gone = await c.post("/api/admin/teams", json={"name": "Orphans", "lead_id": 999999})
+    assert gone.status_code == 409 and gone.json()["details"]["kind"] == "unknown_reference"
     patched = await _ok(await c.patch(f"/api/admin/teams/{team['id']}", json={"name": "Nights"}), 200)
     assert patched["name"] == "Nights" and hook.calls == 2
     assert (await c.patch("/api/admin/teams/999999", json={"name": "x"})).status_code == 404
@@ -104,3 +107,21 @@ async def test_known_callers_do_not_reload_the_directory(api: tuple[httpx.AsyncC
     await _ok(await c.delete(f"/api/admin/callers/{caller['id']}"), 204)
     assert (await c.delete(f"/api/admin/callers/{caller['id']}")).status_code == 404
     assert hook.calls == 0
+
+
+@pytest.mark.parametrize(("orig", "kind", "field"), [
+    ("UNIQUE constraint failed: operators.extension", "duplicate", "extension"),
+    ('duplicate key value violates unique constraint "uq_operators_extension"\n'
+     "DETAIL:  Key (extension)=(2001) already exists.", "duplicate", "extension"),
+    ("FOREIGN KEY constraint failed", "unknown_reference", None),
+    ('insert or update on table "teams" violates foreign key constraint "fk_teams_lead"',
+     "unknown_reference", None),
+    ("NOT NULL constraint failed: teams.name", "conflict", None),
+])  # fmt: skip
+def test_conflicts_are_told_apart_in_sqlite_and_postgresql_wording(orig: str, kind: str,
+                                                                  field: str | None) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from recordings.api import conflict_kind
+
+    assert conflict_kind(IntegrityError("INSERT ...", {}, Exception(orig))) == (kind, field)

@@ -388,7 +388,12 @@
         })];
       }
       if (e.reason) return [": " + e.reason];
-      if (e.status === 409) return [": " + spec.conflict(v || {}, item != null)];
+      if (e.status === 409) {  // details.kind says which: a duplicate or a reference gone
+        const kind = (d.details || {}).kind;
+        if (kind === "duplicate" && spec.duplicate) return [": " + spec.duplicate(v || {})];
+        if (kind === "unknown_reference" && spec.missingRef) return [": " + spec.missingRef(v || {})];
+        return [": " + spec.conflict(v || {}, item != null)];
+      }
       if (e.status === 404) return [`: this ${spec.what} no longer exists (someone may have deleted it). The list was reloaded; what you typed is kept.`];
       if (PLAIN[d.error_id]) return [": " + PLAIN[d.error_id]];
       if (e.status === 403) return [": only admins may do this."];
@@ -477,6 +482,8 @@
       remove: t => api("/api/admin/teams/" + t.id, { method: "DELETE" }),
       confirmRemove: t => `Delete team “${t.name}”? Its operators stay, without a team.`,
       conflict: v => `a team named “${v.name}” already exists, or the chosen lead no longer exists.`,
+      duplicate: v => `a team named “${v.name}” already exists.`,
+      missingRef: () => "the chosen lead no longer exists; the lists were reloaded.",
       saved: (t, created) => `Team “${t.name}” ${created ? "created" : "saved"}.`,
       removed: t => `Team “${t.name}” deleted.`,
     });
@@ -584,6 +591,8 @@
       confirmRemove: o => `Delete operator ${o.name} (${o.extension})? It is also removed as a backup, team lead, personal manager and from linked web users.`,
       conflict: (v, editing) => editing ? "the chosen team no longer exists; the lists were reloaded."
         : `another operator already has extension ${v.extension}, or the chosen team no longer exists.`,
+      duplicate: v => `another operator already has extension ${v.extension}.`,
+      missingRef: () => "the chosen team no longer exists; the lists were reloaded.",
       saved: (o, created, v) => `Operator ${o.name} (${o.extension}) ${created ? "created" : "saved"}` +
         (!created && v.sip_password ? "; new SIP password set." : "."),
       removed: o => `Operator ${o.name} (${o.extension}) deleted.`,
@@ -633,6 +642,8 @@
       confirmRemove: c => `Delete known caller ${c.name} (${c.number})? Past calls are kept.`,
       conflict: (v, editing) => editing ? "the chosen personal manager no longer exists; the lists were reloaded."
         : `a known caller with number ${v.number} already exists, or the chosen personal manager no longer exists.`,
+      duplicate: v => `a known caller with number ${v.number} already exists.`,
+      missingRef: () => "the chosen personal manager no longer exists; the lists were reloaded.",
       saved: (c, created) => `Known caller ${c.name} (${c.number}) ${created ? "created" : "saved"}.`,
       removed: c => `Known caller ${c.name} (${c.number}) deleted.`,
     });
@@ -693,6 +704,8 @@
       },
       conflict: (v, editing) => editing ? "the chosen operator no longer exists; the lists were reloaded."
         : `the user name “${v.username}” is taken, or the chosen operator no longer exists.`,
+      duplicate: v => `the user name “${v.username}” is taken.`,
+      missingRef: () => "the chosen operator no longer exists; the lists were reloaded.",
       saved: (u, created, v, was) => `User ${u.username} ${created ? "created" : "saved"}` +
         (was && (v.password || v.role !== was.role) ? "; their open sessions were ended." : "."),
     });
