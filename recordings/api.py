@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.db import CallerRow, CallEventRow, CallRow, OperatorBackupRow, OperatorRow, TeamRow
 from recordings import stats as st
-from recordings.auth import Authenticator, Principal, aware, hash_password, utcnow
+from recordings.auth import Authenticator, Principal, aware, hash_password, revoke_sessions, utcnow
 from recordings.errors import ERROR_RESPONSES, ApiError, ErrorBody, ErrorRoute, not_found
 from recordings.models import RatingRow, RecordingRow, Role, UserRow
 from recordings.routing_tables import call_attempts, call_reviews
@@ -932,8 +932,11 @@ def build_router(
             setattr(row, k, v)
         await _save(s, what, directory=directory)
 
-    async def _delete(model: Any, ident: int, what: str, *, directory: bool) -> Response:
+    async def _delete(model: Any, ident: int, what: str, *, directory: bool,
+                      before: Callable[[AsyncSession], Awaitable[None]] | None = None) -> Response:
         async with sm() as s:
+            if before is not None:
+                await before(s)
             res = await s.execute(delete(model).where(model.id == ident))
             if res.rowcount == 0:
                 raise not_found(what, ident)
@@ -1005,7 +1008,17 @@ def build_router(
                    responses={404: {"model": ErrorBody}})
     async def delete_operator(operator_id: int,
                               who: Annotated[Principal, need("DELETE", "/api/admin/operators/{operator_id}")]) -> Response:
-        return await _delete(OperatorRow, operator_id, "operator", directory=True)
+        async def retire_linked_users(s: AsyncSession) -> None:
+            # an operator web user without its operator has nothing left to do: deactivated,
+            # sessions ended (admin/qa users linked to it only lose the link)
+            linked = (await s.scalars(select(UserRow).where(UserRow.operator_id == operator_id))).all()
+            for user in linked:
+                if user.role == Role.OPERATOR:
+                    user.active = False
+                    await revoke_sessions(s, user.id, clock())
+
+        return await _delete(OperatorRow, operator_id, "operator", directory=True,
+                             before=retire_linked_users)
 
     @router.put("/admin/operators/{operator_id}/backups", response_model=OperatorAdminOut, tags=["admin"],
                 responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
@@ -1094,9 +1107,7 @@ def build_router(
         pw = changes.pop("password", None)
         pw_hash = await asyncio.to_thread(hash_password, pw) if pw else None
         async with sm() as s:
-            row = await s.get(UserRow, user_id)
-            if row is None:
-                raise not_found("user", user_id)
+            row = await _found(s, UserRow, user_id, "user")
             for k, v in changes.items():
                 setattr(row, k, v.value if isinstance(v, Role) else v)
             if pw_hash:
@@ -1104,10 +1115,7 @@ def build_router(
             if row.role == Role.OPERATOR and row.operator_id is None:
                 raise ApiError(422, "operator_id_required", "an operator user needs operator_id")
             if pw_hash or "role" in changes or changes.get("active") is False:
-                from recordings.models import AuthSessionRow  # noqa: PLC0415
-                await s.execute(AuthSessionRow.__table__.update()
-                                .where(AuthSessionRow.user_id == user_id, AuthSessionRow.revoked_at.is_(None))
-                                .values(revoked_at=clock()))
+                await revoke_sessions(s, user_id, clock())
             await _commit(s, "user")
             return row
 

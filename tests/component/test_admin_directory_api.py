@@ -125,3 +125,23 @@ def test_conflicts_are_told_apart_in_sqlite_and_postgresql_wording(orig: str, ki
     from recordings.api import conflict_kind
 
     assert conflict_kind(IntegrityError("INSERT ...", {}, Exception(orig))) == (kind, field)
+
+
+async def test_deleting_an_operator_retires_its_operator_web_user(
+        api: tuple[httpx.AsyncClient, Hook], env: QaTestEnv) -> None:  # fmt: skip
+    c, _ = api
+    users = {u["username"]: u for u in await _ok(await c.get("/api/admin/users"), 200)}
+    op_user = users["operator"]
+    assert op_user["role"] == "operator" and op_user["operator_id"] is not None
+    transport = c._transport  # the same app, as the operator
+    async with httpx.AsyncClient(transport=transport, base_url="http://a.test") as op:
+        r = await op.post("/api/auth/login", json={"username": "operator",
+                                                   "password": PASSWORDS["operator"]})  # fmt: skip
+        token = {"Authorization": "Bearer " + r.json()["access_token"]}
+        op.cookies.clear()
+        assert (await op.get("/api/auth/me", headers=token)).status_code == 200
+        await _ok(await c.delete(f"/api/admin/operators/{op_user['operator_id']}"), 204)
+        assert (await op.get("/api/auth/me", headers=token)).status_code == 401
+    after = {u["username"]: u for u in await _ok(await c.get("/api/admin/users"), 200)}
+    assert after["operator"]["active"] is False and after["operator"]["operator_id"] is None
+    assert after["admin"]["active"] is True and after["qa"]["active"] is True

@@ -588,7 +588,7 @@
         return res;
       },
       remove: o => api("/api/admin/operators/" + o.id, { method: "DELETE" }),
-      confirmRemove: o => `Delete operator ${o.name} (${o.extension})? It is also removed as a backup, team lead, personal manager and from linked web users.`,
+      confirmRemove: o => `Delete operator ${o.name} (${o.extension})? It is also removed as a backup, team lead and personal manager, and its operator web user is deactivated.`,
       conflict: (v, editing) => editing ? "the chosen team no longer exists; the lists were reloaded."
         : `another operator already has extension ${v.extension}, or the chosen team no longer exists.`,
       duplicate: v => `another operator already has extension ${v.extension}.`,
