@@ -5,14 +5,13 @@ configuration (called for teams and operators, not for known callers)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from recordings.testing import PASSWORDS, QaTestEnv, build_test_env
+from recordings.testing import PASSWORDS, QaTestEnv
 
 pytestmark = pytest.mark.component
 
@@ -23,15 +22,6 @@ class Hook:
 
     async def __call__(self) -> None:
         self.calls += 1
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[QaTestEnv]:
-    e = await build_test_env(tmp_path)
-    try:
-        yield e
-    finally:
-        await e.engine.dispose()
 
 
 @pytest.fixture

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from recordings.testing import EXPECTED, PASSWORDS, QaTestEnv, build_test_env
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[QaTestEnv]:
-    e = await build_test_env(tmp_path)
-    try:
-        yield e
-    finally:
-        await e.engine.dispose()
+from recordings.testing import EXPECTED, PASSWORDS, QaTestEnv
 
 
 @pytest.fixture

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from recordings.models import RecordingRow
 from recordings.retention import RetentionJob, purge_expired
-from recordings.testing import PASSWORDS, QaTestEnv, build_test_env
+from recordings.testing import PASSWORDS, QaTestEnv
 
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)  # 90 days back: 2026-08-12
-
-
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[QaTestEnv]:
-    e = await build_test_env(tmp_path)
-    try:
-        yield e
-    finally:
-        await e.engine.dispose()
 
 
 async def test_purge_old_recordings(env: QaTestEnv) -> None:

@@ -1,0 +1,21 @@
+"""Fixtures shared by component tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from recordings.testing import QaTestEnv, build_test_env
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[QaTestEnv]:
+    """The QA/admin app on a migrated, seeded SQLite file (test_qa_access overrides it with a
+    fake clock)."""
+    e = await build_test_env(tmp_path)
+    try:
+        yield e
+    finally:
+        await e.engine.dispose()
