@@ -25,11 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from voicebot.asr import AsrEngine, AsrError, Recognizer, Transcript
-from voicebot.asr_whisper import WhisperEngine
+from voicebot.asr_whisper import WhisperEngine, keep_window
 
 __all__ = ["DEFAULT_DEADLINE_S", "SecondPassPolicy", "TwoPassEngine", "TwoPassRecognizer"]
 
-_MAX_BYTES = 30 * 8000 * 2
 DEFAULT_DEADLINE_S = 0.45  # end of audio -> transcript budget for a turn (see module doc)
 
 
@@ -68,9 +67,7 @@ class TwoPassRecognizer:
         if self._closed:
             raise AsrError("recognizer session already finished")
         self._first.accept(pcm_8k)
-        self._audio += pcm_8k
-        if len(self._audio) > _MAX_BYTES:
-            del self._audio[: len(self._audio) - _MAX_BYTES]
+        keep_window(self._audio, pcm_8k)
 
     def partial(self) -> str:
         return self._first.partial()

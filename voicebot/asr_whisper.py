@@ -135,6 +135,13 @@ def _clean(text: str) -> str:
     return " ".join(_PUNCT.sub(" ", text.lower()).split())
 
 
+def keep_window(audio: bytearray, pcm_8k: bytes) -> None:
+    """Append 8 kHz PCM to an utterance buffer, keeping its last Whisper window (30 s)."""
+    audio += pcm_8k
+    if len(audio) > _MAX_BYTES:
+        del audio[: len(audio) - _MAX_BYTES]
+
+
 class WhisperRecognizer:
     """Buffers the utterance; Whisper decodes it whole at `final()` (no streaming partials)."""
 
@@ -147,9 +154,7 @@ class WhisperRecognizer:
     def accept(self, pcm_8k: bytes) -> None:
         if self._closed:
             raise AsrError("recognizer session already finished")
-        self._audio += pcm_8k
-        if len(self._audio) > _MAX_BYTES:
-            del self._audio[: len(self._audio) - _MAX_BYTES]
+        keep_window(self._audio, pcm_8k)
 
     def partial(self) -> str:
         return ""  # a decode per partial would cost a whole Whisper pass each time
