@@ -168,7 +168,6 @@ class WhisperRecognizer:
 
 PAD_S = 6.0  # seconds of silence after the utterance: the encoder's window (see module doc)
 MAX_NEW_TOKENS = 48  # a caller's turn is a sentence or two; stops a looping decode early
-_prompt_cache: dict[tuple[int, str], list[int]] = {}
 
 
 def _tokenizer(model: Any) -> Any:
@@ -183,13 +182,14 @@ def _tokenizer(model: Any) -> Any:
 
 
 def _prompt_tokens(model: Any, prompt: str) -> list[int]:
-    """[previous-text marker, prompt tokens..., start of transcript, no timestamps]."""
-    key = (id(model), prompt)
-    if key not in _prompt_cache:
+    """[previous-text marker, prompt tokens..., start of transcript, no timestamps], cached on
+    the model beside its tokenizer."""
+    cache: dict[str, list[int]] = model.__dict__.setdefault("_hotline_prompts", {})
+    if prompt not in cache:
         tok = _tokenizer(model)
         head = [tok.sot_prev, *tok.encode(" " + prompt.strip())[-223:]] if prompt.strip() else []
-        _prompt_cache[key] = [*head, *tok.sot_sequence, tok.no_timestamps]
-    return _prompt_cache[key]
+        cache[prompt] = [*head, *tok.sot_sequence, tok.no_timestamps]
+    return cache[prompt]
 
 
 def _features(model: Any, audio: Any, pad_s: float | None) -> Any:
