@@ -383,10 +383,11 @@ class PocketsphinxEngine:
             self._primer = b""
             if self.prime and shutil.which("espeak-ng"):
                 try:
+                    from voicebot.tts import TtsError
                     from voicebot.tts_espeak import espeak_phone
 
                     self._primer = resample(espeak_phone(PRIME_TEXT), 8000, MODEL_RATE)
-                except (OSError, subprocess.SubprocessError, ValueError):
+                except (OSError, subprocess.SubprocessError, ValueError, TtsError):
                     self._primer = b""  # an unprimed decoder still works, only worse at first
         return self._primer
 

@@ -97,14 +97,23 @@ class EspeakTts:
 
     async def _binary_wav(self, text: str, voice: str) -> bytes:
         proc = await asyncio.create_subprocess_exec(
-            self._binary, "-v", voice, "-s", str(self.rate_wpm), "--stdout",
+            *_command(self._binary, voice, self.rate_wpm),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await proc.communicate(text.encode("utf-8"))
-        if proc.returncode != 0 or len(out) <= 44:
-            raise TtsError(f"espeak-ng failed (voice {voice!r}): {err.decode(errors='replace')}")
-        return _fix_stream_wav(out)
+        return _checked_wav(proc.returncode, out, err, voice)
+
+
+def _command(binary: str, voice: str, wpm: int) -> list[str]:
+    """espeak-ng writing a WAV to stdout; the text goes on stdin (never read as an option)."""
+    return [binary, "-v", voice, "-s", str(wpm), "--stdout"]
+
+
+def _checked_wav(returncode: int | None, out: bytes, err: bytes, voice: str) -> bytes:
+    if returncode != 0 or len(out) <= 44:
+        raise TtsError(f"espeak-ng failed (voice {voice!r}): {err.decode(errors='replace')}")
+    return _fix_stream_wav(out)
 
 
 def _silence_driver_prints() -> None:
@@ -125,8 +134,9 @@ def _fix_stream_wav(data: bytes) -> bytes:
 
 
 def espeak_phone(text: str, voice: str = "en-us", wpm: int = 160) -> bytes:
-    """espeak-ng speech (the binary) as 8 kHz phone-band PCM, no padding; blocking."""
-    raw = subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "--stdout", text],
-                         capture_output=True, check=True, timeout=30).stdout  # fmt: skip
-    pcm, rate = read_wav(_fix_stream_wav(raw))
+    """espeak-ng speech (the binary) as 8 kHz phone-band PCM, no padding; blocking (the same
+    command as `EspeakTts`, for code outside an event loop)."""
+    proc = subprocess.run(_command("espeak-ng", voice, wpm), input=text.encode("utf-8"),
+                          capture_output=True, timeout=30, check=False)  # fmt: skip
+    pcm, rate = read_wav(_checked_wav(proc.returncode, proc.stdout, proc.stderr, voice))
     return to_phone(pcm, rate)
