@@ -16,8 +16,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from callrouting.store import CallAttemptRow, CallReviewRow
-from hotline.db import CallerRow, CallRow, OperatorRow
+from callrouting.tables import CallAttemptRow, CallReviewRow
+from directory.tables import CallerRow, OperatorRow
+from hotline.db.calls import CallRow
 
 if TYPE_CHECKING:
     from callrouting.presence import PresenceTracker

@@ -39,12 +39,12 @@ from callrouting.policy import (
     review_reason,
 )
 from callrouting.store import RoutingStore
-from hotline.agi import AgiChannel, AgiError, AgiHangup
-from hotline.callstore import utcnow
+from hotline.clock import utcnow
+from hotline.pbx.agi import AgiChannel, AgiError, AgiHangup
 
 if TYPE_CHECKING:
     from callrouting.presence import PresenceTracker
-    from hotline.ami import AmiClient
+    from hotline.pbx.ami import AmiClient
 
 log = structlog.get_logger("callrouting.executor")
 
@@ -110,7 +110,7 @@ class CallEvents:
         clock: Callable[[], datetime],
         on_answer: Callable[[str, datetime], Any] | None = None,
     ):
-        from hotline.ami import AgentCalled, AgentConnect, DialBegin, DialEnd
+        from hotline.pbx.ami import AgentCalled, AgentConnect, DialBegin, DialEnd
 
         self.uniqueid = uniqueid
         self.on_answer = on_answer

@@ -27,7 +27,7 @@ import structlog
 from callrouting.model import Directory, Presence
 
 if TYPE_CHECKING:
-    from hotline.ami import AmiClient
+    from hotline.pbx.ami import AmiClient
 
 # Device states as Asterisk names them (ast_devstate_str) -> presence, given the phone is
 # registered. None means "device state does not decide; look at contacts".
@@ -290,7 +290,7 @@ class PresenceTracker:
 
     def attach(self, client: AmiClient) -> None:
         """Follow `client`: live events, resync on every connect, stale on disconnect."""
-        from hotline.ami import ContactStatus, DeviceStateChange
+        from hotline.pbx.ami import ContactStatus, DeviceStateChange
 
         self._unsubscribe += [
             client.subscribe(DeviceStateChange, lambda e: self.on_device_state(e.device, e.state)),
@@ -312,7 +312,7 @@ class PresenceTracker:
 
         Presence stays stale (everyone unavailable) until a resync succeeds.
         """
-        from hotline.ami import AmiError
+        from hotline.pbx.ami import AmiError
 
         attempts = self.resync_attempts
         for attempt in range(1, attempts + 1):
@@ -334,7 +334,7 @@ class PresenceTracker:
 
     async def _resync_once(self, client: AmiClient) -> None:
         """Rebuild presence from list actions; live events seen meanwhile are replayed on top."""
-        from hotline.ami import (
+        from hotline.pbx.ami import (
             AmiActionError,
             ContactList,
             DeviceStateChange,

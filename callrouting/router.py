@@ -22,12 +22,14 @@ from callrouting.config import RoutingConfig
 from callrouting.executor import RoutingExecutor, RoutingResult, presence_by_operator
 from callrouting.policy import CallContext, plan_call
 from callrouting.store import RoutingStore
-from hotline.agi import AgiChannel, AgiHangup
-from hotline.callstore import CallStore, utcnow
+from directory.lookup import find_caller
+from hotline.clock import utcnow
+from hotline.db.calls import CallStore
+from hotline.pbx.agi import AgiChannel, AgiHangup
 
 if TYPE_CHECKING:
     from callrouting.presence import PresenceTracker
-    from hotline.ami import AmiClient
+    from hotline.pbx.ami import AmiClient
 
 log = structlog.get_logger("callrouting.router")
 
@@ -106,10 +108,10 @@ class CallRouter:
     async def route_call(self, chan: AgiChannel, transfer: Any, call_context: Any = None) -> Any:
         """The IVR's transfer callable: `async (chan, Transfer, call context) -> TransferResult`.
 
-        Returns `ivr.machine.TransferResult("answered" | "failed")`; "failed" only when the
+        Returns `callrouting.events.TransferResult("answered" | "failed")`; "failed" only when the
         caller hung up before anyone answered (the pool queue never gives up on a caller).
         """
-        from ivr.machine import TransferResult
+        from callrouting.events import TransferResult
 
         context, ctx = call_context_from(transfer, call_context)
         call_id = ctx.get("call_id")
@@ -174,7 +176,7 @@ class RoutingCallFlow:
     async def __call__(self, chan: AgiChannel) -> None:
         raw = chan.env.get("agi_callerid") or None
         number = self.router.store.normalize(raw)
-        caller = await self.calls.find_caller(number)
+        caller = await find_caller(self.calls.sm, number)
         call_id = await self.calls.start_call(
             uniqueid=chan.uniqueid, linkedid=chan.env.get("agi_linkedid") or None,
             channel=chan.env.get("agi_channel"), caller_id_raw=raw, caller_number=number,

@@ -10,54 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, mapped_column, selectinload
+from sqlalchemy.orm import selectinload
 
 from callrouting.model import Caller, Directory, Operator, Role, Team
-from callrouting.numbers import normalize_number
 from callrouting.policy import CallHistory
-from hotline.db import Base, CallerRow, CallRow, OperatorRow, TeamRow
-
-ATTEMPT_OUTCOMES = ("answered", "no_answer", "busy", "unavailable", "failed", "caller_hung_up")
-REVIEW_STATUSES = ("open", "in_review", "done")
-
-
-class CallAttemptRow(Base):
-    """One ring step carried out: who rang, when, for how long, how it ended."""
-
-    __tablename__ = "call_attempts"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
-    step_index: Mapped[int] = mapped_column(Integer)
-    reason: Mapped[str] = mapped_column(String(60))  # personal_manager, backups, team_lead, pool...
-    targets: Mapped[list[Any]] = mapped_column(default=list)  # extensions rung (JSON list)
-    started_at: Mapped[datetime]
-    ended_at: Mapped[datetime | None]
-    duration: Mapped[float | None] = mapped_column(Float)  # seconds from start to end
-    outcome: Mapped[str | None] = mapped_column(String(20))  # see ATTEMPT_OUTCOMES
-    answered_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("operators.id", ondelete="SET NULL")
-    )
-
-
-class CallReviewRow(Base):
-    """A call QA must look at (every call that reached a team lead). Read by the QA feature."""
-
-    __tablename__ = "call_reviews"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int] = mapped_column(
-        ForeignKey("calls.id", ondelete="CASCADE"), unique=True
-    )
-    reason: Mapped[str] = mapped_column(String(40))  # manager_busy, manager_unavailable, no_answer
-    flagged_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(20), default="open", server_default="open")
-    reviewer: Mapped[str | None] = mapped_column(String(200))
-    notes: Mapped[str | None] = mapped_column(Text)
-    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+from callrouting.tables import ATTEMPT_OUTCOMES, CallAttemptRow, CallReviewRow
+from directory.tables import CallerRow, OperatorRow, TeamRow
+from hotline.db.calls import CallRow
+from hotline.phone import normalize_number
 
 
 class RoutingStore:

@@ -1,4 +1,4 @@
-"""AGI commands the IVR needs beyond `hotline.agi.AgiChannel`'s typed helpers.
+"""AGI commands the IVR needs beyond `hotline.pbx.agi.AgiChannel`'s typed helpers.
 
 `GET DATA` answers `200 result=<digits>[ (timeout)]`, where the digits may start with 0 or
 contain `*`: `AgiChannel.get_data` parses the result as an integer (losing leading zeros,
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hotline.agi import DIGITS, AgiChannel, AgiError, AgiHangup, quote
+from hotline.pbx.agi import DIGITS, AgiChannel, AgiError, AgiHangup, quote
 
 _GET_DATA = re.compile(r"^(\d{3})(?: result=(\S*))?(?:\s+\((\w+)\))?")
 

@@ -1,7 +1,7 @@
 """Answer the IVR's `answer` nodes from the lottery database, in the voice bot's words.
 
 The IVR machine emits `Lookup(query, args, language)`; this turns it into the sentence the caller
-hears by going through `voicebot.answers.compose`, so a caller pressing keys and a caller talking
+hears by going through `lottery.answers.compose`, so a caller pressing keys and a caller talking
 to the bot hear the same answer. Answers are English for now, whatever the call's language.
 
 Returns None only when the database fails; the IVR then takes the node's `on_error` path.
@@ -16,9 +16,9 @@ from typing import Any
 import structlog
 
 from ivr.machine import Lookup as IvrLookup
-from voicebot import answers
-from voicebot.answers import Facts, LotteryFacts
-from voicebot.intents import CHECK_TICKET, CLAIM_WINNINGS, NEXT_DRAW, WINNING_NUMBERS
+from lottery import answers
+from lottery.answers import Facts, LotteryFacts
+from lottery.questions import CHECK_TICKET, CLAIM_WINNINGS, NEXT_DRAW, WINNING_NUMBERS
 
 __all__ = ["QUERY_INTENTS", "answer_lookup"]
 

@@ -38,6 +38,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from callrouting.events import Transfer, TransferResult
 from ivr.model import (
     DTMF_KEYS,
     AnswerNode,
@@ -58,6 +59,7 @@ from ivr.model import (
     is_holiday,
     opening_hours,
 )
+from voicebot.events import BotFinished, StartBot
 
 MAX_HOPS = 100
 _VAR_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -103,18 +105,6 @@ class Timeout:
 @dataclass(frozen=True)
 class LookupResult:
     text: str | None  # None = the lookup failed
-
-
-@dataclass(frozen=True)
-class BotFinished:
-    outcome: Literal["done", "operator", "failed"]
-    intent: str | None = None
-    slots: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TransferResult:
-    outcome: Literal["answered", "failed"]
 
 
 @dataclass(frozen=True)
@@ -187,20 +177,6 @@ class Lookup:
     query: str
     args: Mapping[str, str]
     language: str
-
-
-@dataclass(frozen=True)
-class StartBot:
-    topic: str | None
-    language: str
-    variables: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """Route to a person; `context` carries reason, intent, vip, variables, etc."""
-
-    context: Mapping[str, Any]
 
 
 @dataclass(frozen=True)

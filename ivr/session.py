@@ -36,9 +36,11 @@ from typing import Any, Protocol, cast
 
 import structlog
 
-from callrouting.numbers import normalize_number
-from hotline.agi import DIGITS, AgiChannel, AgiHangup
-from hotline.callstore import CallStore, utcnow
+from directory.lookup import find_caller
+from hotline.clock import utcnow
+from hotline.db.calls import CallStore
+from hotline.pbx.agi import DIGITS, AgiChannel, AgiHangup
+from hotline.phone import normalize_number
 from ivr import machine
 from ivr.agi_io import get_data
 from ivr.lookups import answer_lookup
@@ -65,10 +67,10 @@ from ivr.machine import (
     TransferResult,
 )
 from ivr.model import Dialplan, Greeting, PromptItem
+from lottery.answers import LotteryFacts
 from recordings.control import RecordingStarted, finish_recording, start_recording, stop_recording
 from recordings.ratings import store_rating
 from recordings.settings import RecordingSettings
-from voicebot.answers import LotteryFacts
 from voicebot.prompts import PrerenderProgress, PromptCache, playback_target
 
 log = structlog.get_logger("ivr.session")
@@ -299,7 +301,7 @@ class IvrCallFlow:
         dialplan = self.current_dialplan()  # this call keeps it, whatever gets activated later
         raw = chan.env.get("agi_callerid") or None
         number = normalize_number(raw, self.country)
-        row = await self.store.find_caller(number)
+        row = await find_caller(self.store.sm, number)
         caller = CallerInfo(
             number=number or "", name=row.name if row else None, known=row is not None,
             vip=bool(row and row.vip), language=row.language if row else None,

@@ -13,7 +13,7 @@ from sqlalchemy import Boolean, String, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hotline.db import Base
+from hotline.db.base import Base
 
 
 class DialplanVersionRow(Base):

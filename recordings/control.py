@@ -17,8 +17,8 @@ from typing import Protocol
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline.db import CallEventRow
-from recordings.auth import utcnow
+from hotline.clock import utcnow
+from hotline.db.calls import CallEventRow
 from recordings.models import RecordingRow
 from recordings.settings import RecordingSettings
 from recordings.storage import recording_relpath, resolve_recording, wav_duration

@@ -1,9 +1,7 @@
-"""Tables of the QA side: web users and their sessions, post-call ratings, recordings.
+"""Tables of recordings and post-call ratings (migration 0004).
 
-Created by migration 0004. `call_attempts` and `call_reviews` belong to routing (migration
-0003, ORM in `callrouting/store.py`); this package reads and updates them through the Core
-tables in `recordings.routing_tables`, so it does not depend on that module's import.
-"""
+One owner per table: users and sessions are backoffice.models, call attempts and reviews
+callrouting.tables, calls hotline.db.calls."""
 
 from __future__ import annotations
 
@@ -13,43 +11,12 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hotline.db import Base
-
-
-class Role(enum.StrEnum):
-    ADMIN = "admin"  # dialplans, directory, users
-    QA = "qa"  # calls, recordings, reviews, statistics
-    OPERATOR = "operator"  # own calls and screen-pop only
+from hotline.db.base import Base
 
 
 class RatingStatus(enum.StrEnum):
     RATED = "rated"
     NO_RATING = "no_rating"  # asked, but the caller hung up or pressed nothing
-
-
-class UserRow(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, PHC string
-    role: Mapped[str] = mapped_column(String(20))  # Role
-    operator_id: Mapped[int | None] = mapped_column(
-        ForeignKey("operators.id", ondelete="SET NULL"), index=True
-    )
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime]
-    last_login_at: Mapped[datetime | None]
-
-
-class AuthSessionRow(Base):
-    """One login: the token's `jti`. Logout or deactivation revokes it before it expires."""
-
-    __tablename__ = "auth_sessions"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime]
-    expires_at: Mapped[datetime] = mapped_column(index=True)
-    revoked_at: Mapped[datetime | None]
 
 
 class RecordingRow(Base):
@@ -94,10 +61,7 @@ class RatingRow(Base):
 
 
 __all__ = [
-    "AuthSessionRow",
     "RatingRow",
     "RatingStatus",
     "RecordingRow",
-    "Role",
-    "UserRow",
 ]

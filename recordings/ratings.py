@@ -12,8 +12,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline.db import CallEventRow, CallRow, OperatorRow
-from recordings.auth import utcnow
+from directory.tables import OperatorRow
+from hotline.clock import utcnow
+from hotline.db.calls import CallEventRow, CallRow
 from recordings.models import RatingRow, RatingStatus
 
 

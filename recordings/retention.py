@@ -16,8 +16,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline.db import CallEventRow
-from recordings.auth import utcnow
+from hotline.clock import utcnow
+from hotline.db.calls import CallEventRow
 from recordings.models import RecordingRow
 from recordings.settings import RecordingSettings
 from recordings.storage import UnsafePath, resolve_recording

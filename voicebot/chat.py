@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
-from voicebot.answers import Facts, LotteryFacts
+from lottery.answers import Facts, LotteryFacts
 from voicebot.dialog import (
     AskLookup,
     Dialog,

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from voicebot import answers
-from voicebot.answers import Facts, Lookup
+from lottery import answers
+from lottery.answers import Facts, Lookup
 from voicebot.intents import (
     AFFIRM,
     CHECK_TICKET,

@@ -2,7 +2,7 @@
 
 The IVR's `bot` node calls the gateway with the AGI channel: it makes a UUID, registers the
 session it expects, runs `AudioSocket(uuid,host:port)` on the channel (the AGI EXEC returns when
-the bot hangs the socket up) and returns what the bot learned as `ivr.machine.BotFinished`;
+the bot hangs the socket up) and returns what the bot learned as `voicebot.events.BotFinished`;
 intent, slots and transcript are also stored with the call when `call_context` names the call.
 
     gateway = BotGateway(settings, facts, asr_factory, tts, clock, store=service.store)
@@ -21,11 +21,12 @@ import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from voicebot.answers import LotteryFacts
+from hotline.pbx.settings import ServiceSettings
+from lottery.answers import LotteryFacts
 from voicebot.asr import AsrEngine, AsrError
 from voicebot.dialog import Conversation
 from voicebot.processors import PhraseTts
@@ -36,10 +37,9 @@ from voicebot.tts import TtsEngine
 from voicebot.vad import FrameClassifier
 
 if TYPE_CHECKING:
-    from hotline.agi import AgiChannel
-    from hotline.callstore import CallStore
-    from hotline.settings import Settings
-    from ivr.machine import BotFinished, StartBot
+    from hotline.db.calls import CallStore
+    from hotline.pbx.agi import AgiChannel
+    from voicebot.events import BotFinished, StartBot
 
 log = structlog.get_logger("voicebot.gateway")
 
@@ -112,10 +112,17 @@ class BotUnavailable(RuntimeError):
     """The AudioSocket session did not run (no connection, or it failed)."""
 
 
+class GatewaySettings(Protocol):
+    """What the gateway reads of the service settings (hotline.app.settings.Settings has it)."""
+
+    @property
+    def service(self) -> ServiceSettings: ...
+
+
 class BotGateway:
     def __init__(
         self,
-        settings: Settings,
+        settings: GatewaySettings,
         facts: LotteryFacts,
         asr_factory: Callable[[], AsrEngine],
         tts: TtsEngine,
@@ -228,8 +235,8 @@ class BotGateway:
 
     async def __call__(self, chan: AgiChannel, effect: StartBot,
                        call_context: Mapping[str, Any]) -> BotFinished:  # fmt: skip
-        from hotline.agi import AgiHangup
-        from ivr.machine import BotFinished
+        from hotline.pbx.agi import AgiHangup
+        from voicebot.events import BotFinished
 
         result = await self.run(chan, call_context)
         if result.outcome == "hangup":
@@ -240,7 +247,7 @@ class BotGateway:
     async def run(self, chan: AgiChannel, call_context: Mapping[str, Any] | None = None
                   ) -> BotResult:  # fmt: skip
         """Run the bot on an answered channel; store and return its result."""
-        from hotline.agi import AgiError
+        from hotline.pbx.agi import AgiError
 
         result = await self._connect(chan, *self.expect())
         await self._store(call_context or {}, result)
@@ -262,7 +269,7 @@ class BotGateway:
         or the spoken number; silence for `timeout` s or anything else -> the next prompt; after
         the last one, no score. Raises `AgiHangup` if the caller hung up, `BotUnavailable` if
         the socket session did not run (the IVR then asks by GET DATA)."""
-        from hotline.agi import AgiHangup
+        from hotline.pbx.agi import AgiHangup
 
         dialog = RatingDialog(list(prompt_texts), keys, timedelta(seconds=timeout))
         result = await self._connect(chan, *self.expect(dialog), limit=60.0)
@@ -276,7 +283,7 @@ class BotGateway:
     async def _connect(self, chan: AgiChannel, call: uuid.UUID, fut: asyncio.Future[BotResult],
                        limit: float | None = None) -> BotResult:  # fmt: skip
         """`AudioSocket()` on the channel for an expected call; its session's result."""
-        from hotline.agi import AgiError, AgiHangup
+        from hotline.pbx.agi import AgiError, AgiHangup
 
         clog = log.bind(uuid=str(call), uniqueid=chan.uniqueid)
         hung_up = False

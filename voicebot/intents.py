@@ -17,6 +17,16 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from lottery.questions import (
+    CHECK_TICKET,
+    CLAIM_WINNINGS,
+    GAMES,
+    NEXT_DRAW,
+    OPERATOR,
+    RUSSIAN_LOTTO,
+    SIX_OF_45,
+    WINNING_NUMBERS,
+)
 from voicebot.numbers import (
     DIGIT_HOMOPHONES,
     DIGIT_WORDS,
@@ -50,21 +60,12 @@ __all__ = [
     "vocabulary",
 ]
 
-CHECK_TICKET = "check_ticket"
-NEXT_DRAW = "next_draw"
-WINNING_NUMBERS = "winning_numbers"
-CLAIM_WINNINGS = "claim_winnings"
-OPERATOR = "operator"
 UNKNOWN = "unknown"
 # answers to the bot's own yes/no questions ("Shall I put you through?")
 AFFIRM = "affirm"
 DENY = "deny"
 INTENTS = (CHECK_TICKET, NEXT_DRAW, WINNING_NUMBERS, CLAIM_WINNINGS, OPERATOR, AFFIRM, DENY,
            UNKNOWN)  # fmt: skip
-
-RUSSIAN_LOTTO = "Russian Lotto"
-SIX_OF_45 = "Six of Forty-Five"
-GAMES = (RUSSIAN_LOTTO, SIX_OF_45)
 
 MIN_TICKET_DIGITS = 4
 MAX_TICKET_DIGITS = 20

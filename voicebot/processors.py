@@ -21,8 +21,8 @@ from typing import Any
 
 import structlog
 
+from lottery.answers import LotteryFacts
 from voicebot import dialog as dlg
-from voicebot.answers import LotteryFacts
 from voicebot.asr import AsrEngine, AsrError, AsyncRecognizer
 from voicebot.asr import Transcript as AsrTranscript
 from voicebot.frames import (

@@ -19,8 +19,8 @@ from typing import Any
 
 import structlog
 
+from lottery.answers import LotteryFacts
 from voicebot import dialog as dlg
-from voicebot.answers import LotteryFacts
 from voicebot.asr import AsrEngine
 from voicebot.frames import AudioIn, Dtmf
 from voicebot.pipeline import OutputPacer, PacedOutput, Pipeline

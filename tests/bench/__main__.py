@@ -20,11 +20,11 @@ from typing import Any
 
 os.environ.setdefault("HOTLINE_E2E_SLOT", os.environ.get("HOTLINE_BENCH_SLOT", "5"))
 
-from hotline.asterisk import AsteriskInstance, provision_root  # noqa: E402
-from hotline.cli import prepare_database  # noqa: E402
+from hotline.app.cli import prepare_database  # noqa: E402
+from hotline.app.service import Service  # noqa: E402
 from hotline.logs import setup_logging  # noqa: E402
-from hotline.service import Service  # noqa: E402
-from hotline.settings import PROJECT_ROOT  # noqa: E402
+from hotline.paths import PROJECT_ROOT  # noqa: E402
+from hotline.pbx.asterisk import AsteriskInstance, provision_root  # noqa: E402
 from tests.e2e.conftest import make_settings  # noqa: E402
 
 RESULTS = PROJECT_ROOT / "var" / "bench" / "results.json"

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hotline.asterisk import AsteriskInstance
-from hotline.settings import Settings
+from hotline.app.settings import Settings
+from hotline.pbx.asterisk import AsteriskInstance
 from tests.bench.common import CpuMeter, measure, percentile
 from tests.e2e.bot_support import BotCalls, make_bot_service, say_wav
 from voicebot.audio import read_wav, write_wav

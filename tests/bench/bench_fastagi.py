@@ -13,10 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hotline.asterisk import AsteriskInstance
-from hotline.service import Service
-from hotline.settings import Settings
-from hotline.sipp import build_scenario, free_udp_port
+from hotline.app.service import Service
+from hotline.app.settings import Settings
+from hotline.pbx.asterisk import AsteriskInstance
+from hotline.pbx.sipp import build_scenario, free_udp_port
 from tests.bench.common import CpuMeter, measure
 
 
@@ -53,7 +53,7 @@ async def sipp_load(target: str, service: str, rate: int, calls: int, workdir: P
 
 async def run(settings: Settings, asterisk: AsteriskInstance,
               rates: tuple[int, ...] = (10, 20, 40, 80, 120, 160, 200, 240), seconds: int = 5) -> list[dict[str, Any]]:
-    from hotline.callflow import FoundationCallFlow
+    from tests.support.callflow import FoundationCallFlow
 
     # the FastAGI path itself: lookup, call stored, ANSWER, greeting, hang-up (no IVR walk)
     service = Service(settings, with_bot=False)

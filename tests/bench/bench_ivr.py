@@ -39,16 +39,16 @@ os.environ.setdefault("HOTLINE_E2E_SLOT", "4")
 
 from sqlalchemy import select  # noqa: E402
 
-from hotline.agi import AgiChannel  # noqa: E402
-from hotline.ami import Message  # noqa: E402
-from hotline.asterisk import AsteriskInstance, provision_root  # noqa: E402
-from hotline.cli import prepare_database  # noqa: E402
-from hotline.db import CallRow  # noqa: E402
+from hotline.app.cli import prepare_database  # noqa: E402
+from hotline.app.service import Service  # noqa: E402
+from hotline.app.wiring import build_ivr  # noqa: E402
+from hotline.db.calls import CallRow  # noqa: E402
 from hotline.logs import setup_logging  # noqa: E402
-from hotline.service import Service  # noqa: E402
-from hotline.sipp import Dtmf, Pause, build_scenario, free_udp_port, place_call  # noqa: E402
+from hotline.pbx.agi import AgiChannel  # noqa: E402
+from hotline.pbx.ami import Message  # noqa: E402
+from hotline.pbx.asterisk import AsteriskInstance, provision_root  # noqa: E402
+from hotline.pbx.sipp import Dtmf, Pause, build_scenario, free_udp_port, place_call  # noqa: E402
 from ivr.check import parse_dialplan  # noqa: E402
-from ivr.wiring import build_ivr  # noqa: E402
 from tests.bench.common import ProcSample  # noqa: E402
 from tests.e2e.conftest import make_settings  # noqa: E402
 
@@ -166,7 +166,7 @@ class DbWrites:
 
     def __init__(self, store: Any) -> None:
         self.times: list[float] = []
-        for name in ("update", "start_call", "finish_call", "find_caller"):
+        for name in ("update", "start_call", "finish_call"):  # caller lookup: directory.lookup
             setattr(store, name, self._timed(getattr(store, name)))
 
     def _timed(self, fn: Any) -> Any:
@@ -418,7 +418,7 @@ async def run_standalone(callers: int, latency_calls: int) -> list[dict[str, Any
 
 
 def _first_prompt(flow: Any) -> Any:
-    from hotline.callstore import utcnow
+    from hotline.clock import utcnow
     from ivr.machine import CallerInfo, GetDigits, start
 
     _, effects = start(flow.current_dialplan(), CallerInfo(), utcnow())

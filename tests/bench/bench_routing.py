@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from callrouting.config import RingSettings, RoutingConfig
-from hotline.sipp import HangUp, Pause, place_call
+from hotline.pbx.sipp import HangUp, Pause, place_call
 
 RING_S = 2
 CALLER = "+79164567890"  # Dmitry Volkov: manager 1004, backups 1002+1003, lead 1005
@@ -98,9 +98,9 @@ async def run(settings: Any, asterisk: Any = None, calls: int = 6) -> list[dict[
 
 async def _standalone(calls: int) -> list[dict[str, Any]]:
     """Provision and start an Asterisk of our own (slot HOTLINE_E2E_SLOT), then `run`."""
-    from hotline.asterisk import AsteriskInstance, provision_root
-    from hotline.cli import prepare_database
-    from hotline.service import Service
+    from hotline.app.cli import prepare_database
+    from hotline.app.service import Service
+    from hotline.pbx.asterisk import AsteriskInstance, provision_root
     from tests.e2e.conftest import make_settings
 
     settings = make_settings(Path(tempfile.mkdtemp(prefix="bench-routing-")))

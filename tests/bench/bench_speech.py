@@ -4,7 +4,7 @@
     python tests/bench/bench_speech.py --asr [--calls 20]
 
 `--asr` scores the engines `choose_asr` picks from (pocketsphinx LM, Whisper tiny.en, two-pass)
-on the whole generated test set (voicebot.speech_testset, 216 utterances): intent accuracy by
+on the whole generated test set (tests.support.speech_testset, 216 utterances): intent accuracy by
 voice group, in-LM/held-out and by the dev/test halves the two-pass threshold was chosen on,
 the latency `final()` adds after the caller stops (p50/p95) and how often Whisper ran.
 `--calls N` then replays the set as N callers speaking in real time at once on this machine
@@ -166,7 +166,7 @@ def vosk_runs() -> list[tuple[str, Callable[[], object]]]:
 # phrasings the two-pass policy was tuned on (per intent: in-LM 1st and 3rd, held-out 2nd);
 # the rest is the test half
 def dev_half() -> set[str]:
-    from voicebot.speech_testset import HELD_OUT, IN_LM
+    from tests.support.speech_testset import HELD_OUT, IN_LM
 
     return ({t for v in IN_LM.values() for t in (v[0], v[2])}
             | {v[1] for v in HELD_OUT.values()})  # fmt: skip
@@ -305,7 +305,7 @@ def main() -> int:
                         help="second-pass deadline (s) of 'new'; default the engine's")  # fmt: skip
     args = parser.parse_args()
     if args.asr:
-        from voicebot.speech_testset import generate
+        from tests.support.speech_testset import generate
 
         utts = list(generate())
         print(f"{len(utts)} utterances")

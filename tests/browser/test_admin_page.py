@@ -16,9 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from hotline.db import OperatorRow
-from recordings.testing import PASSWORDS, QaTestEnv
+from directory.tables import OperatorRow
 from tests.browser import test_qa_page as qa_page
+from tests.support.qa_env import PASSWORDS, QaTestEnv
 
 pytestmark = pytest.mark.e2e
 

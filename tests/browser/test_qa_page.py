@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from recordings.testing import PASSWORDS, QaTestEnv, build_test_env
+from tests.support.qa_env import PASSWORDS, QaTestEnv, build_test_env
 
 pytestmark = pytest.mark.e2e
 

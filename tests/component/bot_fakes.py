@@ -7,7 +7,7 @@ import struct
 from collections import deque
 from datetime import UTC, datetime
 
-from voicebot.answers import Facts, Lookup
+from lottery.answers import Facts, Lookup
 from voicebot.asr import Transcript
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

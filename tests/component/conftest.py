@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recordings.testing import QaTestEnv, build_test_env
+from tests.support.qa_env import QaTestEnv, build_test_env
 
 
 @pytest.fixture

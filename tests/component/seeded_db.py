@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline import migrate
-from hotline.db import make_engine, make_sessionmaker
-from hotline.demo import seed_if_empty
-from hotline.directory import load_directory_file
-from hotline.settings import PROJECT_ROOT
+from directory.file import load_directory_file
+from hotline.app.demo import seed_if_empty
+from hotline.db import migrate
+from hotline.db.base import make_engine, make_sessionmaker
+from hotline.paths import PROJECT_ROOT
 
 __all__ = ["copy_of", "make_seeded_file"]
 
@@ -53,7 +53,7 @@ def make_seeded_file(factory: pytest.TempPathFactory, name: str, seeded_at: date
 @asynccontextmanager
 async def copy_of(seeded: Path, tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A private copy of the seeded file for one test, and a sessionmaker on it."""
-    path = tmp_path / "hotline.db"
+    path = tmp_path / "hotline.db.base"
     shutil.copy(seeded, path)
     engine = make_engine(f"sqlite+aiosqlite:///{path}")
     try:

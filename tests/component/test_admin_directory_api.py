@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from recordings.testing import PASSWORDS, QaTestEnv
+from tests.support.qa_env import PASSWORDS, QaTestEnv
 
 pytestmark = pytest.mark.component
 
@@ -26,7 +26,7 @@ class Hook:
 
 @pytest.fixture
 async def api(env: QaTestEnv) -> AsyncIterator[tuple[httpx.AsyncClient, Hook]]:
-    from recordings.api import build_router
+    from backoffice.api import build_router
 
     hook = Hook()
     app = FastAPI()
@@ -112,7 +112,7 @@ def test_conflicts_are_told_apart_in_sqlite_and_postgresql_wording(orig: str, ki
                                                                   field: str | None) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    from recordings.api import conflict_kind
+    from backoffice.api import conflict_kind
 
     assert conflict_kind(IntegrityError("INSERT ...", {}, Exception(orig))) == (kind, field)
 

@@ -11,7 +11,7 @@ import pytest
 import structlog
 from fake_ami import FakeAmi, fake_ami, no_leaked_tasks  # noqa: F401 (fixtures)
 
-from hotline.ami import (
+from hotline.pbx.ami import (
     AmiActionError,
     AmiClient,
     AmiConnectionError,

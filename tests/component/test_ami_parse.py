@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from hotline.ami import (
+from hotline.pbx.ami import (
     AgentCalled,
     Backoff,
     BridgeEnter,

@@ -12,7 +12,8 @@ import pytest
 import structlog
 import structlog.testing
 
-from hotline.settings import ServiceSettings, Settings
+from hotline.app.settings import Settings
+from hotline.pbx.settings import ServiceSettings
 from tests.component.bot_fakes import NOW, EnergyClassifier, NoFacts, ScriptedAsr, ToneTts, tone
 from tests.e2e.peers import free_tcp_port
 from voicebot.codec import (

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from hotline import migrate
-from hotline.db import make_engine, make_sessionmaker
-from hotline.settings import PROJECT_ROOT
+from hotline.db import migrate
+from hotline.db.base import make_engine, make_sessionmaker
+from hotline.paths import PROJECT_ROOT
 from ivr.api import build_router
 from ivr.registry import DialplanRegistry
 from ivr.store import DialplanVersionStore

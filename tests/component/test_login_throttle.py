@@ -11,11 +11,11 @@ import httpx
 import pytest
 import structlog
 
-from recordings.auth import Authenticator, LoginThrottle
-from recordings.errors import ApiError
+from backoffice.auth import Authenticator, LoginThrottle
+from hotline.api_errors import ApiError
 from recordings.settings import AuthSettings
-from recordings.testing import PASSWORDS, QaTestEnv
 from tests.component.test_qa_access import Clock, client, clock, env  # noqa: F401 (fixtures)
+from tests.support.qa_env import PASSWORDS, QaTestEnv
 
 pytestmark = pytest.mark.component
 
@@ -188,7 +188,7 @@ async def test_http_success_clears_the_username(env: QaTestEnv, client: httpx.As
 
 
 def test_openapi_documents_429(tmp_path: Path) -> None:
-    from recordings.api import build_router
+    from backoffice.api import build_router
     from recordings.settings import RecordingSettings
 
     router = build_router(None, RecordingSettings(dir=tmp_path), token_secret="t" * 48)  # type: ignore[arg-type]

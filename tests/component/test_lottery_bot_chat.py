@@ -7,7 +7,7 @@ import io
 import pytest
 
 import hotline.logs
-from voicebot import cli
+from hotline.app import cli_bot as cli
 
 pytestmark = pytest.mark.component
 

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from hotline.db import DrawRow, GameRow, TicketRow
-from hotline.demo import DEMO_TICKETS
-from hotline.lottery import DbLotteryFacts
+from hotline.app.demo import DEMO_TICKETS
+from lottery.answers import Lookup, compose
+from lottery.facts import DbLotteryFacts
+from lottery.tables import DrawRow, GameRow, TicketRow
 from tests.component.seeded_db import copy_of, make_seeded_file
-from voicebot.answers import Lookup, compose
 from voicebot.intents import CHECK_TICKET, CLAIM_WINNINGS, NEXT_DRAW, WINNING_NUMBERS
 
 pytestmark = pytest.mark.component

@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hotline.db import make_engine, make_sessionmaker
-from hotline.lottery import DbLotteryFacts
+from hotline.db.base import make_engine, make_sessionmaker
 from ivr.lookups import answer_lookup
 from ivr.machine import Lookup as IvrLookup
+from lottery.answers import Facts, Lookup
+from lottery.facts import DbLotteryFacts
 from tests.component.seeded_db import copy_of, make_seeded_file
-from voicebot.answers import Facts, Lookup
 
 pytestmark = pytest.mark.component
 

@@ -14,7 +14,7 @@ from fake_ami import FakeAmi, FakeContact, fake_ami, no_leaked_tasks  # noqa: F4
 
 from callrouting.model import Directory, Operator, Presence, Role
 from callrouting.presence import PresenceChange, PresenceTracker
-from hotline.ami import AmiClient, Backoff
+from hotline.pbx.ami import AmiClient, Backoff
 
 pytestmark = pytest.mark.component
 

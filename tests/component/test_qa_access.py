@@ -12,8 +12,8 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from recordings.api import ACCESS
-from recordings.testing import PASSWORDS, QaTestEnv, build_test_env
+from backoffice.api import ACCESS
+from tests.support.qa_env import PASSWORDS, QaTestEnv, build_test_env
 
 ROLES = ("admin", "qa", "operator")
 
@@ -180,7 +180,7 @@ async def test_deactivated_user_loses_access(env: QaTestEnv, client: httpx.Async
 async def test_passwords_are_hashed(env: QaTestEnv) -> None:
     from sqlalchemy import select
 
-    from recordings.models import UserRow
+    from backoffice.models import UserRow
     async with env.sm() as s:
         hashes = (await s.scalars(select(UserRow.password_hash))).all()
     assert all(h.startswith("$argon2id$") for h in hashes)

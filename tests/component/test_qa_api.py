@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from recordings.testing import EXPECTED, PASSWORDS, QaTestEnv
+from tests.support.qa_env import EXPECTED, PASSWORDS, QaTestEnv
 
 
 @pytest.fixture
@@ -200,9 +200,10 @@ async def test_review_queue(env: QaTestEnv, client: httpx.AsyncClient) -> None:
 async def test_wallboard_and_screenpop(env: QaTestEnv, client: httpx.AsyncClient) -> None:
     from datetime import timedelta
 
-    from hotline.db import CallRow
-    from recordings.auth import utcnow
-    from recordings.routing_tables import call_attempts
+    from callrouting.tables import CallAttemptRow
+    from hotline.clock import utcnow
+    from hotline.db.calls import CallRow
+    call_attempts = CallAttemptRow.__table__
 
     async with env.sm() as s, s.begin():
         live = CallRow(uniqueid="live-1", started_at=utcnow() - timedelta(seconds=40), path=[],
@@ -226,7 +227,7 @@ async def test_wallboard_and_screenpop(env: QaTestEnv, client: httpx.AsyncClient
 
 async def test_openapi_documents_every_endpoint(env: QaTestEnv, client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
-    from recordings.api import ACCESS
+    from backoffice.api import ACCESS
     for method, path in ACCESS:
         op = spec["paths"][path][method.lower()]
         assert op.get("summary") or op.get("operationId")

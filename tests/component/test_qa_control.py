@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from hotline.db import CallEventRow
+from hotline.db.calls import CallEventRow
 from recordings.control import finish_recording, start_recording
 from recordings.models import RecordingRow
-from recordings.testing import build_test_env, write_wav
+from tests.support.qa_env import build_test_env, write_wav
 
 
 class FakeAgi:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from recordings.models import RecordingRow
 from recordings.retention import RetentionJob, purge_expired
-from recordings.testing import PASSWORDS, QaTestEnv
+from tests.support.qa_env import PASSWORDS, QaTestEnv
 
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)  # 90 days back: 2026-08-12
 

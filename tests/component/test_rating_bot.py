@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from callrouting.store import RoutingStore
-from hotline.agi import AgiHangup
-from hotline.callstore import CallStore
-from hotline.db import CallEventRow, CallRow
-from hotline.settings import ServiceSettings, Settings
+from hotline.app.settings import Settings
+from hotline.db.calls import CallEventRow, CallRow, CallStore
+from hotline.pbx.agi import AgiHangup
+from hotline.pbx.settings import ServiceSettings
 from ivr.check import parse_dialplan
 from ivr.machine import Transfer, TransferResult
 from ivr.session import CallContext, IvrCallFlow

@@ -11,16 +11,16 @@ import pytest
 from sqlalchemy import select
 
 from callrouting.store import RoutingStore
-from hotline.agi import AgiHangup
-from hotline.callstore import CallStore
-from hotline.db import CallEventRow, CallRow, OperatorRow
+from directory.tables import OperatorRow
+from hotline.db.calls import CallEventRow, CallRow, CallStore
+from hotline.pbx.agi import AgiHangup
 from ivr.check import parse_dialplan
 from ivr.machine import ResolvedPrompt, Transfer, TransferResult
 from ivr.session import CallContext, IvrCallFlow
 from recordings.models import RatingRow, RecordingRow
 from recordings.settings import RecordingSettings
-from recordings.testing import write_wav
 from tests.component.seeded_db import copy_of, make_seeded_file
+from tests.support.qa_env import write_wav
 
 pytestmark = pytest.mark.component
 
@@ -58,7 +58,7 @@ async def sm(seeded_file: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 class ScriptedChannel:
-    """Enough of `hotline.agi.AgiChannel` for the session: GET DATA replies come from a list
+    """Enough of `hotline.pbx.agi.AgiChannel` for the session: GET DATA replies come from a list
     ("-1" = the caller hangs up); MixMonitor writes a WAV as Asterisk would."""
 
     def __init__(self, replies: list[str], recordings: Path, inside: str):

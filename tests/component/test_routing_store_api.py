@@ -17,11 +17,12 @@ from callrouting.api import build_router
 from callrouting.model import Presence, Role
 from callrouting.presence import PresenceTracker
 from callrouting.store import RoutingStore
-from hotline import migrate
-from hotline.callstore import CallStore
-from hotline.db import make_engine, make_sessionmaker
-from hotline.demo import seed_if_empty
-from hotline.directory import load_directory_file
+from directory.file import load_directory_file
+from directory.lookup import find_caller
+from hotline.app.demo import seed_if_empty
+from hotline.db import migrate
+from hotline.db.base import make_engine, make_sessionmaker
+from hotline.db.calls import CallStore
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -90,7 +91,7 @@ async def test_screen_pop_and_wallboard(db) -> None:  # type: ignore[no-untyped-
     store = RoutingStore(sm)
     calls = CallStore(sm)
     d = await store.load_directory()
-    maria = await calls.find_caller("+79161234567")
+    maria = await find_caller(sm, "+79161234567")
     call_id = await calls.start_call(uniqueid="u-1", linkedid="u-1", channel="PJSIP/x",
                                      caller_id_raw="89161234567", caller_number="+79161234567",
                                      caller=maria, started_at=NOW)
@@ -136,7 +137,7 @@ async def test_screen_pop_and_wallboard(db) -> None:  # type: ignore[no-untyped-
         assert missing.json()["detail"]["error_id"] == "call_not_found"
 
     # Elena's screen-pop lists her past call (from the demo directory) with who answered
-    elena = await calls.find_caller("+79163456789")
+    elena = await find_caller(sm, "+79163456789")
     cid = await calls.start_call(uniqueid="u-2", linkedid=None, channel=None,
                                  caller_id_raw="+79163456789", caller_number="+79163456789",
                                  caller=elena, started_at=NOW)

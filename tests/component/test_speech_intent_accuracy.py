@@ -1,4 +1,4 @@
-"""Intent accuracy on generated 8 kHz phone utterances (voicebot.speech_testset): 36 phrasings
+"""Intent accuracy on generated 8 kHz phone utterances (tests.support.speech_testset): 36 phrasings
 (6 intents x 3 in the LM + 3 held out) x 4 espeak-ng voices + Piper joe at two rates = 216,
 decoded by the engine the service picks for English (`choose_asr("en")`: pocketsphinx LM with a
 Whisper tiny.en second pass on the turns it is unsure of) and by pocketsphinx alone
@@ -19,9 +19,9 @@ import collections
 
 import pytest
 
+from tests.support.speech_testset import HELD_OUT, IN_LM, generate
 from voicebot.gateway import choose_asr
 from voicebot.intents import sample_sentences, understand
-from voicebot.speech_testset import HELD_OUT, IN_LM, generate
 
 pytestmark = pytest.mark.component
 

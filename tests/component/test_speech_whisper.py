@@ -16,7 +16,7 @@ pytest.importorskip("faster_whisper")
 
 
 def _utterance(text_contains: str = "win"):
-    from voicebot.speech_testset import generate
+    from tests.support.speech_testset import generate
 
     for u in generate():
         if text_contains in u.text and u.voice.startswith("espeak"):
@@ -115,7 +115,7 @@ def test_short_window_hears_what_the_full_window_hears(model_dir):
 
 
 def _all():
-    from voicebot.speech_testset import generate
+    from tests.support.speech_testset import generate
 
     utts = list(generate(espeak_voices=[("en-us", 160)]))
     piper = [u for u in utts if u.voice.startswith("piper")]

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import func, select
 
 import hotline.logs
-from hotline.cli import main
-from hotline.db import make_engine, make_sessionmaker
-from recordings import cli as user_cli
-from recordings.auth import Authenticator, verify_password
-from recordings.errors import ApiError
-from recordings.models import AuthSessionRow, Role, UserRow
+from backoffice.auth import Authenticator, verify_password
+from backoffice.models import AuthSessionRow, Role, UserRow
+from hotline.api_errors import ApiError
+from hotline.app import cli_users as user_cli
+from hotline.app.cli import main
+from hotline.db.base import make_engine, make_sessionmaker
 from recordings.settings import AuthSettings
 
 pytestmark = pytest.mark.component
@@ -58,7 +58,7 @@ def db(tmp_path: Path, work: Callable[[Any], Any]) -> Any:
 
 
 def login(tmp_path: Path, username: str, password: str) -> str:
-    """Log in through `recordings.auth`; the session id, or the API error id."""
+    """Log in through `backoffice.auth`; the session id, or the API error id."""
     async def work(sm: Any) -> str:
         auth = Authenticator(sm, AuthSettings(), "s" * 48)
         try:

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hotline.agi import AgiChannel, AgiHangup
-from hotline.lottery import DbLotteryFacts
-from hotline.service import Service
-from hotline.settings import Settings
+from hotline.app.service import Service
+from hotline.app.settings import Settings
+from hotline.pbx.agi import AgiChannel, AgiHangup
 from ivr.machine import BotFinished, StartBot
+from lottery.facts import DbLotteryFacts
 from voicebot.audio import write_wav
 from voicebot.gateway import BotGateway, choose_asr
 from voicebot.tts import make_tts
@@ -45,7 +45,7 @@ def say_wav(
         except Exception:  # piper-tts / joe voice not installed
             voice = "en-us"
     if not phone:
-        from voicebot.speech_testset import espeak_phone
+        from tests.support.speech_testset import espeak_phone
 
         phone = espeak_phone(text, voice, wpm)
     lead = bytes(int(8000 * lead_s) * 2)

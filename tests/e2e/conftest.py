@@ -13,10 +13,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from hotline.asterisk import AsteriskInstance, provision_root
-from hotline.cli import prepare_database
-from hotline.service import Service
-from hotline.settings import AsteriskSettings, DatabaseSettings, ServiceSettings, Settings
+from hotline.app.cli import prepare_database
+from hotline.app.service import Service
+from hotline.app.settings import DatabaseSettings, Settings
+from hotline.pbx.asterisk import AsteriskInstance, provision_root
+from hotline.pbx.settings import AsteriskSettings, ServiceSettings
 
 # Each e2e run gets a "slot" (HOTLINE_E2E_SLOT, 0-4) with its own Asterisk instance and
 # ports, so several runs (and `make run` on the standard ports) never collide.
@@ -34,7 +35,7 @@ def make_settings(var: Path, **asterisk: object) -> Settings:
             instance=f"test{SLOT}", sip_port=SIP_PORT, ami_port=BASE + 1, rtp_start=BASE + 100,
             rtp_end=BASE + 999, ami_secret=SecretStr("test-" + secrets.token_hex(12)), **asterisk,
         ),
-        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{var}/hotline.db"),
+        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{var}/hotline.db.base"),
     )
 
 

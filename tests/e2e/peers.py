@@ -11,7 +11,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from hotline.sipp import free_udp_port
+from hotline.pbx.sipp import free_udp_port
 
 
 def tone_wav(seconds: int = 180) -> Path:

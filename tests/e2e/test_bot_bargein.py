@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from hotline.service import Service
-from hotline.sipp import Audio, Dtmf, HangUp, Pause, Step, place_call, sipp_available
+from hotline.app.service import Service
+from hotline.pbx.sipp import Audio, Dtmf, HangUp, Pause, Step, place_call, sipp_available
 from tests.e2e.bot_support import BotCalls, make_bot_service
 from voicebot.dialog import GREETING, KEY_TICKET
 from voicebot.gateway import BotGateway

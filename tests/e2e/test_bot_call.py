@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hotline.db import CallRow
-from hotline.service import Service
+from hotline.app.service import Service
+from hotline.db.calls import CallRow
 from tests.e2e.bot_support import BotCalls, make_bot_service, say_wav
 from tests.e2e.peers import Baresip
 from voicebot.audio import dbfs, read_wav, resample

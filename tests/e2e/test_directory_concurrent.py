@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from hotline.asterisk import AsteriskInstance
-from hotline.service import Service
+from hotline.app.service import Service
+from hotline.pbx.asterisk import AsteriskInstance
 from tests.e2e.conftest import api_client
 from tests.e2e.test_directory_reload import in_pool
 

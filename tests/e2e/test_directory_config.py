@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hotline.asterisk import AsteriskError, AsteriskInstance, Operator
-from hotline.settings import Settings
+from hotline.app.settings import Settings
+from hotline.pbx.asterisk import AsteriskError, AsteriskInstance, Operator
 
 ANNA = Operator("1001", "Anna Petrova", "demo-pass-1001")
 NEW = Operator("1010", "New Operator", "new-operator-pass")

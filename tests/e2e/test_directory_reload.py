@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from hotline.asterisk import AsteriskInstance
-from hotline.service import Service
+from hotline.app.service import Service
+from hotline.pbx.asterisk import AsteriskInstance
 from tests.e2e.conftest import api_client
 from tests.e2e.peers import Baresip
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from hotline.agi import AgiChannel, AgiHangup
-from hotline.ami import Message
-from hotline.asterisk import AsteriskInstance
-from hotline.service import Service
-from hotline.settings import Settings
-from hotline.sipp import Dtmf, Pause, Step, place_call, sipp_available
+from hotline.app.service import Service
+from hotline.app.settings import Settings
+from hotline.pbx.agi import AgiChannel, AgiHangup
+from hotline.pbx.ami import Message
+from hotline.pbx.asterisk import AsteriskInstance
+from hotline.pbx.sipp import Dtmf, Pause, Step, place_call, sipp_available
 
 pytestmark = pytest.mark.skipif(not sipp_available(), reason="sipp (sip-tester) is not installed")
 

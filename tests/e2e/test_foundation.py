@@ -7,15 +7,15 @@ import asyncio
 from sqlalchemy import select
 
 from callrouting.model import Presence
-from hotline.db import CallRow
-from hotline.service import Service
-from hotline.sipp import place_call
+from hotline.app.service import Service
+from hotline.db.calls import CallRow
+from hotline.pbx.sipp import place_call
 from tests.e2e.conftest import api_client
 from tests.e2e.peers import Baresip, SippOperator
 
 
 async def test_call_reaches_service_and_is_stored(service: Service, sip_target: str) -> None:
-    from hotline.callflow import FoundationCallFlow
+    from tests.support.callflow import FoundationCallFlow
 
     service.agi.handler = FoundationCallFlow(service.store, country=service.settings.country)
     res = await place_call(target=sip_target, caller_id="89161234567", steps=[], timeout=30)
@@ -142,7 +142,7 @@ async def test_wrong_ami_secret_is_one_clear_error_and_keeps_retrying(asterisk, 
 
 async def test_service_crash_mid_call_still_reaches_the_pool(asterisk, e2e_settings, sip_target: str) -> None:  # type: ignore[no-untyped-def]
     """The session dies after answering (a bug, a crash): the caller is not left in silence."""
-    from hotline.agi import AgiChannel
+    from hotline.pbx.agi import AgiChannel
 
     async def crashing(chan: AgiChannel) -> None:
         await chan.answer()

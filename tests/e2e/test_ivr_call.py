@@ -4,7 +4,7 @@ Key presses are timed from the rendered prompt lengths (prompts are WAV files, s
 durations are known before the call): a key is sent about a second into the prompt it
 answers, which also shows barge-in on long prompts.
 
-Each call's keys are one RFC 4733 stream (`hotline.rtp_pcap`), so repeated keys and keys in
+Each call's keys are one RFC 4733 stream (`hotline.pbx.rtp_pcap`), so repeated keys and keys in
 any order register: the ticket caller enters 112233 and a bad key is simply pressed twice.
 Callers keep the default language by staying silent at the language menu (that path is
 part of what is checked).
@@ -26,17 +26,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from hotline.asterisk import AsteriskInstance
-from hotline.callstore import utcnow
-from hotline.db import CallEventRow, CallRow
-from hotline.service import Service
-from hotline.settings import PROJECT_ROOT, Settings
-from hotline.sipp import Dtmf, HangUp, Pause, Step, place_call, sipp_available
+from hotline.app.service import Service
+from hotline.app.settings import Settings
+from hotline.app.wiring import build_ivr
+from hotline.clock import utcnow
+from hotline.db.calls import CallEventRow, CallRow
+from hotline.paths import PROJECT_ROOT
+from hotline.pbx.asterisk import AsteriskInstance
+from hotline.pbx.sipp import Dtmf, HangUp, Pause, Step, place_call, sipp_available
 from ivr.lookups import answer_lookup
 from ivr.machine import Lookup
 from ivr.registry import DialplanRegistry
 from ivr.session import CachedPrompts, IvrCallFlow
-from ivr.wiring import build_ivr
 
 pytestmark = pytest.mark.skipif(not sipp_available(), reason="sipp (sip-tester) is not installed")
 

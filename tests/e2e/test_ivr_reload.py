@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from hotline.sipp import Dtmf, HangUp, Pause
+from hotline.pbx.sipp import Dtmf, HangUp, Pause
 from tests.e2e.test_ivr_call import DEMO, Ivr, ivr, nodes  # noqa: F401,F811 - `ivr` is a fixture
 
 pytestmark = pytest.mark.skipif(not DEMO.exists(), reason="demo dialplan missing")

@@ -26,9 +26,10 @@ import pytest
 from sqlalchemy import select
 
 from callrouting.model import Presence
-from hotline.db import CallRow, OperatorRow, TeamRow
-from hotline.service import Service
-from hotline.sipp import Dtmf, HangUp, Pause, Step, place_call, sipp_available
+from directory.tables import OperatorRow, TeamRow
+from hotline.app.service import Service
+from hotline.db.calls import CallRow
+from hotline.pbx.sipp import Dtmf, HangUp, Pause, Step, place_call, sipp_available
 from ivr.session import CachedPrompts
 from recordings.models import RatingRow, RecordingRow
 from recordings.storage import resolve_recording

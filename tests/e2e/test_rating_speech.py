@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import select
 
 from callrouting.model import Presence
-from hotline.db import CallEventRow
-from hotline.rtp_pcap import PACKET_MS, SAMPLES, RtpPacket, write_pcap
-from hotline.service import Service
-from hotline.settings import Settings
-from hotline.sipp import Audio, Dtmf, Pause, Step, place_call, sipp_available
+from hotline.app.service import Service
+from hotline.app.settings import Settings
+from hotline.db.calls import CallEventRow
+from hotline.pbx.rtp_pcap import PACKET_MS, SAMPLES, RtpPacket, write_pcap
+from hotline.pbx.sipp import Audio, Dtmf, Pause, Step, place_call, sipp_available
 from recordings.models import RatingRow
 from tests.e2e.peers import Baresip
 from tests.e2e.test_rating_call import (
@@ -36,7 +36,7 @@ from tests.e2e.test_rating_call import (
     last_call_id,
     until_answered,
 )
-from voicebot.speech_testset import espeak_phone
+from tests.support.speech_testset import espeak_phone
 
 pytestmark = pytest.mark.skipif(not sipp_available(), reason="sipp (sip-tester) is not installed")
 

@@ -20,11 +20,12 @@ from callrouting.config import RingSettings, RoutingConfig
 from callrouting.model import Presence
 from callrouting.policy import CallContext
 from callrouting.router import CallRouter, RoutingCallFlow
-from callrouting.store import CallAttemptRow, CallReviewRow
-from hotline.db import CallRow, OperatorRow
-from hotline.service import Service
-from hotline.settings import Settings
-from hotline.sipp import HangUp, Pause, place_call
+from callrouting.tables import CallAttemptRow, CallReviewRow
+from directory.tables import OperatorRow
+from hotline.app.service import Service
+from hotline.app.settings import Settings
+from hotline.db.calls import CallRow
+from hotline.pbx.sipp import HangUp, Pause, place_call
 from tests.e2e.peers import Baresip
 
 MARIA, IVAN, ELENA, DMITRY = "+79161234567", "+79162345678", "+79163456789", "+79164567890"

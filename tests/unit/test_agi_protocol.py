@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hotline.agi import digits_only, parse_response, quote
+from hotline.pbx.agi import digits_only, parse_response, quote
 
 
 @pytest.mark.parametrize(

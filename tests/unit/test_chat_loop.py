@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from voicebot.answers import ClaimRule, Draw, Facts, Game, Lookup, TicketStatus
+from hotline.app.cli_bot import _fixed_or_real_clock, add_commands
+from lottery.answers import ClaimRule, Draw, Facts, Game, Lookup, TicketStatus
 from voicebot.chat import ChatOutcome, chat
-from voicebot.cli import _fixed_or_real_clock, add_commands
 from voicebot.intents import CHECK_TICKET, NEXT_DRAW
 
 pytestmark = pytest.mark.unit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hotline.agi import AgiError, AgiHangup
+from hotline.pbx.agi import AgiError, AgiHangup
 from ivr.agi_io import Collected, parse_get_data
 
 

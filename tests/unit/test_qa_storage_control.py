@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from backoffice.stats import CallFacts, totals
 from recordings.control import mixmonitor_args
 from recordings.settings import RecordingSettings
-from recordings.stats import CallFacts, totals
 from recordings.storage import UnsafePath, recording_relpath, resolve_recording
 
 

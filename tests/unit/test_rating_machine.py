@@ -203,7 +203,7 @@ def test_rating_keys_are_scores(keys: str) -> None:
 
 
 def test_demo_dialplan_asks_for_a_rating() -> None:
-    from hotline.settings import PROJECT_ROOT
+    from hotline.paths import PROJECT_ROOT
     from ivr.check import load_dialplan
 
     dp = load_dialplan(PROJECT_ROOT / "dialplan" / "hotline.yaml")

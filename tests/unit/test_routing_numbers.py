@@ -2,7 +2,7 @@
 
 import pytest
 
-from callrouting.numbers import normalize_number
+from hotline.phone import normalize_number
 
 pytestmark = pytest.mark.unit
 

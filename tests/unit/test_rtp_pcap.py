@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hotline.rtp_pcap import EVENT_MS, EVENTS, DtmfStream, RtpPacket, read_pcap, write_pcap
-from hotline.sipp import Dtmf, HangUp, Pause, build_scenario
+from hotline.pbx.rtp_pcap import EVENT_MS, EVENTS, DtmfStream, RtpPacket, read_pcap, write_pcap
+from hotline.pbx.sipp import Dtmf, HangUp, Pause, build_scenario
 
 
 def events(packets: list[RtpPacket]) -> list[list[RtpPacket]]:

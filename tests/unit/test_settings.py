@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hotline.asterisk import AsteriskError, AsteriskInstance
-from hotline.cli import main
-from hotline.settings import Settings, SettingsError, load_settings
+from hotline.app.cli import main
+from hotline.app.settings import Settings, SettingsError, load_settings
+from hotline.pbx.asterisk import AsteriskError, AsteriskInstance
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -94,7 +94,7 @@ def test_missing_asterisk_root_is_one_clear_message(tmp_path: Path) -> None:
 
 
 def test_production_requires_a_secret(tmp_path: Path) -> None:
-    from hotline.service import SettingsProblem, ami_secret
+    from hotline.app.service import SettingsProblem, ami_secret
 
     with pytest.raises(SettingsProblem, match="no default secret"):
         ami_secret(Settings(mode="production", var_dir=tmp_path))

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from voicebot.answers import (
+from lottery.answers import (
     ClaimRule,
     Draw,
     Facts,

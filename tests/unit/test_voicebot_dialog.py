@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from voicebot.answers import ClaimRule, Facts, Game, Lookup, TicketStatus
+from lottery.answers import ClaimRule, Facts, Game, Lookup, TicketStatus
 from voicebot.dialog import (
     OFFER_OPERATOR,
     REPROMPT,

@@ -1,0 +1,247 @@
+"""`hotline` command line: run the demo, place a demo call, manage Asterisk, check dialplans."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from datetime import UTC, datetime
+
+import structlog
+
+from hotline.app.settings import Settings, SettingsError, load_settings
+from hotline.yamlsrc import YamlFileError
+
+log = structlog.get_logger("hotline.app.cli")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return load_settings(args.config)
+    except SettingsError as exc:
+        print(f"hotline: settings file is not valid:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except YamlFileError as exc:
+        print(f"hotline: cannot read settings:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Migrate, then load the demo directory and lottery data into an empty database."""
+    from directory.file import load_directory_file
+    from hotline.app.demo import seed_if_empty
+    from hotline.db import migrate
+    from hotline.db.base import make_engine, make_sessionmaker
+
+    await migrate.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    directory = settings.resolve(settings.directory)  # relative: under the project root
+    try:
+        if await seed_if_empty(make_sessionmaker(engine), load_directory_file(directory),
+                               datetime.now(UTC)):
+            log.info("db.demo_loaded", directory=str(directory))
+    finally:
+        await engine.dispose()
+
+
+async def _run(settings: Settings, with_asterisk: bool) -> int:
+    from hotline.app.service import Service, ami_secret
+    from hotline.pbx.asterisk import AsteriskInstance, provision_root
+
+    await prepare_database(settings)
+    secret = ami_secret(settings)
+    service = Service(settings, secret=secret)
+    ast = AsteriskInstance(settings)
+    if with_asterisk:
+        await asyncio.to_thread(provision_root, settings.asterisk.root, settings.asterisk.cache)
+        ast.write_config(await service.operators(), secret)
+        await asyncio.to_thread(ast.start)
+        log.info("asterisk.started", sip=f"127.0.0.1:{settings.asterisk.sip_port}",
+                 ami=f"127.0.0.1:{settings.asterisk.ami_port}", log=str(ast.log_file))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await service.start()
+        _banner(settings, with_asterisk)
+        await stop.wait()
+        print("\nstopping...", file=sys.stderr)
+    finally:
+        await service.stop()
+        if with_asterisk:
+            await asyncio.to_thread(ast.stop)
+            log.info("asterisk.stopped")
+    return 0
+
+
+def _banner(s: Settings, with_asterisk: bool) -> None:
+    a, v = s.asterisk, s.service
+    lines = [
+        "",
+        "Hotline is running (Ctrl-C stops the service and Asterisk):",
+        f"  Asterisk 22      SIP udp 127.0.0.1:{a.sip_port}, AMI 127.0.0.1:{a.ami_port}"
+        + ("" if with_asterisk else " (not started here)"),
+        f"  hotline service  FastAGI 127.0.0.1:{v.agi_port}, AudioSocket 127.0.0.1:{v.audiosocket_port},"
+        f" HTTP http://127.0.0.1:{v.http_port} (API docs at /docs, health at /health)",
+        f"  database         {s.database_url}",
+        f"  QA web page      http://127.0.0.1:{v.http_port}/qa/  (demo users and passwords: "
+        f"{s.resolve(s.var_dir) / 'qa-users.txt'})",
+        f"  dialplan         {s.dialplan} (edit it: the service reloads it; `hotline dialplan check`)",
+        "",
+        f"  Place a demo call:   make call      (sipp dials extension {a.hotline_extension})",
+        f"  Softphone:           register 1001 / demo-pass-1001 at 127.0.0.1:{a.sip_port} (UDP),"
+        f" then dial {a.hotline_extension}",
+        "",
+    ]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hotline.logs import setup_logging
+
+    settings = _settings(args)
+    setup_logging(settings.log.level, settings.log.format)
+    from hotline.app.service import SettingsProblem
+    from hotline.pbx.asterisk import AsteriskError
+
+    try:
+        return asyncio.run(_run(settings, with_asterisk=not args.no_asterisk))
+    except (AsteriskError, SettingsProblem) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a port taken: another hotline (or anything else) listens there
+        print(f"hotline: cannot listen: {exc.strerror or exc} - is another `hotline run` "
+              "still running? (ports are in config/hotline.yaml)", file=sys.stderr)
+        return 1
+
+
+def _demo_walk(settings: Settings) -> list:  # type: ignore[type-arg]
+    """Keys for the demo dialplan: a ticket check in business hours, the voice assistant after."""
+    from zoneinfo import ZoneInfo
+
+    from hotline.pbx.sipp import Dtmf, HangUp, Pause
+    from ivr.check import load_dialplan
+    from ivr.machine import is_holiday, opening_hours
+
+    dp = load_dialplan(settings.resolve(settings.dialplan))
+    now = datetime.now(ZoneInfo(dp.timezone))
+    minute = now.hour * 60 + now.minute
+    is_open = not is_holiday(dp, now.date()) and (
+        not dp.business_hours
+        or any(a <= minute < b for a, b in opening_hours(dp).get(now.weekday(), [])))
+    # greeting, rating notice and language menu (silence keeps English) take ~20 s; keys
+    # pressed while the next menu speaks interrupt it
+    if is_open:
+        print("demo walk: main menu 1 (ticket check), ticket 123456#, hear the answer", file=sys.stderr)
+        return [Pause(24000), Dtmf("1"), Pause(3000), Dtmf("123456#"), Pause(15000), HangUp()]
+    print("demo walk (after hours): 5 for the voice assistant, listen, hang up", file=sys.stderr)
+    return [Pause(24000), Dtmf("5"), Pause(15000), HangUp()]
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from hotline.pbx.sipp import Dtmf, HangUp, Pause, place_call
+
+    settings = _settings(args)
+    if args.digits is None:
+        steps = _demo_walk(settings)
+    elif args.digits:
+        steps = [Pause(args.wait_ms), Dtmf(args.digits), Pause(args.listen_ms), HangUp()]
+    else:
+        steps = [Pause(args.listen_ms), HangUp()]
+    print(f"calling {settings.asterisk.hotline_extension} at 127.0.0.1:{settings.asterisk.sip_port} "
+          f"as {args.caller} ...", file=sys.stderr)
+    res = asyncio.run(place_call(
+        target=f"127.0.0.1:{settings.asterisk.sip_port}", service=settings.asterisk.hotline_extension,
+        caller_id=args.caller, steps=steps, timeout=args.timeout,
+    ))
+    print("the service's log shows each step (ivr.step lines)", file=sys.stderr)
+    print("call completed" if res.ok else f"call failed (sipp exit {res.returncode})\n{res.stderr[-2000:]}",
+          file=sys.stderr)
+    return 0 if res.ok else 1
+
+
+def cmd_asterisk(args: argparse.Namespace) -> int:
+    from hotline.pbx.asterisk import AsteriskError, AsteriskInstance, provision_root
+
+    settings = _settings(args)
+    try:
+        if args.action == "provision":
+            provision_root(settings.asterisk.root, settings.asterisk.cache)
+            print(f"Asterisk root ready at {settings.asterisk.root}")
+        elif args.action == "stop":
+            AsteriskInstance(settings).stop()
+        elif args.action == "status":
+            inst = AsteriskInstance(settings)
+            print("running" if inst.running() else "stopped")
+    except AsteriskError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    asyncio.run(prepare_database(settings))
+    print(f"database ready: {settings.database_url}")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    print(s.model_dump_json(indent=2, exclude={"asterisk": {"ami_secret"}}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hotline", description=__doc__)
+    p.add_argument("--config", help="settings file (default config/hotline.yaml or $HOTLINE_CONFIG)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="start Asterisk and the service (the demo)")
+    r.add_argument("--no-asterisk", action="store_true", help="use an Asterisk started elsewhere")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("call", help="place a demo call into the hotline with sipp")
+    c.add_argument("--caller", default="+79162345678",
+                   help="caller ID (default: Ivan Petrov, a known caller; +79161234567 is the VIP)")
+    c.add_argument("--digits", default=None,
+                   help="DTMF keys to press after --wait-ms (default: the demo walk to a ticket check)")
+    c.add_argument("--wait-ms", type=int, default=7000, help="wait before pressing keys")
+    c.add_argument("--listen-ms", type=int, default=15000, help="listen before hanging up")
+    c.add_argument("--timeout", type=float, default=60)
+    c.set_defaults(func=cmd_call)
+
+    a = sub.add_parser("asterisk", help="manage the local Asterisk")
+    a.add_argument("action", choices=["provision", "stop", "status"])
+    a.set_defaults(func=cmd_asterisk)
+
+    d = sub.add_parser("db", help="apply migrations and load demo data into an empty database")
+    d.set_defaults(func=cmd_db)
+
+    st = sub.add_parser("settings", help="print the effective settings (secrets hidden)")
+    st.set_defaults(func=cmd_settings)
+
+    _add_feature_commands(sub)
+    return p
+
+
+def _add_feature_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Commands contributed by feature packages (dialplan, bot, bench)."""
+    from hotline.app.cli_bot import add_commands as bot_commands
+    from hotline.app.cli_dialplan import add_commands as ivr_commands
+    from hotline.app.cli_users import add_commands as user_commands
+
+    ivr_commands(sub)
+    bot_commands(sub)
+    user_commands(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""The HTTP API (FastAPI on loopback): every feature's routes, each behind its roles."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
+from sqlalchemy import select, text
+
+from directory.tables import OperatorRow, TeamRow
+
+if TYPE_CHECKING:
+    from hotline.app.service import Service
+
+
+class Health(BaseModel):
+    status: str  # ok | degraded
+    ami_connected: bool
+    asterisk_version: str | None
+    ami_error: str | None
+    database_ok: bool
+    active_calls: int
+    dialplan_ok: bool
+    dialplan_active: str | None
+    dialplan_error: dict[str, Any] | None
+
+
+class OperatorOut(BaseModel):
+    id: int
+    name: str
+    extension: str
+    role: str
+    team: str | None
+    presence: str
+
+
+def create_app(service: Service) -> FastAPI:
+    from backoffice.api import build_router as qa_router
+    from backoffice.models import Role
+    from backoffice.web import build_web_router
+    from callrouting.api import build_router as routing_router
+    from hotline.api_errors import install_error_handlers
+    from ivr.api import build_router as dialplan_router
+
+    app = FastAPI(
+        title="Hotline",
+        version="0.1.0",
+        description="Hotline call router: health, presence, dialplans, routing context, "
+        "calls, recordings, reviews and statistics. Log in at POST /api/auth/login.",
+    )
+    install_error_handlers(app)
+    auth = service.auth
+    anyone = [Depends(auth.require(Role.ADMIN, Role.QA, Role.OPERATOR))]
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    async def health() -> Any:
+        """Liveness for monitoring: no credentials, no personal data."""
+        db_ok = True
+        try:
+            async with service.sessionmaker() as s:
+                await s.execute(text("SELECT 1"))
+        except Exception:
+            db_ok = False
+        ami = service.ami
+        dp = service.dialplans.health()
+        ok = db_ok and ami.connected and bool(dp.get("dialplan_ok"))
+        return Health(
+            status="ok" if ok else "degraded", ami_connected=ami.connected,
+            asterisk_version=ami.asterisk_version, ami_error=ami.last_error,
+            database_ok=db_ok, active_calls=service.agi.active_calls,
+            dialplan_ok=bool(dp.get("dialplan_ok")), dialplan_active=dp.get("dialplan_active"),
+            dialplan_error=dp.get("dialplan_error"),
+        )
+
+    @app.get("/api/operators", response_model=list[OperatorOut], tags=["directory"],
+             dependencies=anyone)
+    async def operators() -> Any:
+        """Operators with their live presence (from AMI)."""
+        async with service.sessionmaker() as s:
+            rows = (await s.execute(
+                select(OperatorRow, TeamRow.name).outerjoin(TeamRow, OperatorRow.team_id == TeamRow.id)
+                .order_by(OperatorRow.extension)
+            )).all()
+        snap = service.presence.snapshot()
+        return [
+            OperatorOut(id=o.id, name=o.name, extension=o.extension, role=o.role, team=team,
+                        presence=str(snap.get(o.extension, "unavailable")))
+            for o, team in rows
+        ]
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/qa/")
+
+    app.include_router(dialplan_router(service.dialplans), prefix="/api/dialplans",
+                       dependencies=[Depends(auth.require(Role.ADMIN))])
+    # before the QA router: /api/routing/calls/active must not match /api/calls/{id}
+    app.include_router(routing_router(service.sessionmaker, lambda: service.presence),
+                       prefix="/api/routing",
+                       dependencies=[Depends(auth.require(Role.ADMIN, Role.QA))])
+    app.include_router(qa_router(service.sessionmaker, service.recordings,
+                                 lambda: service.presence.snapshot(),
+                                 token_secret=service.token_secret, authenticator=auth,
+                                 on_directory_changed=service.directory_changed))
+    app.include_router(build_web_router())
+    return app

@@ -1,0 +1,256 @@
+"""Composition root: builds the service's object graph and runs it in one asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import structlog
+import uvicorn
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from backoffice.auth import Authenticator, ensure_demo_users, token_secret
+from callrouting.config import load_routing_config
+from callrouting.presence import PresenceTracker
+from callrouting.router import CallRouter
+from callrouting.store import RoutingStore
+from directory.tables import OperatorRow
+from hotline.app.http import create_app
+from hotline.app.settings import Settings
+from hotline.app.wiring import build_ivr
+from hotline.clock import utcnow
+from hotline.db import migrate
+from hotline.db.base import make_engine, make_sessionmaker
+from hotline.db.calls import CallStore
+from hotline.paths import PROJECT_ROOT
+from hotline.pbx.agi import AgiChannel, FastAgiServer, Handler
+from hotline.pbx.ami import AmiClient, AmiError
+from hotline.pbx.asterisk import AsteriskError, AsteriskInstance, Operator
+from lottery.facts import DbLotteryFacts
+from recordings.retention import RetentionJob
+from recordings.settings import RecordingSettings
+
+log = structlog.get_logger("hotline.app.service")
+
+
+class SettingsProblem(Exception):
+    pass
+
+
+def ami_secret(settings: Settings) -> str:
+    """The AMI secret from settings; in demo mode generate one under var/ on first use."""
+    if settings.asterisk.ami_secret is not None:
+        return settings.asterisk.ami_secret.get_secret_value()
+    if settings.mode == "production":
+        raise SettingsProblem(
+            "asterisk.ami_secret is not set: production settings have no default secret "
+            "(set HOTLINE_ASTERISK__AMI_SECRET)"
+        )
+    path = settings.resolve(settings.var_dir) / "ami-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24))
+    return path.read_text().strip()
+
+
+def recording_settings(settings: Settings, asterisk: AsteriskInstance) -> RecordingSettings:
+    """Recordings live in the Asterisk instance's directory unless settings say otherwise."""
+    rs = settings.recordings
+    if rs.asterisk_dir is None and rs.dir == Path("."):
+        return rs.model_copy(update={"dir": asterisk.recordings_dir,
+                                     "asterisk_dir": f"{asterisk.inside}/recordings"})
+    return rs.resolved(PROJECT_ROOT)
+
+
+class _Uvicorn(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the service owns the signals
+        yield
+
+
+class Service:
+    """Everything the hotline runs in one process: FastAGI, AudioSocket, AMI, HTTP, jobs.
+
+    `handler` replaces the IVR call flow (tests of one feature); the voice bot (whose speech
+    models take a few seconds to load) is left out then, unless `with_bot=True`.
+    """
+
+    def __init__(self, settings: Settings, *, secret: str | None = None,
+                 handler: Handler | None = None, with_bot: bool | None = None):
+        self.settings = settings
+        self.secret = secret if secret is not None else ami_secret(settings)
+        self.engine: AsyncEngine = make_engine(settings.database_url, settings.database.echo)
+        self.sessionmaker: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
+        self.store = CallStore(self.sessionmaker)
+        self.asterisk = AsteriskInstance(settings)  # paths shared with Asterisk
+        a = settings.asterisk
+        self.ami = AmiClient(a.host, a.ami_port, a.ami_user, self.secret)
+        self.presence = PresenceTracker([])  # the directory's operators at start
+        self.facts = DbLotteryFacts(self.sessionmaker, utcnow)
+        self.router: CallRouter | None = None  # needs the directory: built at start
+        self.bot = self._build_bot() if (handler is None if with_bot is None else with_bot) else None
+        self.recordings = recording_settings(settings, self.asterisk)
+        self.dialplans, self.ivr = build_ivr(
+            settings, self.store, self.sessionmaker, self.asterisk.sounds_dir,
+            self.asterisk.to_inside, bot=self.bot, transfer=self._transfer,
+            recordings=self.recordings if self.recordings.enabled else None,
+            sound_dirs=self.asterisk.sound_dirs,
+        )
+        self.handler = handler or self.ivr
+        self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self.handler)
+        self.token_secret = token_secret(self.recordings.auth, settings.resolve(settings.var_dir),
+                                         settings.mode)
+        self.auth = Authenticator(self.sessionmaker, self.recordings.auth, self.token_secret)
+        self.retention = RetentionJob(self.sessionmaker, self.recordings)
+        self.http = _Uvicorn(uvicorn.Config(
+            create_app(self), host=settings.service.host, port=settings.service.http_port,
+            log_config=None, lifespan="off", access_log=False,
+        ))
+        self._http_task: asyncio.Task[None] | None = None
+        self._directory_lock = asyncio.Lock()  # one directory reload at a time, in order
+        self._reload_pending = False  # a reload failed (AMI down): redo it on reconnect
+
+    def _build_bot(self) -> Any:
+        from voicebot.gateway import BotGateway, choose_asr
+        from voicebot.tts import make_tts
+
+        b = self.settings.bot
+        if b.asr_engine == "vosk" and b.vosk_model_dir is None:
+            raise SettingsProblem("bot.asr_engine is vosk but bot.vosk_model_dir is not set")
+
+        def asr_factory() -> Any:
+            # the active dialplan's domain words (read when the bot starts: a changed
+            # `vocabulary` reaches the recogniser at the next restart)
+            words = self.dialplans.active.vocabulary if self.dialplans.ready else []
+            if b.asr_engine == "pocketsphinx":
+                return choose_asr(b.language, None, second_pass=False, vocabulary=words)
+            if b.asr_engine == "twopass":
+                return choose_asr(b.language, None, second_pass=True, vocabulary=words)
+            return choose_asr(b.language, b.vosk_model_dir, vocabulary=words)
+
+        return BotGateway(self.settings, self.facts, asr_factory, make_tts(b.tts), utcnow,
+                          store=self.store, language=b.language, voice=b.voice)
+
+    async def _transfer(self, chan: AgiChannel, transfer: Any, call_context: Any = None) -> Any:
+        assert self.router is not None, "service not started"
+        return await self.router.route_call(chan, transfer, call_context)
+
+    async def operators(self) -> list[Operator]:
+        async with self.sessionmaker() as s:
+            rows = (await s.scalars(select(OperatorRow).where(OperatorRow.active)
+                                    .order_by(OperatorRow.extension))).all()
+        return [Operator(r.extension, r.name, r.sip_password) for r in rows]
+
+    async def directory_changed(self) -> None:
+        """The admin API changed operators, teams or backups: bring Asterisk and presence along.
+
+        Rewrites pjsip.conf and queues.conf from the directory, reloads them over AMI (new
+        operators can register, removed or deactivated ones lose their endpoint and their
+        queue membership) and swaps in a presence tracker for the new operator list. The
+        router needs nothing: it loads the directory for every call. Never raises: the
+        database change has happened; a reload that AMI could not take is redone on reconnect.
+        """
+        async with self._directory_lock:
+            ops = await self.operators()
+            try:
+                await asyncio.to_thread(self.asterisk.write_directory_config, ops)
+            except AsteriskError as exc:  # Asterisk keeps its last good configuration
+                log.error("directory.config_failed", error=str(exc))
+                return
+            self._reload_pending = True
+            if await self._reload_asterisk():
+                await self._replace_presence([o.extension for o in ops])
+            else:  # nothing to ask AMI now: follow the new list; it resyncs on reconnect
+                self._swap_presence(self._new_presence([o.extension for o in ops]))
+
+    async def _reload_asterisk(self) -> bool:
+        """Reload endpoints and queue members from the files on disk; False if AMI can't now."""
+        if not self.ami.connected:
+            log.warning("directory.reload_deferred", reason="AMI not connected")
+            return False
+        try:
+            # endpoints, auths and AORs; then the pool's members (and parameters) from queues.conf
+            await self.ami.action({"Action": "Reload", "Module": "res_pjsip.so"}, check=True)
+            await self.ami.action({"Action": "QueueReload", "Queue": self.settings.asterisk.pool_queue,
+                                   "Members": "yes", "Parameters": "yes"}, check=True)
+        except AmiError as exc:
+            log.warning("directory.reload_failed", error=str(exc), hint="retried on AMI reconnect")
+            return False
+        self._reload_pending = False
+        log.info("directory.reloaded")
+        return True
+
+    async def _reload_if_pending(self, client: AmiClient) -> None:
+        if self._reload_pending:
+            async with self._directory_lock:
+                if await self._reload_asterisk():
+                    await self.presence.resync(client)
+
+    def _new_presence(self, extensions: list[str]) -> PresenceTracker:
+        tracker = PresenceTracker(extensions)
+        tracker.attach(self.ami)
+        return tracker
+
+    def _swap_presence(self, tracker: PresenceTracker) -> None:
+        old, self.presence = self.presence, tracker
+        old.detach()
+
+    async def _replace_presence(self, extensions: list[str]) -> None:
+        """PresenceTracker's operator set is fixed: build one for the new set and swap it in.
+
+        The new tracker is resynced before the swap so routing never sees a stale (everyone
+        unavailable) tracker; readers take `self.presence` through lambdas and see the swap.
+        """
+        tracker = self._new_presence(extensions)
+        await tracker.resync(self.ami)
+        self._swap_presence(tracker)
+
+    async def start(self) -> None:
+        s = self.settings
+        await migrate.upgrade(s.database_url)
+        directory = await RoutingStore(self.sessionmaker, country=s.country).load_directory()
+        routing = load_routing_config(s.resolve(s.routing), directory)
+        self.router = CallRouter(self.sessionmaker, routing, lambda: self.presence,
+                                 ami=lambda: self.ami, country=s.country)
+        ops = await self.operators()
+        self.presence = PresenceTracker([o.extension for o in ops])
+        self.presence.attach(self.ami)
+        self.ami.on_connected(self._reload_if_pending)
+        if s.mode == "demo":
+            await ensure_demo_users(self.sessionmaker, s.resolve(s.var_dir))
+        await self.ami.start()
+        await self.dialplans.start()
+        if self.bot is not None:
+            await self.bot.start()
+        await self.agi.start()
+        self.retention.start()
+        self._http_task = asyncio.create_task(self.http.serve(), name="http")
+        while not self.http.started:
+            if self._http_task.done():
+                self._http_task.result()  # raises the bind error
+                raise RuntimeError("HTTP server stopped during start-up")
+            await asyncio.sleep(0.02)
+        log.info("service.started", agi=s.service.agi_port, audiosocket=s.service.audiosocket_port,
+                 http=f"http://{s.service.host}:{s.service.http_port}",
+                 dialplan=self.dialplans.health().get("dialplan_active"))
+
+    async def stop(self) -> None:
+        await self.agi.stop()
+        if self._http_task is not None:
+            self.http.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._http_task
+            self._http_task = None
+        await self.retention.stop()
+        if self.bot is not None:
+            await self.bot.stop()
+        await self.dialplans.stop()
+        await self.ami.stop()
+        await self.engine.dispose()
+        log.info("service.stopped")

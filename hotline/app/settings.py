@@ -1,0 +1,115 @@
+"""Service settings: `config/hotline.yaml` plus `HOTLINE_*` environment overrides.
+
+A broken settings file stops start-up with the file, line and key at fault
+(`SettingsError`).  Nested keys are overridden with a double underscore, e.g.
+`HOTLINE_ASTERISK__AMI_SECRET=...` or `HOTLINE_DATABASE__URL=postgresql+asyncpg://...`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from hotline.paths import PROJECT_ROOT
+from hotline.pbx.settings import AsteriskSettings, ServiceSettings
+from hotline.yamlsrc import Marks, Position, Problem, YamlFileError, load_yaml, pydantic_problems
+from recordings.settings import RecordingSettings
+from voicebot.settings import BotSettings
+
+DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "config" / "hotline.yaml"
+ENV_PREFIX = "HOTLINE_"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Strict):
+    url: str = "sqlite+aiosqlite:///var/hotline.db.base"
+    echo: bool = False
+
+
+class LogSettings(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["console", "json"] = "console"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    mode: Literal["demo", "production"] = "demo"
+    country: str = Field("RU", pattern=r"^[A-Z]{2}$")
+    var_dir: Path = PROJECT_ROOT / "var"
+    service: ServiceSettings = ServiceSettings()
+    asterisk: AsteriskSettings = AsteriskSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    log: LogSettings = LogSettings()
+    bot: BotSettings = BotSettings()
+    # dir/asterisk_dir unset: the Asterisk instance's own recordings directory
+    recordings: RecordingSettings = RecordingSettings(dir=Path("."), asterisk_dir=None)
+    dialplan: Path = PROJECT_ROOT / "dialplan" / "hotline.yaml"
+    routing: Path = PROJECT_ROOT / "config" / "routing.yaml"
+    directory: Path = PROJECT_ROOT / "config" / "directory.yaml"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file (passed as init kwargs).
+        return env_settings, init_settings
+
+    def resolve(self, p: Path) -> Path:
+        return p if p.is_absolute() else PROJECT_ROOT / p
+
+    @property
+    def database_url(self) -> str:
+        url = self.database.url
+        prefix = "sqlite+aiosqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.resolve(Path(url[len(prefix):])))
+        return url
+
+
+class SettingsError(YamlFileError):
+    pass
+
+
+def _env_keys() -> set[str]:
+    return {k.upper() for k in os.environ if k.upper().startswith(ENV_PREFIX)}
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load and validate settings; raises SettingsError naming file, line and key."""
+    path = Path(path or os.environ.get("HOTLINE_CONFIG") or DEFAULT_SETTINGS_FILE)
+    data: Any = {}
+    marks = Marks(str(path))
+    if path.exists():
+        data, marks = load_yaml(path)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise SettingsError([Problem(Position(str(path), 1, 1), "settings must be a mapping")])
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = pydantic_problems(exc, marks)
+        env = _env_keys()
+        fixed = []
+        for err, prob in zip(exc.errors(), problems, strict=True):
+            env_name = ENV_PREFIX + "__".join(str(p) for p in err["loc"]).upper()
+            if env_name in env:
+                fixed.append(Problem(Position(f"environment {env_name}", 0, 0), prob.message, prob.path))
+            else:
+                fixed.append(prob)
+        raise SettingsError(fixed) from None

@@ -1,0 +1,60 @@
+"""How the IVR plugs into the service: one function the composition root can call.
+
+    registry, flow = build_ivr(settings, store, sessionmaker, sounds_dir, to_inside)
+    await registry.start()          # loads (and pre-renders) the dialplan, watches the file
+    registry.install_sighup()       # optional: kill -HUP reloads
+    service.agi.handler = flow      # or pass it as Service(handler=...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline.app.settings import Settings
+from hotline.clock import utcnow
+from hotline.db.calls import CallStore
+from ivr.registry import DialplanRegistry
+from ivr.session import BotFn, CachedPrompts, IvrCallFlow, TransferFn
+from ivr.store import DialplanVersionStore
+from lottery.facts import DbLotteryFacts
+from recordings.settings import RecordingSettings
+from voicebot.prompts import PromptCache
+from voicebot.tts import TtsEngine, make_tts
+
+
+def build_ivr(
+    settings: Settings,
+    store: CallStore,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sounds_dir: Path,
+    to_inside: Callable[[Path], str],
+    *,
+    dialplan_path: Path | None = None,
+    tts: TtsEngine | None = None,
+    bot: BotFn | None = None,
+    transfer: TransferFn | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    poll_interval: float = 1.0,
+    recordings: RecordingSettings | None = None,
+    sound_dirs: tuple[Path, ...] = (),
+) -> tuple[DialplanRegistry, IvrCallFlow]:
+    """`sounds_dir`/`to_inside`: `AsteriskInstance(settings).sounds_dir` and `.to_inside`."""
+    prompts = CachedPrompts(PromptCache(tts or make_tts("espeak"), sounds_dir / "prompts"),
+                            to_inside)
+    registry = DialplanRegistry(
+        dialplan_path or settings.resolve(settings.dialplan),
+        DialplanVersionStore(sessionmaker),
+        prepare=prompts.prerender,
+        poll_interval=poll_interval,
+        sound_dirs=sound_dirs,
+    )
+    flow = IvrCallFlow(
+        store, registry, prompts, DbLotteryFacts(sessionmaker, clock),
+        country=settings.country, pool_queue=settings.asterisk.pool_queue,
+        bot=bot, transfer=transfer, clock=clock, recordings=recordings,
+    )
+    return registry, flow

@@ -1,0 +1,40 @@
+"""Alembic environment: runs migrations over the service's async engine."""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from hotline.db.base import Base, make_engine
+
+config = context.config
+# The migration scripts name their tables themselves; the metadata only matters to
+# `alembic revision --autogenerate`, run where every owner module has been imported
+# (hotline.app.tables does that), so the ground never imports the features.
+target_metadata = Base.metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _online() -> None:
+    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    async with engine.connect() as conn:
+        await conn.run_sync(_run)
+        await conn.commit()
+    await engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    asyncio.run(_online())

@@ -1,0 +1,241 @@
+"""FastAGI: a small asyncio server and a typed channel for one call.
+
+Own implementation (a few dozen lines of protocol) so that quoting, timeouts and hang-up
+handling are under our control.  Every value that goes into a command passes through
+`quote()`, which refuses control characters: caller-supplied digits or caller IDs can
+never add a line or a second command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+log = structlog.get_logger("hotline.pbx.agi")
+
+_RESPONSE = re.compile(r"^(\d{3})(?:[ -]result=(\S*))?(?:\s+\((.*)\))?(?:\s+(.*))?$")
+DIGITS = "0123456789*#"
+
+
+class AgiError(Exception):
+    """Asterisk refused a command or the connection broke."""
+
+
+class AgiHangup(AgiError):
+    """The channel hung up (or the connection closed)."""
+
+
+def quote(value: str) -> str:
+    """Quote one AGI command argument; refuse what could break the command line."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError(f"control character in AGI argument {value!r}")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def digits_only(value: str, allowed: str = DIGITS) -> str:
+    if not value or any(c not in allowed for c in value):
+        raise ValueError(f"not DTMF digits: {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class AgiResponse:
+    code: int
+    result: int
+    data: str | None
+    extra: str | None
+    result_text: str = ""  # as sent: GET DATA's digits keep leading zeros and *
+
+    @property
+    def digit(self) -> str | None:
+        """For STREAM FILE / WAIT FOR DIGIT: the key pressed, if any."""
+        return chr(self.result) if self.result > 0 else None
+
+
+def parse_response(line: str) -> AgiResponse:
+    m = _RESPONSE.match(line.strip())
+    if not m:
+        raise AgiError(f"unparseable AGI response {line!r}")
+    code, result, data, extra = m.groups()
+    result = result or ""
+    number = int(result) if re.fullmatch(r"-?\d+", result) else 0
+    return AgiResponse(int(code), number, data, extra, result)
+
+
+class AgiChannel:
+    """One FastAGI connection: the channel's variables and commands on it."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self._reader = reader
+        self._writer = writer
+        self.env: dict[str, str] = {}
+        self.hung_up = False
+        self._lock = asyncio.Lock()
+
+    async def read_env(self, timeout: float = 5) -> None:
+        async with asyncio.timeout(timeout):
+            while True:
+                line = (await self._reader.readline()).decode("utf-8", "replace")
+                if not line:
+                    raise AgiHangup("connection closed before the AGI environment")
+                line = line.rstrip("\r\n")
+                if not line:
+                    return
+                key, _, value = line.partition(":")
+                self.env[key.strip()] = value.strip()
+
+    @property
+    def uniqueid(self) -> str:
+        return self.env.get("agi_uniqueid", "")
+
+    @property
+    def script(self) -> str:
+        return self.env.get("agi_network_script", "")
+
+    async def command_line(self, cmd: str, timeout: float | None = 60) -> str:
+        """Send one command and return Asterisk's raw reply line (hang-ups raise AgiHangup)."""
+        if "\n" in cmd or "\r" in cmd:
+            raise ValueError("AGI command contains a newline")
+        if self.hung_up:
+            raise AgiHangup("channel hung up")
+        async with self._lock:
+            self._writer.write(cmd.encode() + b"\n")
+            await self._writer.drain()
+            async with asyncio.timeout(timeout):
+                while True:
+                    raw = await self._reader.readline()
+                    if not raw:
+                        self.hung_up = True
+                        raise AgiHangup("connection closed")
+                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    if line == "HANGUP":  # AGISIGHUP notice; the reply still follows
+                        self.hung_up = True
+                        continue
+                    if line.startswith("520-"):  # multi-line usage text
+                        while not (await self._reader.readline()).startswith(b"520 "):
+                            pass
+                        raise AgiError(f"invalid AGI command syntax: {cmd}")
+                    return line
+
+    async def command(self, cmd: str, timeout: float | None = 60) -> AgiResponse:
+        line = await self.command_line(cmd, timeout)
+        resp = parse_response(line)
+        if resp.code == 511:
+            self.hung_up = True
+            raise AgiHangup("command on a dead channel")
+        if resp.code != 200:
+            raise AgiError(f"AGI {cmd.split()[0]} failed: {line}")
+        if resp.result == -1 and not cmd.startswith(("GET VARIABLE", "GET FULL VARIABLE")):
+            self.hung_up = True
+            raise AgiHangup(f"channel hung up during {cmd.split()[0]}")
+        return resp
+
+    # --- typed helpers ------------------------------------------------------------------------
+
+    async def answer(self) -> None:
+        await self.command("ANSWER")
+
+    async def stream_file(self, name: str, escape: str = "") -> str | None:
+        """Play a sound; returns the key that interrupted it (DTMF barge-in), if any."""
+        esc = digits_only(escape) if escape else ""
+        resp = await self.command(f"STREAM FILE {quote(name)} {quote(esc)}")
+        return resp.digit
+
+    async def get_data(self, name: str, timeout_ms: int, max_digits: int) -> str | None:
+        """Play a prompt (interruptible) and collect up to max_digits (ends on #/timeout).
+
+        Returns the keys as text (leading zeros and * kept), or None when nothing was typed.
+        """
+        resp = await self.command(
+            f"GET DATA {quote(name)} {int(timeout_ms)} {int(max_digits)}",
+            timeout=timeout_ms / 1000 * (max_digits + 1) + 120,
+        )
+        digits = "".join(c for c in resp.result_text if c in DIGITS)
+        return digits or None
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        resp = await self.command(f"WAIT FOR DIGIT {int(timeout_ms)}", timeout=timeout_ms / 1000 + 30)
+        return resp.digit
+
+    async def set_variable(self, name: str, value: str) -> None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\([A-Za-z0-9_-]*\))?", name):
+            raise ValueError(f"bad channel variable name {name!r}")
+        await self.command(f"SET VARIABLE {name} {quote(value)}")
+
+    async def get_variable(self, name: str) -> str | None:
+        resp = await self.command(f"GET VARIABLE {quote(name)}")
+        return resp.data if resp.result == 1 else None
+
+    async def exec(self, app: str, args: str = "", timeout: float | None = None) -> AgiResponse:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", app):
+            raise ValueError(f"bad application name {app!r}")
+        return await self.command(f"EXEC {app} {quote(args)}", timeout=timeout)
+
+    async def verbose(self, message: str, level: int = 1) -> None:
+        await self.command(f"VERBOSE {quote(message)} {int(level)}")
+
+    async def hangup(self) -> None:
+        if not self.hung_up:
+            try:
+                await self.command("HANGUP")
+            except AgiHangup:
+                pass
+            self.hung_up = True
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+Handler = Callable[[AgiChannel], Awaitable[None]]
+
+
+class FastAgiServer:
+    """Accepts FastAGI connections and runs `handler` per call; keeps every task."""
+
+    def __init__(self, host: str, port: int, handler: Handler):
+        self.host, self.port, self.handler = host, port, handler
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._on_connect, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("agi.listening", host=self.host, port=self.port)
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._tasks)
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)  # type: ignore[arg-type]
+        chan = AgiChannel(reader, writer)
+        try:
+            await chan.read_env()
+            await self.handler(chan)
+        except AgiHangup:
+            pass
+        except asyncio.CancelledError:
+            # service shutting down: closing the socket makes Asterisk continue its
+            # dialplan, which puts the caller into the operator pool
+            log.info("agi.session_cancelled", uniqueid=chan.uniqueid)
+        except Exception:
+            log.exception("agi.session_failed", uniqueid=chan.uniqueid)
+        finally:
+            self._tasks.discard(task)  # type: ignore[arg-type]
+            chan.close()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for t in list(self._tasks):
+                t.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._server.wait_closed()
+            self._server = None

@@ -1,0 +1,355 @@
+"""The local Asterisk 22: provision its root, write its configuration, start and stop it.
+
+Asterisk comes from Debian sid (Debian 12 has none) in a debootstrap root that is cached
+as a tarball outside the repository and rebuilt when missing.  Several instances (the
+`make run` one, the test suite's) share one root; each has its own configuration,
+sockets, logs and spool under `<root>/srv/hotline/<instance>/` and its own ports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from hotline.paths import PROJECT_ROOT
+from hotline.pbx.settings import AsteriskSettings, ServiceSettings
+
+
+class PbxSettings(Protocol):
+    """What provisioning reads of the service settings (hotline.app.settings.Settings has it)."""
+
+    @property
+    def asterisk(self) -> AsteriskSettings: ...
+
+    @property
+    def service(self) -> ServiceSettings: ...
+
+
+TEMPLATES = PROJECT_ROOT / "asterisk" / "templates"
+ASTERISK_BIN = "/usr/sbin/asterisk"
+DEBOOTSTRAP_PACKAGES = "asterisk,asterisk-core-sounds-en-wav"
+
+NOLOAD = [
+    # listeners or hardware the hotline does not use
+    "chan_iax2.so", "chan_unistim.so", "chan_motif.so", "chan_console.so", "pbx_dundi.so",
+    "res_xmpp.so", "res_snmp.so", "res_hep.so", "res_hep_pjsip.so", "res_hep_rtcp.so",
+    "res_statsd.so", "res_prometheus.so", "res_phoneprov.so", "res_pjsip_phoneprov_provider.so",
+    "res_stun_monitor.so", "res_resolver_unbound.so", "app_jack.so", "app_festival.so",
+    "res_fax_spandsp.so", "app_sms.so", "app_alarmreceiver.so", "app_adsiprog.so",
+    "app_getcpeid.so", "res_adsi.so", "res_smdi.so", "pbx_lua.so", "app_minivm.so",
+    "res_stir_shaken.so", "res_pjsip_stir_shaken.so", "res_aeap.so", "res_speech_aeap.so",
+    "res_websocket_client.so", "chan_websocket.so", "res_pjsip_transport_websocket.so",
+    "res_config_ldap.so", "res_config_pgsql.so", "res_config_odbc.so", "res_config_curl.so",
+    "res_config_sqlite3.so", "res_odbc.so", "res_odbc_transaction.so", "func_odbc.so",
+    "app_voicemail_odbc.so", "res_calendar.so", "res_calendar_caldav.so", "res_calendar_ews.so",
+    "res_calendar_exchange.so", "res_calendar_icalendar.so", "res_mwi_devstate.so",
+    "cdr_adaptive_odbc.so", "cdr_odbc.so", "cdr_pgsql.so", "cdr_radius.so", "cdr_tds.so",
+    "cdr_sqlite3_custom.so", "cdr_custom.so", "cel_odbc.so", "cel_pgsql.so", "cel_radius.so",
+    "cel_tds.so", "cel_sqlite3_custom.so", "cel_custom.so", "res_cdrel_custom.so",
+    "res_http_media_cache.so", "func_curl.so", "res_ari.so", "res_ari_applications.so",
+    "res_ari_asterisk.so", "res_ari_bridges.so", "res_ari_channels.so", "res_ari_device_states.so",
+    "res_ari_endpoints.so", "res_ari_events.so", "res_ari_model.so", "res_ari_playbacks.so",
+    "res_ari_recordings.so", "res_ari_sounds.so", "app_agent_pool.so", "app_voicemail.so",
+    "res_parking.so", "app_amd.so", "res_clialiases.so", "res_pjsip_geolocation.so",
+    "res_geolocation.so", "res_pjsip_config_wizard.so", "res_crypto.so", "app_stasis.so",
+    "res_stasis.so", "res_stasis_answer.so", "res_stasis_broadcast.so", "app_stasis_broadcast.so",
+    "res_stasis_device_state.so", "res_stasis_playback.so", "res_stasis_recording.so",
+    "res_stasis_snoop.so", "res_stasis_test.so", "func_aes.so", "cdr_csv.so", "pbx_ael.so",
+    # same-codec bridges would relay RTP around the core and hide DTMF from AMI
+    "bridge_native_rtp.so",
+]
+
+STUB_CONFIGS = {
+    "cdr.conf": "[general]\nenable = yes\n",
+    "cdr_manager.conf": "[general]\nenabled = yes\n",
+    "cel.conf": "[general]\nenable = no\n",
+    "followme.conf": "[general]\n",
+    "confbridge.conf": "[general]\n",
+    "musiconhold.conf": "[general]\n",
+    "features.conf": "[general]\n",
+    "http.conf": "[general]\nenabled = no\n",
+    "ari.conf": "[general]\nenabled = no\n",
+    "cli.conf": "[startup_commands]\n",
+    "acl.conf": "",
+    "pjproject.conf": "",
+    "pjsip_notify.conf": "",
+}
+COPIED_STOCK = ["indications.conf", "codecs.conf", "ccss.conf", "udptl.conf"]
+# Rendered from the operator directory: rewritten and reloaded when the directory changes.
+DIRECTORY_TEMPLATES = ("pjsip.conf.j2", "queues.conf.j2")
+PRIVATE_CONFIGS = {"manager.conf", "pjsip.conf"}  # secrets: readable by the owner only
+
+Progress = Callable[[str], None]
+
+
+class AsteriskError(Exception):
+    """Asterisk could not be provisioned, configured or started; the message says why."""
+
+
+def _print_progress(msg: str) -> None:
+    print(f"[asterisk] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Operator:
+    extension: str
+    name: str
+    password: str
+
+
+# --- the root ----------------------------------------------------------------------------------
+
+
+def root_ready(root: Path) -> bool:
+    return (root / ASTERISK_BIN.lstrip("/")).exists()
+
+
+def provision_root(root: Path, cache: Path, progress: Progress = _print_progress) -> Path:
+    """Make sure `root` holds a Debian sid root with Asterisk; restore or build the cache."""
+    if root_ready(root):
+        return root
+    if not cache.exists():
+        build_cache(cache, progress)
+    progress(f"restoring {root} from {cache}")
+    t0 = time.monotonic()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".restore-", dir=root.parent))
+    try:
+        _run(["tar", "--numeric-owner", "-I", "zstd", "-xf", str(cache), "-C", str(tmp)])
+        if root.exists():
+            shutil.rmtree(root)
+        (tmp / "root").rename(root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not root_ready(root):
+        raise AsteriskError(f"{cache} does not contain an Asterisk root; delete it to rebuild")
+    progress(f"restored in {time.monotonic() - t0:.1f}s")
+    return root
+
+
+def build_cache(cache: Path, progress: Progress = _print_progress) -> None:
+    """debootstrap a Debian sid root with Asterisk and pack it into `cache` (~1-2 min)."""
+    if shutil.which("debootstrap") is None or shutil.which("zstd") is None:
+        raise AsteriskError("debootstrap and zstd are needed: run `make deps` (apt-get install debootstrap zstd)")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=cache.parent))
+    try:
+        target = work / "root"
+        progress(f"building a Debian sid root with Asterisk 22 in {target} (debootstrap, ~1-2 min)")
+        t0 = time.monotonic()
+        cmd = ["debootstrap", "--variant=minbase", f"--include={DEBOOTSTRAP_PACKAGES}", "sid", str(target)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        counts = {"Retrieving": 0, "Validating": 0, "Extracting": 0, "Unpacking": 0, "Configuring": 0}
+        last = 0.0
+        for line in proc.stdout:
+            line = line.rstrip()
+            for key in counts:
+                if line.startswith(f"I: {key}"):
+                    counts[key] += 1
+            now = time.monotonic()
+            if line.startswith(("I: Base system", "E:", "W:")) or now - last > 3:
+                last = now
+                summary = " ".join(f"{k.lower()}={v}" for k, v in counts.items() if v)
+                progress(f"{now - t0:5.0f}s {summary} | {line[:100]}")
+        if proc.wait() != 0:
+            raise AsteriskError(f"debootstrap failed (exit {proc.returncode}); see the lines above")
+        (target / "etc" / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
+        _run(["chroot", str(target), "apt-get", "clean"])
+        progress(f"packing {cache}")
+        tmp_cache = cache.with_suffix(".partial")
+        _run(["tar", "--numeric-owner", "-I", "zstd -T0 -3", "-cf", str(tmp_cache), "-C", str(work), "root"])
+        tmp_cache.rename(cache)
+        progress(f"cache ready in {time.monotonic() - t0:.0f}s: {cache}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(cmd: list[str]) -> None:
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise AsteriskError(f"{' '.join(cmd[:3])} failed: {res.stderr.strip()[-500:]}")
+
+
+# --- an instance -------------------------------------------------------------------------------
+
+
+class AsteriskInstance:
+    """One configured Asterisk process inside the shared root."""
+
+    def __init__(self, settings: PbxSettings):
+        self.settings = settings
+        self.root = settings.asterisk.root
+        self.name = settings.asterisk.instance
+        self.inside = f"/srv/hotline/{self.name}"  # path as Asterisk sees it
+        self.dir = self.root / self.inside.lstrip("/")  # path as we see it
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    # paths the service shares with Asterisk
+    @property
+    def sounds_dir(self) -> Path:
+        return self.dir / "sounds"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.dir / "recordings"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "log" / "console.log"
+
+    @property
+    def sound_dirs(self) -> tuple[Path, ...]:
+        """Where `file:` prompts are looked up (host paths): Asterisk's sound set and ours.
+
+        The root's `sounds/en` is an absolute symlink (meaningful inside the chroot only), so
+        the directory it points to is given instead."""
+        base = self.root / "usr/share/asterisk/sounds"
+        dirs = [self.sounds_dir]
+        for lang in sorted(base.glob("*")) if base.is_dir() else []:
+            if lang.is_symlink():
+                target = Path(os.readlink(lang))
+                lang = self.root / str(target).lstrip("/") if target.is_absolute() else lang.resolve()
+            if lang.is_dir():
+                dirs.append(lang)
+        return tuple(dirs)
+
+    def to_inside(self, path: Path) -> str:
+        """A host path under the root as Asterisk sees it."""
+        return "/" + str(path.resolve().relative_to(self.root.resolve()))
+
+    def check_root(self) -> None:
+        if not root_ready(self.root):
+            raise AsteriskError(
+                f"no Asterisk root at {self.root}: run `make run` or `hotline asterisk provision` "
+                f"(it restores {self.settings.asterisk.cache} or builds it with debootstrap)"
+            )
+
+    def _context(self, operators: Iterable[Operator], ami_secret: str | None) -> dict[str, object]:
+        """What every template sees; `ami_secret` None renders only templates that don't use it."""
+        a, s = self.settings.asterisk, self.settings.service
+        ops = list(operators)
+        for o in ops:
+            _check_conf_value(o.extension, "extension")
+            _check_conf_value(o.name, "operator name")
+            _check_conf_value(o.password, "SIP password")
+        ctx: dict[str, object] = dict(
+            inst=self.inside, instance=self.name, noload=NOLOAD, ami_port=a.ami_port,
+            ami_user=a.ami_user, sip_port=a.sip_port,
+            rtp_start=a.rtp_start, rtp_end=a.rtp_end, operators=ops, test_caller=a.test_caller,
+            pool_queue=a.pool_queue, hotline_extension=a.hotline_extension,
+            agi_host=s.host, agi_port=s.agi_port,
+        )
+        if ami_secret is not None:
+            _check_conf_value(ami_secret, "AMI secret")
+            ctx["ami_secret"] = ami_secret
+        return ctx
+
+    def _render(self, names: Iterable[str], ctx: Mapping[str, object]) -> None:
+        """Render templates into etc/, each through a temporary file so a reload never reads half."""
+        env = Environment(
+            loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, keep_trailing_newline=True
+        )
+        etc = self.dir / "etc"
+        for name in names:
+            target = etc / name.removesuffix(".j2")
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_text(env.get_template(name).render(**ctx))
+            if target.name in PRIVATE_CONFIGS:
+                os.chmod(tmp, 0o600)
+            tmp.replace(target)
+
+    def write_config(self, operators: Iterable[Operator], ami_secret: str) -> None:
+        self.check_root()
+        for sub in ("etc", "run", "log", "spool", "lib", "cache", "sounds", "recordings"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self._render([tpl.name for tpl in TEMPLATES.glob("*.j2")], self._context(operators, ami_secret))
+        etc = self.dir / "etc"
+        for name, text in STUB_CONFIGS.items():
+            (etc / name).write_text(text)
+        for name in COPIED_STOCK:
+            stock = self.root / "etc" / "asterisk" / name
+            if stock.exists():
+                shutil.copyfile(stock, etc / name)
+
+    def write_directory_config(self, operators: Iterable[Operator]) -> None:
+        """Rewrite only what the directory decides (endpoints, queue members), for a reload."""
+        self.check_root()
+        self._render(DIRECTORY_TEMPLATES, self._context(operators, None))
+
+    def _cmd(self, *args: str) -> list[str]:
+        return ["chroot", str(self.root), ASTERISK_BIN, "-C", f"{self.inside}/etc/asterisk.conf", *args]
+
+    def rx(self, command: str, timeout: float = 10) -> str:
+        res = subprocess.run(self._cmd("-rx", command), capture_output=True, text=True, timeout=timeout)
+        if res.returncode != 0:
+            raise AsteriskError(f"asterisk -rx {command!r}: {(res.stderr or res.stdout).strip()}")
+        return res.stdout
+
+    def running(self) -> bool:
+        try:
+            self.rx("core show version", timeout=5)
+            return True
+        except (AsteriskError, subprocess.TimeoutExpired):
+            return False
+
+    def start(self, timeout: float = 30) -> None:
+        """Start Asterisk in the foreground of a new session and wait until fully booted."""
+        self.check_root()
+        if self.running():
+            self.stop()
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_file, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                self._cmd("-f", "-n", "-vvv"), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AsteriskError(f"Asterisk exited with {self.proc.returncode}; see {self.log_file}")
+            try:
+                out = self.rx("core waitfullybooted", timeout=5)
+                if "fully booted" in out.lower():
+                    return
+            except (AsteriskError, subprocess.TimeoutExpired):
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise AsteriskError(f"Asterisk did not boot within {timeout}s; see {self.log_file}")
+
+    def reload(self, what: str = "") -> None:
+        self.rx(f"{what} reload".strip() if what else "core reload")
+
+    def stop(self, timeout: float = 10) -> None:
+        try:
+            self.rx("core stop now", timeout=5)
+        except (AsteriskError, subprocess.TimeoutExpired):
+            pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            self.proc = None
+
+
+def _check_conf_value(value: str, what: str) -> None:
+    """Refuse values that could break out of an Asterisk config line."""
+    if not value or any(c in value for c in "\r\n;[]\"\\") or value != value.strip():
+        raise AsteriskError(f"{what} {value!r} cannot go into Asterisk configuration")

@@ -1,0 +1,58 @@
+"""Settings of the PBX ground: where the local Asterisk lives, how the service talks to it, and
+the ports the service listens on. `hotline.app.settings.Settings` embeds them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hotline"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServiceSettings(_Strict):
+    host: str = "127.0.0.1"
+    agi_port: int = Field(4573, ge=1, le=65535)
+    audiosocket_port: int = Field(9092, ge=1, le=65535)
+    http_port: int = Field(8080, ge=1, le=65535)
+
+
+class AsteriskSettings(_Strict):
+    """Where the local Asterisk lives and how the service talks to it."""
+
+    root: Path = Field(default_factory=lambda: default_cache_dir() / "asterisk-root")
+    cache: Path = Field(
+        default_factory=lambda: default_cache_dir() / "asterisk22-sid-root.tar.zst"
+    )
+    instance: str = Field("run", pattern=r"^[a-z0-9_-]{1,32}$")
+    host: str = "127.0.0.1"
+    sip_port: int = Field(5060, ge=1, le=65535)
+    rtp_start: int = Field(10000, ge=1024, le=65535)
+    rtp_end: int = Field(10999, ge=1024, le=65535)
+    ami_port: int = Field(5038, ge=1, le=65535)
+    ami_user: str = Field("hotline", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # No default: `hotline run` in demo mode generates one under var/ when unset.
+    ami_secret: SecretStr | None = None
+    test_caller: bool = True  # unauthenticated caller endpoint matched by 127.0.0.1
+    hotline_extension: str = Field("100", pattern=r"^[0-9A-Za-z]{1,20}$")
+    pool_queue: str = Field("hotline-pool", pattern=r"^[a-z0-9_-]{1,40}$")
+
+    @field_validator("ami_secret")
+    @classmethod
+    def _secret_ok(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        s = v.get_secret_value()
+        if len(s) < 12 or any(c in s for c in "\r\n;[]= "):
+            raise ValueError("AMI secret must be at least 12 characters with no spaces, ';', '=', brackets or newlines")
+        return v
+
+

@@ -1,0 +1,229 @@
+"""A small, hand-checkable data set for the QA tests and the browser test.
+
+Seven calls on 2026-11-02/03 (Moscow) plus one old call from July; the expected statistics
+are worked out in `EXPECTED` from the list below, not from the code under test.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import wave
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from backoffice.auth import create_user
+from backoffice.models import Role
+from callrouting.tables import CallAttemptRow, CallReviewRow
+from directory.tables import CallerRow, OperatorRow, TeamRow
+from hotline.db.calls import CallEventRow, CallRow
+from recordings.models import RatingRow, RecordingRow
+from recordings.storage import recording_relpath
+
+D1 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # 12:00 in Moscow
+D2 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+OLD = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+
+PASSWORDS = {"admin": "admin-pass-0123456789", "qa": "qa-pass-0123456789", "operator": "op-pass-0123456789"}
+
+
+def write_wav(path: Path, seconds: float = 2.0, rate: int = 8000, freq: float = 440.0) -> int:
+    """A mono 16-bit tone, like MixMonitor's 8 kHz WAV. Returns the file size."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = int(seconds * rate)
+    frames = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / rate))) for i in range(n))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return path.stat().st_size
+
+
+@dataclass
+class Seeded:
+    teams: dict[str, int] = field(default_factory=dict)
+    operators: dict[str, int] = field(default_factory=dict)
+    callers: dict[str, int] = field(default_factory=dict)
+    calls: dict[int, int] = field(default_factory=dict)  # number in the list -> call id
+    recordings: dict[str, int] = field(default_factory=dict)
+    users: dict[str, int] = field(default_factory=dict)
+
+
+async def seed(sm: async_sessionmaker[AsyncSession], recordings_dir: Path, *, users: bool = True) -> Seeded:
+    out = Seeded()
+    async with sm() as s, s.begin():
+        alpha, beta, scratch = TeamRow(name="Alpha"), TeamRow(name="Beta"), TeamRow(name="Scratch")
+        s.add_all([alpha, beta, scratch])
+        await s.flush()
+        ops = {
+            "anna": OperatorRow(name="Anna Orlova", extension="2001", sip_password="x" * 16, team_id=alpha.id),
+            "boris": OperatorRow(name="Boris Petrov", extension="2002", sip_password="x" * 16, team_id=alpha.id),
+            "clara": OperatorRow(name="Clara Lead", extension="2003", sip_password="x" * 16, role="team_lead", team_id=beta.id),
+            "scratch": OperatorRow(name="Scratch Op", extension="2099", sip_password="x" * 16),
+        }
+        s.add_all(ops.values())
+        await s.flush()
+        beta.lead_id = ops["clara"].id
+        ivanova = CallerRow(number="+79001112233", name="Maria Ivanova", vip=True, personal_manager_id=ops["anna"].id)
+        petrov = CallerRow(number="+79004445566", name="Ivan Petrov", vip=False)
+        scratch_caller = CallerRow(number="+79009998877", name="Scratch Caller")
+        s.add_all([ivanova, petrov, scratch_caller])
+        await s.flush()
+        out.teams = {"alpha": alpha.id, "beta": beta.id, "scratch": scratch.id}
+        out.operators = {k: v.id for k, v in ops.items()}
+        out.callers = {"ivanova": ivanova.id, "petrov": petrov.id, "scratch": scratch_caller.id}
+
+        def call(n: int, at: datetime, *, caller: CallerRow | None = None, op: str | None = None,
+                 intent: str | None = None, bot: list[Any] | None = None, outcome: str = "completed",
+                 ended: bool = True, asa: float = 0) -> CallRow:
+            row = CallRow(
+                uniqueid=f"seed-{n}", started_at=at, answered_at=at + timedelta(seconds=30 + asa) if op else None,
+                ended_at=at + timedelta(minutes=3) if ended else None,
+                caller_number=caller.number if caller else "+79005550000",
+                caller_name=caller.name if caller else None, caller_ref_id=caller.id if caller else None,
+                answered_by_id=ops[op].id if op else None, intent=intent, bot_transcript=bot,
+                outcome=outcome if ended else None,
+                path=[{"node": "start", "at": at.isoformat(), "detail": "caller known" if caller else ""},
+                      {"node": "main_menu", "at": (at + timedelta(seconds=5)).isoformat(), "detail": "pressed 1"}],
+            )
+            return row
+
+        bot_talk = [{"role": "caller", "text": "When is the next draw?"},
+                    {"role": "bot", "text": "The next Six of Forty-Five draw is tonight at 22:00."}]
+        calls = {
+            1: call(1, D1, caller=ivanova, op="anna", intent="ticket_check", asa=6),
+            2: call(2, D1 + timedelta(hours=1), caller=petrov, op="anna", intent="prize_claim", asa=10),
+            3: call(3, D1 + timedelta(hours=2), op="boris", intent="ticket_check", asa=24),
+            4: call(4, D2, caller=petrov, op="clara", intent="complaint", asa=8),
+            5: call(5, D2 + timedelta(hours=1), intent="draw_results", bot=bot_talk, outcome="bot_done"),
+            6: call(6, D2 + timedelta(hours=2), intent="prize_claim", bot=bot_talk, outcome="caller_hung_up"),
+            7: call(7, D2 + timedelta(hours=3), outcome="caller_hung_up"),
+            8: call(8, OLD, caller=ivanova, op="boris", intent="ticket_check", asa=5),
+        }
+        s.add_all(calls.values())
+        await s.flush()
+        out.calls = {n: c.id for n, c in calls.items()}
+
+        def attempt(n: int, step: int, reason: str, start_s: float, end_s: float, outcome: str,
+                    answered_by: str | None = None, targets: list[str] | None = None) -> dict[str, Any]:
+            at = calls[n].started_at + timedelta(seconds=30)
+            return dict(call_id=calls[n].id, step_index=step, reason=reason,
+                        targets=[ops[t].extension for t in (targets or ([answered_by] if answered_by else []))],
+                        started_at=at + timedelta(seconds=start_s), ended_at=at + timedelta(seconds=end_s),
+                        duration=end_s - start_s, outcome=outcome,
+                        answered_by_id=ops[answered_by].id if answered_by else None)
+
+        await s.execute(CallAttemptRow.__table__.insert(), [
+            attempt(1, 0, "personal_manager", 0, 6, "answered", "anna"),
+            attempt(2, 0, "pool", 0, 10, "answered", "anna"),
+            attempt(3, 0, "personal_manager", 0, 20, "no_answer", targets=["anna"]),
+            attempt(3, 1, "backups", 20, 24, "answered", "boris"),
+            attempt(4, 0, "personal_manager", 0, 0, "busy", targets=["anna"]),
+            attempt(4, 1, "team_lead", 0, 8, "answered", "clara"),
+            attempt(6, 0, "pool", 0, 30, "caller_hung_up", targets=["anna", "boris"]),
+            attempt(8, 0, "personal_manager", 0, 5, "answered", "boris"),
+        ])
+        await s.execute(CallReviewRow.__table__.insert(), [dict(
+            call_id=calls[4].id, reason="manager_busy", flagged_at=calls[4].started_at + timedelta(seconds=30),
+            status="open")])
+
+        rel1 = recording_relpath(calls[1].id, D1 + timedelta(seconds=36))
+        size1 = write_wav(recordings_dir / rel1, seconds=3.0)
+        rel3 = recording_relpath(calls[3].id, D1 + timedelta(hours=2, seconds=54))
+        size3 = write_wav(recordings_dir / rel3, seconds=1.0, freq=660)
+        rel8 = recording_relpath(calls[8].id, OLD + timedelta(seconds=35))
+        size8 = write_wav(recordings_dir / rel8, seconds=1.0)
+        recs = {
+            "call1": RecordingRow(call_id=calls[1].id, path=rel1, started_at=D1 + timedelta(seconds=36),
+                                  duration=3.0, size=size1, enabled=True, node="operator"),
+            "call2_off": RecordingRow(call_id=calls[2].id, path=None, started_at=D1 + timedelta(hours=1, seconds=40),
+                                      enabled=False, node="complaints",
+                                      disabled_reason="dialplan node complaints has record: false"),
+            "call3": RecordingRow(call_id=calls[3].id, path=rel3, started_at=D1 + timedelta(hours=2, seconds=54),
+                                  duration=1.0, size=size3, enabled=True, node="operator"),
+            "call8_old": RecordingRow(call_id=calls[8].id, path=rel8, started_at=OLD + timedelta(seconds=35),
+                                      duration=1.0, size=size8, enabled=True, node="operator"),
+            "evil": RecordingRow(call_id=calls[7].id, path="../../../../etc/passwd", started_at=D2 + timedelta(hours=3),
+                                 enabled=True, node="operator"),
+        }
+        s.add_all(recs.values())
+        await s.flush()
+        out.recordings = {k: v.id for k, v in recs.items()}
+        s.add(CallEventRow(call_id=calls[1].id, at=D1 + timedelta(seconds=36), kind="recording_started",
+                           data={"path": rel1}))
+
+        def rating(n: int, score: int | None, op: str) -> RatingRow:
+            return RatingRow(call_id=calls[n].id, operator_id=ops[op].id, team_id=ops[op].team_id, score=score,
+                             status="rated" if score is not None else "no_rating",
+                             rated_at=calls[n].started_at + timedelta(minutes=3),
+                             recording_id=recs["call1"].id if n == 1 else None)
+
+        s.add_all([rating(1, 5, "anna"), rating(2, 4, "anna"), rating(3, 2, "boris"),
+                   rating(4, None, "clara"), rating(8, 5, "boris")])
+
+    if users:
+        out.users["admin"] = await create_user(sm, "admin", PASSWORDS["admin"], Role.ADMIN)
+        out.users["qa"] = await create_user(sm, "qa", PASSWORDS["qa"], Role.QA)
+        out.users["operator"] = await create_user(sm, "operator", PASSWORDS["operator"], Role.OPERATOR,
+                                                  operator_id=out.operators["anna"])
+    return out
+
+
+# Worked out by hand from the list above, for 2026-11-02..2026-11-03 (calls 1-7).
+EXPECTED = {
+    "calls": 7,
+    "operator_answered": 4,  # calls 1-4
+    "rated": 3,  # 5, 4, 2 (call 4: no rating)
+    "csat": round(2 / 3, 4),  # 5 and 4 of three rated
+    "rating_share": 0.75,  # 3 rated of 4 answered
+    "bot_handled": 2,  # calls 5, 6
+    "bot_contained": 1,  # call 5
+    "containment": 0.5,
+    "offered": 5,  # calls 1, 2, 3, 4, 6
+    "abandoned": 1,  # call 6
+    "abandonment": 0.2,
+    "asa_seconds": 12.0,  # (6 + 10 + 24 + 8) / 4
+}
+
+
+@dataclass
+class QaTestEnv:
+    app: Any
+    engine: AsyncEngine
+    sm: async_sessionmaker[AsyncSession]
+    settings: Any
+    seeded: Seeded
+    url: str
+
+
+async def build_test_env(tmp: Path, *, clock: Any = None, presence: dict[str, str] | None = None,
+                         users: bool = True) -> QaTestEnv:
+    """Temp SQLite migrated to head, seeded, and a FastAPI app with the QA routers."""
+    from fastapi import FastAPI
+
+    from backoffice.api import build_router
+    from backoffice.web import build_web_router
+    from hotline.db import migrate
+    from hotline.db.base import make_engine, make_sessionmaker
+    from recordings.settings import RecordingSettings
+
+    url = f"sqlite+aiosqlite:///{tmp / 'qa.db'}"
+    await migrate.upgrade(url)
+    engine = make_engine(url)
+    sm = make_sessionmaker(engine)
+    settings = RecordingSettings(dir=tmp / "recordings", retention_days=90).resolved(tmp)
+    settings.dir.mkdir(parents=True, exist_ok=True)
+    seeded = await seed(sm, settings.dir, users=users)
+    pres = presence if presence is not None else {"2001": "available", "2002": "in_use"}
+    app = FastAPI(title="Hotline QA test")
+    kwargs: dict[str, Any] = {"token_secret": "t" * 48}
+    if clock is not None:
+        kwargs["clock"] = clock
+    app.include_router(build_router(sm, settings, lambda: pres, **kwargs))
+    app.include_router(build_web_router())
+    return QaTestEnv(app, engine, sm, settings, seeded, url)
