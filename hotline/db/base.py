@@ -10,6 +10,7 @@ The schema is changed only through Alembic migrations (hotline/db/migrations).
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     event,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -43,7 +45,20 @@ class Base(DeclarativeBase):
 # --- engine ----------------------------------------------------------------------------------
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    u = make_url(url)
+    if not u.drivername.startswith("sqlite") or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
 def make_engine(url: str, echo: bool = False) -> AsyncEngine:
+    """An async engine; for a SQLite file, its directory is made first (a fresh clone has no
+    var/, and SQLite's own error for that is "unable to open database file")."""
+    file = sqlite_file(url)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, echo=echo)
     if url.startswith("sqlite"):
 
