@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from callrouting.config import RingSettings, RoutingConfig, Rule
 from callrouting.model import Caller, Directory, Operator, Presence, Role
+from callrouting.rules import RingSettings, RoutingConfig, Rule
 
 PERSONAL_MANAGER = "personal_manager"
 LAST_MANAGER = "last_manager"

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from callrouting.config import RoutingConfig
 from callrouting.executor import RoutingExecutor, RoutingResult, presence_by_operator
 from callrouting.policy import CallContext, plan_call
+from callrouting.rules import RoutingConfig
 from callrouting.store import RoutingStore
 from directory.lookup import find_caller
 from hotline.clock import utcnow

@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hotline.yamlsrc import Problem, YamlFileError, load_yaml, pydantic_problems
+from hotline.problems import Problem, YamlFileError, pydantic_problems
+from hotline.yamlsrc import load_yaml
 
 EXTENSION = r"^[0-9]{2,10}$"
 E164 = r"^\+[1-9][0-9]{6,14}$"

@@ -18,16 +18,16 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from hotline.yamlsrc import (
+from hotline.problems import (
     Marks,
     PathKey,
     Position,
     Problem,
     YamlFileError,
     data_path,
-    parse_yaml,
     pydantic_problems,
 )
+from hotline.yamlsrc import parse_yaml
 from ivr.model import (
     INPUT_NODES,
     KEYED_NODES,

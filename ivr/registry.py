@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from hotline.yamlsrc import Marks, Problem
+from hotline.problems import Marks, Problem
 from ivr.check import DialplanError, parse_dialplan
 from ivr.model import Dialplan
 from ivr.store import DialplanVersionStore, StoredVersion

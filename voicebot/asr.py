@@ -4,6 +4,8 @@ An `AsrEngine` holds the loaded model (shared, loaded once); `engine.recognizer(
 `Recognizer` session for one utterance: feed it 8 kHz s16le PCM with `accept`, read `partial()`
 while the caller speaks, and `final()` once VAD says the caller stopped. Sessions are blocking
 (C decoders); `AsyncRecognizer` runs them on a worker thread so the event loop keeps pacing audio.
+Engines live one per module (`asr_vosk`, `asr_pocketsphinx`, `asr_whisper`, `asr_twopass`) and
+are built by name by `voicebot.asr_engines.make_asr`.
 """
 
 from __future__ import annotations
@@ -15,16 +17,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
-    "ASR_ENGINES",
     "AsrEngine",
     "AsrError",
     "AsyncRecognizer",
     "Recognizer",
     "Transcript",
-    "make_asr",
 ]
-
-ASR_ENGINES = ("vosk", "pocketsphinx", "whisper", "twopass")
 
 
 class AsrError(RuntimeError):
@@ -95,29 +93,3 @@ class AsyncRecognizer:
     async def final(self) -> Transcript:
         result: Transcript = await self._run(self.recognizer.final)
         return result
-
-
-def make_asr(name: str, **options: Any) -> AsrEngine:
-    """Build an engine by name ("vosk" needs `model_dir=`); options go to its constructor
-    ("twopass": `deadline_s=` and dicts `whisper=` / `pocketsphinx=` for the two engines)."""
-    if name == "vosk":
-        from voicebot.asr_vosk import VoskEngine
-
-        return VoskEngine(**options)
-    if name == "pocketsphinx":
-        from voicebot.asr_pocketsphinx import PocketsphinxEngine
-
-        return PocketsphinxEngine(**options)
-    if name == "whisper":  # options: model_dir, mode ("thread" | "process"), workers, ...
-        from voicebot.asr_whisper import WhisperEngine
-
-        return WhisperEngine(**options)
-    if name == "twopass":  # options: deadline_s, whisper={...}, pocketsphinx={...}
-        from voicebot.asr_pocketsphinx import PocketsphinxEngine
-        from voicebot.asr_twopass import TwoPassEngine
-        from voicebot.asr_whisper import WhisperEngine
-
-        first = PocketsphinxEngine(**{"mode": "lm", **options.pop("pocketsphinx", {})})
-        second = WhisperEngine(**options.pop("whisper", {}))
-        return TwoPassEngine(first, second, **options)
-    raise AsrError(f"unknown ASR engine {name!r}; choose one of {', '.join(ASR_ENGINES)}")

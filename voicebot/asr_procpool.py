@@ -4,7 +4,7 @@ pocketsphinx's Python binding holds the GIL while it decodes (two threads decodi
 as long as one, on 2 cores), so with every call's recogniser in the service's process, decoding
 for 20 callers competes with the event loop that paces their audio and with Whisper's second
 pass. `ProcessAsrEngine` runs another engine in `workers` processes instead: each worker builds
-the engine once (by name, through `voicebot.asr.make_asr`) and hosts many sessions; a session is
+the engine once (by name, through `voicebot.asr_engines.make_asr`) and hosts many sessions; a session is
 pinned to the worker with the fewest open sessions, and its calls travel over a pipe in order.
 
 - `accept()` only sends the audio (no reply); `partial()` and `final()` wait for the worker's
@@ -35,7 +35,7 @@ _REPLY_TIMEOUT_S = 30.0
 
 def _worker_main(conn: Any, engine_name: str, options: dict[str, Any]) -> None:
     """A worker: build the engine, then serve (op, session id, payload) messages."""
-    from voicebot.asr import make_asr
+    from voicebot.asr_engines import make_asr
 
     try:
         engine = make_asr(engine_name, **options)

@@ -77,7 +77,7 @@ def choose_asr(language: str = "en", vosk_model_dir: str | os.PathLike[str] | No
     `vocabulary` (the dialplan's domain words): for English, words of plain Latin letters join
     pocketsphinx's language model (pronunciations from espeak-ng when CMUdict lacks them) and
     Whisper's prompt; a Vosk model's vocabulary is fixed when it is built, so Vosk ignores it."""
-    from voicebot.asr import make_asr
+    from voicebot.asr_engines import make_asr
 
     model = vosk_model_dir or packaged_vosk_model(language)
     if model:

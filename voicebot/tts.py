@@ -1,17 +1,15 @@
 """Text-to-speech interface: every engine returns 8 kHz s16le mono PCM, ready for the phone.
 
-Engines live one per module (`tts_espeak`, `tts_piper`) and are built by `make_tts`, so the
+Engines live one per module (`tts_espeak`, `tts_piper`) and are built by `voicebot.tts_engines.make_tts`, so the
 optional, GPL-licensed Piper is imported only when it is asked for.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-__all__ = ["TTS_ENGINES", "TtsEngine", "TtsError", "make_tts", "split_sentences"]
-
-TTS_ENGINES = ("espeak", "piper")
+__all__ = ["TtsEngine", "TtsError", "split_sentences"]
 
 
 class TtsError(RuntimeError):
@@ -35,16 +33,3 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
 def split_sentences(text: str) -> list[str]:
     """Split on sentence punctuation so playback can start after the first sentence."""
     return [part.strip() for part in _SENTENCE_END.split(text.strip()) if part.strip()]
-
-
-def make_tts(name: str = "espeak", **options: Any) -> TtsEngine:
-    """Build a TTS engine by name ("espeak" or "piper"); options go to its constructor."""
-    if name == "espeak":
-        from voicebot.tts_espeak import EspeakTts
-
-        return EspeakTts(**options)
-    if name == "piper":
-        from voicebot.tts_piper import PiperTts
-
-        return PiperTts(**options)
-    raise TtsError(f"unknown TTS engine {name!r}; choose one of {', '.join(TTS_ENGINES)}")

@@ -6,43 +6,15 @@ import argparse
 import asyncio
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
-from hotline.app.settings import Settings, SettingsError, load_settings
-from hotline.yamlsrc import YamlFileError
+from hotline.app.bootstrap import prepare_database
+from hotline.app.bootstrap import settings_or_exit as _settings
+from hotline.app.settings import Settings
 
 log = structlog.get_logger("hotline.app.cli")
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    try:
-        return load_settings(args.config)
-    except SettingsError as exc:
-        print(f"hotline: settings file is not valid:\n{exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except YamlFileError as exc:
-        print(f"hotline: cannot read settings:\n{exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-async def prepare_database(settings: Settings) -> None:
-    """Migrate, then load the demo directory and lottery data into an empty database."""
-    from directory.file import load_directory_file
-    from hotline.app.demo import seed_if_empty
-    from hotline.db import migrate
-    from hotline.db.base import make_engine, make_sessionmaker
-
-    await migrate.upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    directory = settings.resolve(settings.directory)  # relative: under the project root
-    try:
-        if await seed_if_empty(make_sessionmaker(engine), load_directory_file(directory),
-                               datetime.now(UTC)):
-            log.info("db.demo_loaded", directory=str(directory))
-    finally:
-        await engine.dispose()
 
 
 async def _run(settings: Settings, with_asterisk: bool) -> int:

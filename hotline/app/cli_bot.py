@@ -23,11 +23,11 @@ def _fixed_or_real_clock(at: str | None) -> Callable[[], datetime]:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from hotline.app.cli import prepare_database
+    from hotline.app.bootstrap import prepare_database
     from hotline.app.settings import SettingsError, load_settings
     from hotline.db.base import make_engine, make_sessionmaker
     from hotline.logs import setup_logging
-    from hotline.yamlsrc import YamlFileError
+    from hotline.problems import YamlFileError
     from lottery.facts import DbLotteryFacts
     from voicebot.chat import chat
 
@@ -56,11 +56,11 @@ def _ask(args: argparse.Namespace) -> int:
     """Recognise one WAV, understand it and answer from the database: one JSON object."""
     import json
 
-    from hotline.app.cli import prepare_database
+    from hotline.app.bootstrap import prepare_database
     from hotline.app.settings import SettingsError, load_settings
     from hotline.db.base import make_engine, make_sessionmaker
     from hotline.logs import setup_logging
-    from hotline.yamlsrc import YamlFileError
+    from hotline.problems import YamlFileError
     from lottery.facts import DbLotteryFacts
     from voicebot.asr import AsrError
     from voicebot.audio import WavFormatError, read_wav, resample

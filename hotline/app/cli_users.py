@@ -4,7 +4,7 @@ In production mode this is how the first admin is made (the API's user endpoints
 
     hotline user add admin --role admin
 
-Every command applies migrations first (`hotline.app.cli.prepare_database`, as `hotline db`
+Every command applies migrations first (`hotline.app.bootstrap.prepare_database`, as `hotline db`
 does), exits 0 on success and 2 with a one-line message on a user error. Usernames and
 passwords follow the API's rules (`backoffice.api.UserIn`): 2-64 characters of a-z, 0-9,
 '.', '_', '-'; passwords of at least 12 characters.
@@ -239,7 +239,7 @@ async def _list(sm: Sessions, args: argparse.Namespace) -> None:
 async def _with_database(settings: Any,
                          action: Callable[[Sessions, argparse.Namespace], Awaitable[None]],
                          args: argparse.Namespace) -> None:
-    from hotline.app.cli import prepare_database
+    from hotline.app.bootstrap import prepare_database
     from hotline.db.base import make_engine, make_sessionmaker
 
     await prepare_database(settings)  # migrations (and the demo data into an empty database)
@@ -251,9 +251,9 @@ async def _with_database(settings: Any,
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hotline.app.cli import _settings
+    from hotline.app.bootstrap import settings_or_exit as _settings
     from hotline.logs import setup_logging
-    from hotline.yamlsrc import YamlFileError
+    from hotline.problems import YamlFileError
 
     settings = _settings(args)  # a broken settings file: one message, exit 2
     setup_logging("warning", settings.log.format)  # logs on stderr; stdout stays the answer

@@ -118,7 +118,7 @@ class Service:
 
     def _build_bot(self) -> Any:
         from voicebot.gateway import BotGateway, choose_asr
-        from voicebot.tts import make_tts
+        from voicebot.tts_engines import make_tts
 
         b = self.settings.bot
         if b.asr_engine == "vosk" and b.vosk_model_dir is None:

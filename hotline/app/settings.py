@@ -16,7 +16,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from hotline.paths import PROJECT_ROOT
 from hotline.pbx.settings import AsteriskSettings, ServiceSettings
-from hotline.yamlsrc import Marks, Position, Problem, YamlFileError, load_yaml, pydantic_problems
+from hotline.problems import Marks, Position, Problem, YamlFileError, pydantic_problems
+from hotline.yamlsrc import load_yaml
 from recordings.settings import RecordingSettings
 from voicebot.settings import BotSettings
 

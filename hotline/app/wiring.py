@@ -23,7 +23,8 @@ from ivr.store import DialplanVersionStore
 from lottery.facts import DbLotteryFacts
 from recordings.settings import RecordingSettings
 from voicebot.prompts import PromptCache
-from voicebot.tts import TtsEngine, make_tts
+from voicebot.tts import TtsEngine
+from voicebot.tts_engines import make_tts
 
 
 def build_ivr(

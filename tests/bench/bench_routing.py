@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from callrouting.config import RingSettings, RoutingConfig
+from callrouting.rules import RingSettings, RoutingConfig
 from hotline.pbx.sipp import HangUp, Pause, place_call
 
 RING_S = 2

@@ -28,7 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from voicebot.audio import duration_s
-from voicebot.tts import TtsEngine, make_tts, split_sentences
+from voicebot.tts import TtsEngine, split_sentences
+from voicebot.tts_engines import make_tts
 
 # questions taken from the in-domain sentence set (the LM/grammar saw them) ...
 IN_SET = [

@@ -7,10 +7,11 @@ import time
 
 import pytest
 
-from voicebot.asr import AsrError, AsyncRecognizer, make_asr
+from voicebot.asr import AsrError, AsyncRecognizer
+from voicebot.asr_engines import make_asr
 from voicebot.audio import dbfs, duration_s, read_wav
 from voicebot.prompts import PromptCache
-from voicebot.tts import make_tts
+from voicebot.tts_engines import make_tts
 from voicebot.vad import FRAME_BYTES, SpeechDetector, SpeechEnded, SpeechStarted, WebRtcClassifier
 
 pytestmark = pytest.mark.component

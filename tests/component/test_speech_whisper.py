@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from voicebot.asr import AsrError, make_asr
+from voicebot.asr import AsrError
+from voicebot.asr_engines import make_asr
 from voicebot.asr_twopass import TwoPassEngine
 
 pytestmark = pytest.mark.component

@@ -17,7 +17,7 @@ from ivr.machine import BotFinished, StartBot
 from lottery.facts import DbLotteryFacts
 from voicebot.audio import write_wav
 from voicebot.gateway import BotGateway, choose_asr
-from voicebot.tts import make_tts
+from voicebot.tts_engines import make_tts
 
 
 def utc_now() -> datetime:

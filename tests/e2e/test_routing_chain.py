@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
-from callrouting.config import RingSettings, RoutingConfig
 from callrouting.model import Presence
 from callrouting.policy import CallContext
 from callrouting.router import CallRouter, RoutingCallFlow
+from callrouting.rules import RingSettings, RoutingConfig
 from callrouting.tables import CallAttemptRow, CallReviewRow
 from directory.tables import OperatorRow
 from hotline.app.service import Service

@@ -5,15 +5,10 @@ from textwrap import dedent
 
 import pytest
 
-from callrouting.config import (
-    RoutingConfig,
-    RoutingConfigError,
-    load_routing_config,
-    parse_amount,
-    parse_routing_config,
-)
+from callrouting.config import RoutingConfigError, load_routing_config, parse_routing_config
 from callrouting.model import Directory, Operator, Role, Team
-from hotline.yamlsrc import YamlFileError
+from callrouting.rules import RoutingConfig, parse_amount
+from hotline.problems import YamlFileError
 
 pytestmark = pytest.mark.unit
 

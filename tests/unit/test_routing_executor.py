@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from callrouting.config import RingSettings, RoutingConfig
 from callrouting.executor import RoutingExecutor, extension_of_channel
 from callrouting.model import Caller, Directory, Operator, Presence, Role, Team
 from callrouting.policy import CallContext, CallHistory, Outcome, plan_call
+from callrouting.rules import RingSettings, RoutingConfig
 from hotline.pbx.agi import AgiHangup
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

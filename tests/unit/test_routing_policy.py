@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from callrouting.config import RoutingConfig
 from callrouting.model import Caller, Directory, Operator, Presence, Role, Team
 from callrouting.policy import (
     AttemptRecord,
@@ -20,6 +19,7 @@ from callrouting.policy import (
     plan_call,
     review_reason,
 )
+from callrouting.rules import RoutingConfig
 
 pytestmark = pytest.mark.unit
 

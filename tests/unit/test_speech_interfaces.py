@@ -5,11 +5,13 @@ import threading
 
 import pytest
 
-from voicebot.asr import AsrError, AsyncRecognizer, Recognizer, Transcript, make_asr
+from voicebot.asr import AsrError, AsyncRecognizer, Recognizer, Transcript
+from voicebot.asr_engines import make_asr
 from voicebot.asr_vosk import check_model_dir
 from voicebot.audio import read_wav
 from voicebot.prompts import PromptCache, playback_target, prompt_key
-from voicebot.tts import TtsEngine, TtsError, make_tts, split_sentences
+from voicebot.tts import TtsEngine, TtsError, split_sentences
+from voicebot.tts_engines import make_tts
 
 pytestmark = pytest.mark.unit
 
