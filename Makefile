@@ -32,8 +32,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,piper,whisper]"
 	@touch $(STAMP)
 
-lint: venv
+lint: venv  ## ruff, and the layering contracts (import-linter, in pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 asterisk-cache: venv  ## build or restore the cached Asterisk root
 	$(VENV)/bin/hotline asterisk provision
