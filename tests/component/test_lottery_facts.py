@@ -12,7 +12,7 @@ from hotline.app.demo import DEMO_TICKETS
 from lottery.answers import Lookup, compose
 from lottery.facts import DbLotteryFacts
 from lottery.tables import DrawRow, GameRow, TicketRow
-from tests.component.seeded_db import copy_of, make_seeded_file
+from tests.support.seeded_db import copy_of, make_seeded_file
 from voicebot.intents import CHECK_TICKET, CLAIM_WINNINGS, NEXT_DRAW, WINNING_NUMBERS
 
 pytestmark = pytest.mark.component

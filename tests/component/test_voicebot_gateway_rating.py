@@ -22,11 +22,11 @@ from ivr.check import parse_dialplan
 from ivr.machine import Transfer, TransferResult
 from ivr.session import CallContext, IvrCallFlow
 from recordings.models import RatingRow
-from tests.component import test_rating_session as rating_session
-from tests.component.bot_fakes import NOW, EnergyClassifier, NoFacts, ScriptedAsr, ToneTts, tone
-from tests.component.test_bot_audiosocket import FakeAsterisk
-from tests.component.test_rating_session import PLAN, Prompts, ScriptedChannel, manager_id
+from tests.component import test_ivr_session_rating as rating_session
+from tests.component.test_ivr_session_rating import PLAN, Prompts, ScriptedChannel, manager_id
+from tests.component.test_voicebot_server import FakeAsterisk
 from tests.e2e.peers import free_tcp_port
+from tests.support.bot_fakes import NOW, EnergyClassifier, NoFacts, ScriptedAsr, ToneTts, tone
 from voicebot.codec import DtmfFrame, encode
 from voicebot.gateway import BotGateway, BotUnavailable
 from voicebot.rating import RATING_PHRASES, RatingAnswer

@@ -19,8 +19,8 @@ from ivr.machine import ResolvedPrompt, Transfer, TransferResult
 from ivr.session import CallContext, IvrCallFlow
 from recordings.models import RatingRow, RecordingRow
 from recordings.settings import RecordingSettings
-from tests.component.seeded_db import copy_of, make_seeded_file
 from tests.support.qa_env import write_wav
+from tests.support.seeded_db import copy_of, make_seeded_file
 
 pytestmark = pytest.mark.component
 

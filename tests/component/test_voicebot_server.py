@@ -14,8 +14,8 @@ import structlog.testing
 
 from hotline.app.settings import Settings
 from hotline.pbx.settings import ServiceSettings
-from tests.component.bot_fakes import NOW, EnergyClassifier, NoFacts, ScriptedAsr, ToneTts, tone
 from tests.e2e.peers import free_tcp_port
+from tests.support.bot_fakes import NOW, EnergyClassifier, NoFacts, ScriptedAsr, ToneTts, tone
 from voicebot.codec import (
     AudioFrame,
     DtmfFrame,

@@ -13,7 +13,7 @@ from ivr.lookups import answer_lookup
 from ivr.machine import Lookup as IvrLookup
 from lottery.answers import Facts, Lookup
 from lottery.facts import DbLotteryFacts
-from tests.component.seeded_db import copy_of, make_seeded_file
+from tests.support.seeded_db import copy_of, make_seeded_file
 
 pytestmark = pytest.mark.component
 

@@ -16,7 +16,7 @@ from ivr.machine import (
     rating_prompts,
     step,
 )
-from tests.unit.test_rating_machine import NOW, PLAN, actions, answered, dialplan
+from tests.unit.test_ivr_machine_rating import NOW, PLAN, actions, answered, dialplan
 from voicebot.dialog import EndCall, Say
 from voicebot.rating import RATING_PHRASES, RatingAnswer, RatingDialog, parse_score
 
