@@ -20,7 +20,7 @@ from typing import Any
 
 os.environ.setdefault("HOTLINE_E2E_SLOT", os.environ.get("HOTLINE_BENCH_SLOT", "5"))
 
-from hotline.app.cli import prepare_database  # noqa: E402
+from hotline.app.bootstrap import prepare_database  # noqa: E402
 from hotline.app.service import Service  # noqa: E402
 from hotline.logs import setup_logging  # noqa: E402
 from hotline.paths import PROJECT_ROOT  # noqa: E402

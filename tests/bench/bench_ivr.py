@@ -39,7 +39,7 @@ os.environ.setdefault("HOTLINE_E2E_SLOT", "4")
 
 from sqlalchemy import select  # noqa: E402
 
-from hotline.app.cli import prepare_database  # noqa: E402
+from hotline.app.bootstrap import prepare_database  # noqa: E402
 from hotline.app.service import Service  # noqa: E402
 from hotline.app.wiring import build_ivr  # noqa: E402
 from hotline.db.calls import CallRow  # noqa: E402

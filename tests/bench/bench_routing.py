@@ -98,7 +98,7 @@ async def run(settings: Any, asterisk: Any = None, calls: int = 6) -> list[dict[
 
 async def _standalone(calls: int) -> list[dict[str, Any]]:
     """Provision and start an Asterisk of our own (slot HOTLINE_E2E_SLOT), then `run`."""
-    from hotline.app.cli import prepare_database
+    from hotline.app.bootstrap import prepare_database
     from hotline.app.service import Service
     from hotline.pbx.asterisk import AsteriskInstance, provision_root
     from tests.e2e.conftest import make_settings

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from hotline.app.cli import prepare_database
+from hotline.app.bootstrap import prepare_database
 from hotline.app.service import Service
 from hotline.app.settings import DatabaseSettings, Settings
 from hotline.pbx.asterisk import AsteriskInstance, provision_root
