@@ -1,18 +1,27 @@
-"""The operator directory file (teams, operators, known callers) and loading it into the database."""
+"""The operator directory file (teams, operators, known callers) and loading it into the database.
+
+Every value obeys directory.validation, the rules the admin API uses too; a value that
+breaks one is reported at its file:line:col with the rule's message.
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from directory.validation import (
+    CallerName,
+    CallerNumber,
+    Extension,
+    Language,
+    OperatorName,
+    OperatorRole,
+    SipPassword,
+    TeamName,
+)
 from hotline.problems import Problem, YamlFileError, pydantic_problems
 from hotline.yamlsrc import load_yaml
-
-EXTENSION = r"^[0-9]{2,10}$"
-E164 = r"^\+[1-9][0-9]{6,14}$"
 
 
 class _Strict(BaseModel):
@@ -20,30 +29,30 @@ class _Strict(BaseModel):
 
 
 class TeamEntry(_Strict):
-    name: str = Field(min_length=1, max_length=100)
-    lead: str | None = Field(None, pattern=EXTENSION)
+    name: TeamName
+    lead: Extension | None = None
 
 
 class OperatorEntry(_Strict):
-    extension: str = Field(pattern=EXTENSION)
-    name: str = Field(min_length=1, max_length=200)
-    role: Literal["manager", "team_lead"] = "manager"
+    extension: Extension
+    name: OperatorName
+    role: OperatorRole = "manager"
     team: str | None = None
-    password: str = Field(min_length=8, max_length=200)
-    backups: list[str] = []
+    password: SipPassword
+    backups: list[Extension] = []
 
 
 class CallerEntry(_Strict):
-    number: str = Field(pattern=E164)
-    name: str = Field(min_length=1, max_length=200)
+    number: CallerNumber
+    name: CallerName
     vip: bool = False
-    manager: str | None = Field(None, pattern=EXTENSION)
-    language: str | None = None
+    manager: Extension | None = None
+    language: Language | None = None
 
 
 class PastCallEntry(_Strict):
-    caller: str = Field(pattern=E164)
-    answered_by: str = Field(pattern=EXTENSION)
+    caller: CallerNumber
+    answered_by: Extension
     days_ago: int = Field(ge=0)
     intent: str | None = None
 
@@ -96,6 +105,3 @@ def load_directory_file(path: str | Path) -> DirectoryFile:
         raise DirectoryError(problems)
     return d
 
-
-def safe_name(value: str) -> bool:
-    return re.fullmatch(r"[\w .'-]{1,200}", value) is not None

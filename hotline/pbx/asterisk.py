@@ -23,6 +23,7 @@ from typing import Protocol
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from hotline.paths import PROJECT_ROOT
+from hotline.pbx.confvalues import check_extension, check_operator_name, check_sip_password
 from hotline.pbx.settings import AsteriskSettings, ServiceSettings
 
 
@@ -241,9 +242,7 @@ class AsteriskInstance:
         a, s = self.settings.asterisk, self.settings.service
         ops = list(operators)
         for o in ops:
-            _check_conf_value(o.extension, "extension")
-            _check_conf_value(o.name, "operator name")
-            _check_conf_value(o.password, "SIP password")
+            _check_operator(o)
         ctx: dict[str, object] = dict(
             inst=self.inside, instance=self.name, noload=NOLOAD, ami_port=a.ami_port,
             ami_user=a.ami_user, sip_port=a.sip_port,
@@ -349,7 +348,20 @@ class AsteriskInstance:
             self.proc = None
 
 
+def _check_operator(o: Operator) -> None:
+    """Refuse an operator the directory's rules refuse (hotline.pbx.confvalues, the same
+    functions directory.validation uses): the directory file and the admin API should have
+    stopped it already, so this only guards the config files against rows that got past them."""
+    try:
+        check_extension(o.extension)
+        check_operator_name(o.name)
+        check_sip_password(o.password)
+    except ValueError as exc:
+        raise AsteriskError(f"operator {o.extension!r} cannot go into Asterisk configuration: {exc}") from None
+
+
 def _check_conf_value(value: str, what: str) -> None:
-    """Refuse values that could break out of an Asterisk config line."""
+    """Refuse values that could break out of an Asterisk config line (the value is a secret:
+    the message does not show it)."""
     if not value or any(c in value for c in "\r\n;[]\"\\") or value != value.strip():
-        raise AsteriskError(f"{what} {value!r} cannot go into Asterisk configuration")
+        raise AsteriskError(f"{what} cannot go into Asterisk configuration")

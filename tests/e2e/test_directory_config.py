@@ -1,4 +1,5 @@
-"""`write_directory_config` rewrites only the directory's files, completely or not at all."""
+"""`write_directory_config` rewrites only the directory's files, completely or not at all, and
+refuses what the directory's rules refuse; the longest name they allow reaches Asterisk whole."""
 
 from __future__ import annotations
 
@@ -36,6 +37,36 @@ def test_only_pjsip_and_queues_change(instance: AsteriskInstance) -> None:
     assert "password = new-operator-pass" in after["pjsip.conf"]
     assert "member => PJSIP/1010,0,New Operator,PJSIP/1010" in after["queues.conf"]
     assert stat.S_IMODE((etc / "pjsip.conf").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("bad", [
+    Operator("1011", "Eve,PJSIP/1001", "some-password-1"),  # once extra queue member fields
+    Operator("1011", "Anna ", "some-password-1"),  # once passed the API, failed here
+    Operator("1011", "Я" * 40, "some-password-1"),  # 80 bytes: Asterisk cuts it mid-letter
+])  # fmt: skip
+def test_names_the_rules_refuse_are_not_written(instance: AsteriskInstance, bad: Operator) -> None:
+    etc = instance.dir / "etc"
+    before = {p.name: p.read_text() for p in etc.iterdir()}
+    with pytest.raises(AsteriskError, match="^operator '1011' cannot go into Asterisk configuration: operator name"):
+        instance.write_directory_config([ANNA, bad])
+    assert {p.name: p.read_text() for p in etc.iterdir()} == before
+
+
+def test_the_longest_name_reaches_asterisk_whole(asterisk: AsteriskInstance, e2e_settings: Settings) -> None:
+    """app_queue keeps 79 bytes of a member name: the rules allow exactly that many."""
+    etc = asterisk.dir / "etc"
+    saved = {name: (etc / name).read_text() for name in ("pjsip.conf", "queues.conf")}
+    longest = Operator("1012", "Я" * 39 + "A", "longest-name-1012")  # 79 bytes in UTF-8
+    try:
+        asterisk.write_directory_config([ANNA, longest])
+        asterisk.rx("queue reload members")
+        out = asterisk.rx(f"queue show {e2e_settings.asterisk.pool_queue}")
+        assert f"{longest.name} (PJSIP/1012" in out
+        assert "Anna Petrova (PJSIP/1001" in out
+    finally:
+        for name, text in saved.items():
+            (etc / name).write_text(text)
+        asterisk.rx("queue reload members")
 
 
 def test_a_bad_value_leaves_the_files_alone(instance: AsteriskInstance) -> None:
