@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -37,6 +38,10 @@ def _worker_main(conn: Any, engine_name: str, options: dict[str, Any]) -> None:
     """A worker: build the engine, then serve (op, session id, payload) messages."""
     from voicebot.asr_engines import make_asr
 
+    # Ctrl-C at the terminal reaches the whole foreground process group: the service stops its
+    # workers itself (a "stop" message, see `_Worker.stop`); left alone, each worker would die
+    # first with a KeyboardInterrupt traceback, failing the sessions still in flight.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         engine = make_asr(engine_name, **options)
     except Exception as exc:  # reported to the parent, which raises AsrError

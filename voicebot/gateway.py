@@ -234,7 +234,8 @@ class BotGateway:
     # --- the IVR's bot callable ---------------------------------------------------------------
 
     async def __call__(self, chan: AgiChannel, effect: StartBot,
-                       call_context: Mapping[str, Any]) -> BotFinished:  # fmt: skip
+                       call_context: Any) -> BotFinished:  # fmt: skip
+        """`call_context`: the IVR's `ivr.session.CallContext` (or a mapping, see `_store`)."""
         from hotline.pbx.agi import AgiHangup
         from voicebot.events import BotFinished
 
@@ -244,13 +245,12 @@ class BotGateway:
         slots = {k: str(v) for k, v in result.slots.items() if v is not None}
         return BotFinished(_OUTCOMES.get(result.outcome, "failed"), result.intent, slots)  # type: ignore[arg-type]
 
-    async def run(self, chan: AgiChannel, call_context: Mapping[str, Any] | None = None
-                  ) -> BotResult:  # fmt: skip
+    async def run(self, chan: AgiChannel, call_context: Any = None) -> BotResult:
         """Run the bot on an answered channel; store and return its result."""
         from hotline.pbx.agi import AgiError
 
         result = await self._connect(chan, *self.expect())
-        await self._store(call_context or {}, result)
+        await self._store(call_context, result)
         if result.outcome in ("operator", "done") and not chan.hung_up and result.intent:
             try:
                 await chan.set_variable("HOTLINE_BOT_INTENT", result.intent)
@@ -311,13 +311,18 @@ class BotGateway:
                   intent=result.intent)  # fmt: skip
         return result
 
-    async def _store(self, call_context: Mapping[str, Any], result: BotResult) -> None:
-        call_id = call_context.get("call_id")
+    async def _store(self, call_context: Any, result: BotResult) -> None:
+        """Store the result with the call `call_context` names: the IVR passes its CallContext
+        (attribute `call_id`); a mapping with "call_id" (and an earlier "context") works too."""
+        if isinstance(call_context, Mapping):
+            call_id, earlier = call_context.get("call_id"), call_context.get("context")
+        else:
+            call_id, earlier = getattr(call_context, "call_id", None), None
         if self.store is None or not isinstance(call_id, int):
             return
         slots = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
                  for k, v in result.slots.items()}  # fmt: skip
-        context = {**dict(call_context.get("context") or {}),
+        context = {**dict(earlier or {}),
                    "bot": {"outcome": result.outcome, "reason": result.reason,
                            "intent": result.intent, "slots": slots}}  # fmt: skip
         try:

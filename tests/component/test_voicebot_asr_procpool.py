@@ -86,6 +86,26 @@ def test_a_dead_worker_fails_its_sessions_and_is_replaced(operator_speech):
         eng.close()
 
 
+def test_ctrl_c_leaves_the_workers_to_the_service(operator_speech):
+    """Ctrl-C sends SIGINT to the whole foreground group, workers included: a session in flight
+    still gets its transcript, and the workers end when the service closes the engine."""
+    from voicebot.asr_procpool import ProcessAsrEngine
+
+    eng = ProcessAsrEngine("pocketsphinx", workers=1, mode="lm")
+    try:
+        rec = eng.recognizer()
+        rec.accept(operator_speech[:3200])
+        (pid,) = eng.worker_pids()
+        os.kill(pid, signal.SIGINT)
+        _feed(rec, operator_speech[3200:])
+        assert "operator" in rec.final().words
+        assert eng.worker_pids() == [pid] and eng._pool[0].process.is_alive()
+        process = eng._pool[0].process
+    finally:
+        eng.close()
+    assert process.exitcode == 0  # stopped by its "stop" message, not by the signal
+
+
 def test_a_worker_that_cannot_build_its_engine_is_a_clear_error():
     from voicebot.asr_procpool import ProcessAsrEngine
 

@@ -275,3 +275,58 @@ async def test_without_a_working_bot_the_rating_is_by_keys(sm: Any, tmp_path: Pa
     assert bot.asked == (1 if speaks else 0)
     assert any(c.startswith('GET DATA "tts/Rate us from 1 to 5."') for c in chan.log)
     assert rating is not None and rating.score == 3 and call.path[-1]["detail"] == "rated 3"
+
+
+# --- the IVR's bot node ----------------------------------------------------------------------
+
+BOT_PLAN = """\
+version: 1
+name: bot-session
+timezone: Europe/Moscow
+languages: [en]
+voice: amy
+start: assistant
+operator_node: op
+rating:
+  ask: "Rate us from 1 to 5."
+  retry: "Press one key from 1 to 5."
+  thanks: "Thank you."
+nodes:
+  assistant:
+    type: bot
+    topic: general
+    next: bye
+  op:
+    type: operator
+  bye:
+    type: hangup
+"""
+
+
+async def test_ivr_bot_node_stores_what_the_bot_learned(sm: Any, tmp_path: Path, gateway: BotGateway,
+                                                       asr: PhrasesAsr) -> None:  # fmt: skip
+    """The IVR hands the gateway its CallContext: intent, transcript and the bot's outcome are
+    stored with the call (`make call` after hours once ended in ivr.bot_failed here)."""
+    asr.texts.append("when is the next draw")
+    gateway.store = CallStore(sm)
+    dp, problems = parse_dialplan(BOT_PLAN, "b.yaml")
+    assert dp is not None, problems
+
+    async def asks_then_hangs_up(ast: FakeAsterisk) -> None:
+        await says("when is the next draw")(ast)
+        await asyncio.sleep(3.0)  # the bot answers
+
+    chan = RatingChannel(asks_then_hangs_up, [], tmp_path)
+    chan.socket.hang_up = True
+    flow = IvrCallFlow(CallStore(sm), lambda: dp, Prompts(), None, bot=gateway)  # type: ignore[arg-type]
+    await flow(chan)  # type: ignore[arg-type]
+    async with sm() as s:
+        call = await s.scalar(select(CallRow).where(CallRow.uniqueid == "u-1"))
+    assert call is not None
+    assert [p.get("detail") for p in call.path if p["node"] == "assistant"] == [""]  # no "bot failed"
+    assert call.outcome == "caller_hung_up"
+    assert call.intent == "next_draw"
+    assert [e["text"] for e in call.bot_transcript or [] if e["speaker"] == "caller"] == [
+        "when is the next draw"]
+    assert call.context is not None and call.context["bot"]["outcome"] == "hangup"
+    assert call.context["bot"]["intent"] == "next_draw"
