@@ -3,7 +3,8 @@
 Own implementation (a few dozen lines of protocol) so that quoting, timeouts and hang-up
 handling are under our control.  Every value that goes into a command passes through
 `quote()`, which refuses control characters: caller-supplied digits or caller IDs can
-never add a line or a second command.
+never add a line or a second command.  docs/decisions/0001-ami-and-fastagi-transport.md
+records why this is not panoramisk's FastAGI (tests/component/test_agi_panoramisk.py).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ A small asyncio client rather than a wrapper around panoramisk's `Manager`: repl
 EventLists are matched strictly by ActionID (never by the text of a response), every background
 task is owned and cancelled by `stop()`, one clear log line is written per distinct failure, and
 the connection is re-established with backoff followed by the `on_connected` hooks (resync).
+docs/decisions/0001-ami-and-fastagi-transport.md records what panoramisk 1.4 was seen to get
+wrong (tests/component/test_ami_panoramisk.py) and why this transport is kept.
 
 Below it: `wire` (bytes <-> `Message`), `events` (typed events) and `dialstring` (checks for
 values sent in `originate`/`redirect`).
