@@ -3,7 +3,8 @@
 Own implementation (a few dozen lines of protocol) so that quoting, timeouts and hang-up
 handling are under our control.  Every value that goes into a command passes through
 `quote()`, which refuses control characters: caller-supplied digits or caller IDs can
-never add a line or a second command.
+never add a line or a second command.  docs/decisions/0001-ami-and-fastagi-transport.md
+records why this is not panoramisk's FastAGI (tests/component/test_agi_panoramisk.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from dataclasses import dataclass
 import structlog
 
 log = structlog.get_logger("hotline.pbx.agi")
+
+# Every read is bounded: a line by LINE_LIMIT bytes (the StreamReader limit), the environment by
+# ENV_LINES lines and its timeout, a `520-` usage text by USAGE_LINES lines, and a command by its
+# timeout (`exec` defaults to none: an EXEC Dial/Queue lasts as long as the call).
+LINE_LIMIT = 1 << 16
+ENV_LINES = 256
+USAGE_LINES = 200
 
 _RESPONSE = re.compile(r"^(\d{3})(?:[ -]result=(\S*))?(?:\s+\((.*)\))?(?:\s+(.*))?$")
 DIGITS = "0123456789*#"
@@ -78,8 +86,8 @@ class AgiChannel:
 
     async def read_env(self, timeout: float = 5) -> None:
         async with asyncio.timeout(timeout):
-            while True:
-                line = (await self._reader.readline()).decode("utf-8", "replace")
+            for _ in range(ENV_LINES):
+                line = (await self._readline()).decode("utf-8", "replace")
                 if not line:
                     raise AgiHangup("connection closed before the AGI environment")
                 line = line.rstrip("\r\n")
@@ -87,6 +95,16 @@ class AgiChannel:
                     return
                 key, _, value = line.partition(":")
                 self.env[key.strip()] = value.strip()
+        raise AgiError(f"AGI environment longer than {ENV_LINES} lines")
+
+    async def _readline(self) -> bytes:
+        """One line (b"" at end of stream); a line over the reader's limit is an AgiError."""
+        try:
+            return await self._reader.readline()
+        except ValueError:  # asyncio's LimitOverrunError, re-raised by readline as ValueError
+            self.hung_up = True  # the rest of the line would be read as replies: stop here
+            self._writer.close()
+            raise AgiError("AGI line longer than the reader's limit") from None
 
     @property
     def uniqueid(self) -> str:
@@ -107,19 +125,27 @@ class AgiChannel:
             await self._writer.drain()
             async with asyncio.timeout(timeout):
                 while True:
-                    raw = await self._reader.readline()
-                    if not raw:
-                        self.hung_up = True
-                        raise AgiHangup("connection closed")
-                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    line = await self._reply_line()
                     if line == "HANGUP":  # AGISIGHUP notice; the reply still follows
                         self.hung_up = True
                         continue
-                    if line.startswith("520-"):  # multi-line usage text
-                        while not (await self._reader.readline()).startswith(b"520 "):
-                            pass
-                        raise AgiError(f"invalid AGI command syntax: {cmd}")
+                    if line.startswith("100 "):  # GOSUB's "100 result=0 Trying...": interim
+                        continue
+                    if line.startswith("520-"):  # multi-line usage text up to "520 End ..."
+                        for _ in range(USAGE_LINES):
+                            if (await self._reply_line()).startswith("520 "):
+                                raise AgiError(f"invalid AGI command syntax: {cmd}")
+                        self.hung_up = True  # out of step with Asterisk from here on
+                        self._writer.close()
+                        raise AgiError(f"AGI usage text longer than {USAGE_LINES} lines")
                     return line
+
+    async def _reply_line(self) -> str:
+        raw = await self._readline()
+        if not raw:
+            self.hung_up = True
+            raise AgiHangup("connection closed")
+        return raw.decode("utf-8", "replace").rstrip("\r\n")
 
     async def command(self, cmd: str, timeout: float | None = 60) -> AgiResponse:
         line = await self.command_line(cmd, timeout)
@@ -202,7 +228,9 @@ class FastAgiServer:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connect, self.host, self.port)
+        self._server = await asyncio.start_server(
+            self._on_connect, self.host, self.port, limit=LINE_LIMIT
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("agi.listening", host=self.host, port=self.port)
 

@@ -57,6 +57,8 @@ class FakeAmi:
     silent_actions: set[str] = field(default_factory=set)
     # lower-case action name -> async hook run before the fake answers it (e.g. push an event)
     hooks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    # close the connection after this many DeviceStateList items (a drop in mid-list)
+    cut_lists_after: int | None = None
 
     host: str = "127.0.0.1"
     port: int = 0
@@ -120,6 +122,18 @@ class FakeAmi:
                 c.writer.write(data)
                 with contextlib.suppress(ConnectionError):
                     await c.writer.drain()
+
+    async def push_bytes(self, *chunks: bytes, pause: float = 0.05) -> None:
+        """Send raw bytes to every logged-in client, one TCP write per chunk with a pause between
+        (so a message, or even one UTF-8 character, can arrive in two reads)."""
+        for i, chunk in enumerate(chunks):
+            if i:
+                await asyncio.sleep(pause)
+            for c in list(self._conns):
+                if c.authenticated and not c.writer.is_closing():
+                    c.writer.write(chunk)
+                    with contextlib.suppress(ConnectionError):
+                        await c.writer.drain()
 
     async def set_device_state(self, device: str, state: str, *, push: bool = True) -> None:
         self.devices[device] = state
@@ -237,7 +251,10 @@ class FakeAmi:
             respond(
                 "Success", ("EventList", "start"), ("Message", "Device State Changes will follow")
             )
-            for dev, state in self.devices.items():
+            for n, (dev, state) in enumerate(self.devices.items()):
+                if n == self.cut_lists_after:
+                    await w.drain()
+                    return False  # the connection drops in mid-list
                 w.write(
                     encode(
                         [("Event", "DeviceStateChange"), *idf, ("Device", dev), ("State", state)]
@@ -317,6 +334,9 @@ class FakeAmi:
             )
         elif action == "redirect":
             respond("Success", ("Message", "Redirect successful"))
+        elif action == "queueadd":
+            # app_queue's reply: one response, no list follows (QueueMemberAdded is broadcast)
+            respond("Success", ("Message", "Added interface to queue"))
         else:
             respond("Error", ("Message", "Invalid/unknown command"))
         return True

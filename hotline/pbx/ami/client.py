@@ -1,34 +1,41 @@
-"""One long-lived Asterisk Manager Interface (AMI) connection.
+"""One long-lived Asterisk Manager Interface (AMI) connection: `AmiClient`.
 
-A small asyncio implementation of the AMI wire protocol rather than a wrapper around panoramisk's
-`Manager`: we need replies and EventLists matched strictly by ActionID (never by text), every
-background task owned and cancelled by `stop()`, one clear log line per distinct failure, and
-reconnect-with-backoff followed by a resync hook. Those are exactly panoramisk's weak spots, and
-the protocol itself is ~100 lines ("Key: value" lines, a blank line ends a message).
+A small asyncio client rather than a wrapper around panoramisk's `Manager`: replies and
+EventLists are matched strictly by ActionID (never by the text of a response), every background
+task is owned and cancelled by `stop()`, one clear log line is written per distinct failure, and
+the connection is re-established with backoff followed by the `on_connected` hooks (resync).
+docs/decisions/0001-ami-and-fastagi-transport.md records what panoramisk 1.4 was seen to get
+wrong (tests/component/test_ami_panoramisk.py) and why this transport is kept.
 
-Layers:
-- `Message`, `encode_action`, `parse_message`: bytes <-> messages (pure).
-- typed events (`DeviceStateChange`, `Hangup`, ...) and `parse_event` (pure).
-- `AmiClient`: connection, login, actions, subscriptions, reconnect.
-- `validate_*` helpers used by `originate`/`redirect` so caller-supplied data never reaches
-  Asterisk unchecked.
+Below it: `wire` (bytes <-> `Message`), `events` (typed events) and `dialstring` (checks for
+values sent in `originate`/`redirect`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import inspect
 import itertools
 import random
-import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import structlog
+
+from hotline.pbx.ami.dialstring import (
+    format_caller_id,
+    format_variables,
+    validate_application,
+    validate_application_data,
+    validate_channel,
+    validate_context,
+    validate_exten,
+)
+from hotline.pbx.ami.events import Event, OriginateResponse, parse_event
+from hotline.pbx.ami.wire import BANNER_PREFIX, Message, encode_action, parse_message
 
 __all__ = [
     "AmiActionError",
@@ -37,19 +44,7 @@ __all__ = [
     "AmiError",
     "AmiTimeout",
     "Backoff",
-    "Event",
-    "Message",
-    "encode_action",
-    "parse_event",
-    "parse_message",
 ]
-
-EOL = "\r\n"
-BANNER_PREFIX = "Asterisk Call Manager/"
-
-
-# --------------------------------------------------------------------------------------------
-# errors
 
 
 class AmiError(Exception):
@@ -72,510 +67,6 @@ class AmiActionError(AmiError):
         self.action = action
         self.message = message
         self.response = response
-
-
-# --------------------------------------------------------------------------------------------
-# wire format
-
-
-class Message(Mapping[str, str]):
-    """One AMI message (response or event): ordered `Key: value` fields, case-insensitive keys.
-
-    Repeated keys (`Output`, `ChanVariable`, `Variable`) are kept: `msg["Output"]` is the first,
-    `msg.get_all("Output")` all of them.
-    """
-
-    __slots__ = ("_fields", "_index")
-
-    def __init__(self, fields: Iterable[tuple[str, str]] | Mapping[str, str]) -> None:
-        items = fields.items() if isinstance(fields, Mapping) else fields
-        self._fields: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in items)
-        index: dict[str, str] = {}
-        for k, v in self._fields:
-            index.setdefault(k.lower(), v)
-        self._index = index
-
-    def __getitem__(self, key: str) -> str:
-        return self._index[key.lower()]
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._index
-
-    def __iter__(self) -> Iterator[str]:
-        seen: set[str] = set()
-        for k, _ in self._fields:
-            if k.lower() not in seen:
-                seen.add(k.lower())
-                yield k
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __repr__(self) -> str:
-        shown = " ".join(f"{k}={'***' if k.lower() == 'secret' else v!r}" for k, v in self._fields)
-        return f"<Message {shown}>"
-
-    def get_all(self, key: str) -> list[str]:
-        lk = key.lower()
-        return [v for k, v in self._fields if k.lower() == lk]
-
-    @property
-    def fields(self) -> tuple[tuple[str, str], ...]:
-        return self._fields
-
-    @property
-    def event(self) -> str | None:
-        return self._index.get("event")
-
-    @property
-    def response(self) -> str | None:
-        return self._index.get("response")
-
-    @property
-    def action_id(self) -> str | None:
-        return self._index.get("actionid")
-
-    @property
-    def message(self) -> str:
-        return self._index.get("message", "")
-
-    @property
-    def success(self) -> bool:
-        return (self.response or "").lower() in ("success", "follows", "goodbye")
-
-
-_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
-_CTRL_RE = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def encode_action(fields: Mapping[str, Any]) -> bytes:
-    """Encode an action. Values may be str/int/float/bool or a list (repeated header).
-
-    Raises ValueError on a bad key or a value with CR/LF/control characters: that is how a
-    header would be injected, so it is never sent.
-    """
-    if not any(k.lower() == "action" for k in fields):
-        raise ValueError("AMI action needs an 'Action' field")
-    lines: list[str] = []
-    for key, value in fields.items():
-        if not _KEY_RE.match(key):
-            raise ValueError(f"invalid AMI header name {key!r}")
-        values = value if isinstance(value, list | tuple) else [value]
-        for v in values:
-            if isinstance(v, bool):
-                text = "true" if v else "false"
-            else:
-                text = str(v)
-            if _CTRL_RE.search(text):
-                raise ValueError(f"control character (CR/LF?) in AMI field {key}")
-            lines.append(f"{key}: {text}")
-    return (EOL.join(lines) + EOL + EOL).encode("utf-8")
-
-
-def parse_message(block: str) -> Message:
-    """Parse one message block (without the terminating blank line)."""
-    fields: list[tuple[str, str]] = []
-    for line in block.split(EOL):
-        line = line.strip("\r\n")
-        if not line:
-            continue
-        key, sep, value = line.partition(":")
-        if not sep:
-            fields.append(("__body__", line))
-            continue
-        fields.append((key.strip(), value.strip()))
-    return Message(fields)
-
-
-# --------------------------------------------------------------------------------------------
-# typed events
-
-
-class _CI:
-    """Case-insensitive view of a message/dict, used by parse_event."""
-
-    def __init__(self, raw: Mapping[str, Any]) -> None:
-        self._d = {str(k).lower(): str(v) for k, v in raw.items()}
-
-    def s(self, key: str, default: str = "") -> str:
-        return self._d.get(key.lower(), default)
-
-    def i(self, key: str, default: int = 0) -> int:
-        try:
-            return int(self._d.get(key.lower(), ""))
-        except ValueError:
-            return default
-
-    def items(self) -> Iterable[tuple[str, str]]:
-        return self._d.items()
-
-
-def _text(d: _CI, key: str) -> str:
-    return d.s(key)
-
-
-def _number(d: _CI, key: str) -> int:
-    return d.i(key)
-
-
-def _upper(d: _CI, key: str) -> str:
-    return d.s(key).upper()
-
-
-def _flag(d: _CI, key: str) -> bool:
-    return d.s(key).lower() == "true"
-
-
-def _before_hash(d: _CI, key: str) -> str:
-    return d.s(key).partition(";@")[0]  # `<aor>;@<hash>` -> `<aor>`
-
-
-def ami(key: str, read: Callable[[_CI, str], Any] = _text, default: Any = "") -> Any:
-    """A typed event's field, read from the AMI header `key` (case-insensitive) by `read`."""
-    return field(default=default, metadata={"ami": key, "read": read})
-
-
-@dataclass(frozen=True)
-class Event:
-    """Base of typed AMI events. `raw` keeps every field Asterisk sent; the other fields are
-    declared with `ami("Header", reader)` and filled by `_build`."""
-
-    NAME: ClassVar[str] = ""
-    raw: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        values = {f.name: f.metadata["read"](d, f.metadata["ami"])
-                  for f in dataclasses.fields(cls) if "ami" in f.metadata}  # fmt: skip
-        return cls(raw=raw, **values)
-
-
-@dataclass(frozen=True)
-class FullyBooted(Event):
-    NAME: ClassVar[str] = "FullyBooted"
-    status: str = ami("Status")
-    uptime: int = ami("Uptime", _number, 0)
-
-
-@dataclass(frozen=True)
-class Shutdown(Event):
-    NAME: ClassVar[str] = "Shutdown"
-    shutdown: str = ami("Shutdown")
-    restart: bool = ami("Restart", _flag, False)
-
-
-@dataclass(frozen=True)
-class DeviceStateChange(Event):
-    """`Device: PJSIP/1001`, `State: NOT_INUSE` (also the items of a DeviceStateList)."""
-
-    NAME: ClassVar[str] = "DeviceStateChange"
-    device: str = ami("Device")
-    state: str = ami("State", _upper)
-
-
-@dataclass(frozen=True)
-class ContactStatus(Event):
-    """PJSIP contact change: Created/Updated/Removed/Reachable/Unreachable/Unknown/NonQualified."""
-
-    NAME: ClassVar[str] = "ContactStatus"
-    uri: str = ami("URI")
-    contact_status: str = ami("ContactStatus")
-    aor: str = ami("AOR")
-    endpoint: str = ami("EndpointName")
-    roundtrip_usec: int = ami("RoundtripUsec", _number, 0)
-
-
-@dataclass(frozen=True)
-class ContactList(Event):
-    """One item of a PJSIPShowContacts list. `ObjectName` is `<aor>;@<hash>`."""
-
-    NAME: ClassVar[str] = "ContactList"
-    uri: str = ami("Uri")
-    status: str = ami("Status")
-    aor: str = ami("ObjectName", _before_hash)
-    endpoint: str = ami("Endpoint")
-
-
-@dataclass(frozen=True)
-class EndpointList(Event):
-    """One item of a PJSIPShowEndpoints list. `DeviceState` is human text, e.g. "Not in use"."""
-
-    NAME: ClassVar[str] = "EndpointList"
-    endpoint: str = ami("ObjectName")
-    device_state: str = ami("DeviceState")
-    aor: str = ami("Aor")
-    contacts: str = ami("Contacts")
-    active_channels: str = ami("ActiveChannels")
-
-
-@dataclass(frozen=True)
-class PeerStatus(Event):
-    NAME: ClassVar[str] = "PeerStatus"
-    channel_type: str = ami("ChannelType")
-    peer: str = ami("Peer")
-    peer_status: str = ami("PeerStatus")
-    cause: str = ami("Cause")
-    address: str = ami("Address")
-
-
-@dataclass(frozen=True)
-class ChannelEvent(Event):
-    """Fields Asterisk sends for every channel snapshot (`Channel`, `Uniqueid`, ...)."""
-
-    channel: str = ami("Channel")
-    uniqueid: str = ami("Uniqueid")
-    linkedid: str = ami("Linkedid")
-    channel_state: str = ami("ChannelStateDesc")  # Down, Ring, Ringing, Up, Busy, ...
-    caller_id_num: str = ami("CallerIDNum")
-    caller_id_name: str = ami("CallerIDName")
-    connected_line_num: str = ami("ConnectedLineNum")
-    connected_line_name: str = ami("ConnectedLineName")
-    context: str = ami("Context")
-    exten: str = ami("Exten")
-
-
-@dataclass(frozen=True)
-class Newchannel(ChannelEvent):
-    NAME: ClassVar[str] = "Newchannel"
-
-
-@dataclass(frozen=True)
-class Newstate(ChannelEvent):
-    NAME: ClassVar[str] = "Newstate"
-
-
-@dataclass(frozen=True)
-class DialBegin(ChannelEvent):
-    """`channel` is the caller side (may be empty for originated calls); dest_* the callee."""
-
-    NAME: ClassVar[str] = "DialBegin"
-    dest_channel: str = ami("DestChannel")
-    dest_uniqueid: str = ami("DestUniqueid")
-    dial_string: str = ami("DialString")
-
-
-@dataclass(frozen=True)
-class DialEnd(ChannelEvent):
-    NAME: ClassVar[str] = "DialEnd"
-    dest_channel: str = ami("DestChannel")
-    dest_uniqueid: str = ami("DestUniqueid")
-    dial_status: str = ami("DialStatus")  # ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, ...
-
-
-@dataclass(frozen=True)
-class BridgeEnter(ChannelEvent):
-    NAME: ClassVar[str] = "BridgeEnter"
-    bridge_uniqueid: str = ami("BridgeUniqueid")
-    bridge_type: str = ami("BridgeType")
-    bridge_num_channels: int = ami("BridgeNumChannels", _number, 0)
-
-
-@dataclass(frozen=True)
-class BridgeLeave(BridgeEnter):
-    NAME: ClassVar[str] = "BridgeLeave"
-
-
-@dataclass(frozen=True)
-class Hangup(ChannelEvent):
-    NAME: ClassVar[str] = "Hangup"
-    cause: int = ami("Cause", _number, 0)
-    cause_txt: str = ami("Cause-txt")
-
-
-@dataclass(frozen=True)
-class DTMFBegin(ChannelEvent):
-    NAME: ClassVar[str] = "DTMFBegin"
-    digit: str = ami("Digit")
-    direction: str = ami("Direction")  # Received / Sent
-
-
-@dataclass(frozen=True)
-class DTMFEnd(ChannelEvent):
-    NAME: ClassVar[str] = "DTMFEnd"
-    digit: str = ami("Digit")
-    direction: str = ami("Direction")
-    duration_ms: int = ami("DurationMs", _number, 0)
-
-
-@dataclass(frozen=True)
-class QueueCallerJoin(ChannelEvent):
-    NAME: ClassVar[str] = "QueueCallerJoin"
-    queue: str = ami("Queue")
-    position: int = ami("Position", _number, 0)
-    count: int = ami("Count", _number, 0)
-
-
-@dataclass(frozen=True)
-class QueueCallerLeave(QueueCallerJoin):
-    NAME: ClassVar[str] = "QueueCallerLeave"
-
-
-@dataclass(frozen=True)
-class AgentCalled(ChannelEvent):
-    """Queue rings a member. `channel` is the caller, `dest_channel` the member's channel."""
-
-    NAME: ClassVar[str] = "AgentCalled"
-    queue: str = ami("Queue")
-    interface: str = ami("Interface")
-    member_name: str = ami("MemberName")
-    dest_channel: str = ami("DestChannel")
-    dest_uniqueid: str = ami("DestUniqueid")
-
-
-@dataclass(frozen=True)
-class AgentConnect(AgentCalled):
-    NAME: ClassVar[str] = "AgentConnect"
-
-
-@dataclass(frozen=True)
-class AgentComplete(AgentCalled):
-    NAME: ClassVar[str] = "AgentComplete"
-
-
-@dataclass(frozen=True)
-class AgentRingNoAnswer(AgentCalled):
-    NAME: ClassVar[str] = "AgentRingNoAnswer"
-
-
-@dataclass(frozen=True)
-class UserEvent(ChannelEvent):
-    """`UserEvent(name,key: value,...)` from the dialplan; extra fields in `fields`."""
-
-    NAME: ClassVar[str] = "UserEvent"
-    user_event: str = ami("UserEvent")
-    fields: Mapping[str, str] = field(default_factory=dict)
-
-    _STANDARD: ClassVar[frozenset[str]] = frozenset(
-        k.lower()
-        for k in (
-            "Event Privilege Channel Uniqueid Linkedid ChannelState ChannelStateDesc CallerIDNum "
-            "CallerIDName ConnectedLineNum ConnectedLineName Language AccountCode Context Exten "
-            "Priority UserEvent SystemName"
-        ).split()
-    )
-
-    @classmethod
-    def _build(cls, d: _CI, raw: Mapping[str, str]) -> Event:
-        event = super()._build(d, raw)
-        extra = {k: v for k, v in raw.items() if k.lower() not in cls._STANDARD}
-        return dataclasses.replace(event, fields=extra)
-
-
-@dataclass(frozen=True)
-class OriginateResponse(Event):
-    NAME: ClassVar[str] = "OriginateResponse"
-    action_id: str = ami("ActionID")
-    response: str = ami("Response")  # Success / Failure
-    channel: str = ami("Channel")
-    reason: int = ami("Reason", _number, 0)  # 4 answered, 5 busy, 3 no answer, 8 congestion, 0 failed
-    uniqueid: str = ami("Uniqueid")
-
-
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.NAME.lower(): cls
-    for cls in (
-        FullyBooted,
-        Shutdown,
-        DeviceStateChange,
-        ContactStatus,
-        ContactList,
-        EndpointList,
-        PeerStatus,
-        Newchannel,
-        Newstate,
-        DialBegin,
-        DialEnd,
-        BridgeEnter,
-        BridgeLeave,
-        Hangup,
-        DTMFBegin,
-        DTMFEnd,
-        QueueCallerJoin,
-        QueueCallerLeave,
-        AgentCalled,
-        AgentConnect,
-        AgentComplete,
-        AgentRingNoAnswer,
-        UserEvent,
-        OriginateResponse,
-    )
-}
-
-
-def parse_event(raw: Mapping[str, Any]) -> Event | None:
-    """Typed event for an AMI event message/dict; None for responses and untyped events."""
-    d = _CI(raw)
-    name = d.s("Event")
-    cls = EVENT_TYPES.get(name.lower())
-    if cls is None:
-        return None
-    frozen_raw = raw if isinstance(raw, Message) else Message({k: str(v) for k, v in raw.items()})
-    return cls._build(d, frozen_raw)
-
-
-# --------------------------------------------------------------------------------------------
-# validation of values that end up in dialplan / channel names
-
-
-_CHANNEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}/[A-Za-z0-9_.@+:/-]{1,200}(;[12])?\Z")
-_EXTEN_RE = re.compile(r"^[A-Za-z0-9*#+_.-]{1,80}\Z")
-_CONTEXT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,80}\Z")
-_VARNAME_RE = re.compile(r"^_{0,2}[A-Za-z][A-Za-z0-9_]{0,63}\Z")
-_CID_NUM_RE = re.compile(r"^\+?[0-9*#]{0,32}\Z")
-_CID_NAME_BAD = re.compile(r'[\x00-\x1f\x7f"<>\\;,|$\[\]{}]')
-_VALUE_BAD = re.compile(r"[\x00-\x1f\x7f,|$\[\]{}\\]")
-
-
-def validate_channel(value: str) -> str:
-    """A channel or dial string like `PJSIP/1001`, `PJSIP/1001-0000000a`, `Local/1001@ctx;1`."""
-    if not isinstance(value, str) or not _CHANNEL_RE.match(value):
-        raise ValueError(f"unsafe or invalid channel name {value!r}")
-    return value
-
-
-def validate_exten(value: str) -> str:
-    if not isinstance(value, str) or not _EXTEN_RE.match(value):
-        raise ValueError(f"unsafe or invalid extension {value!r}")
-    return value
-
-
-def validate_context(value: str) -> str:
-    if not isinstance(value, str) or not _CONTEXT_RE.match(value):
-        raise ValueError(f"unsafe or invalid context {value!r}")
-    return value
-
-
-def format_caller_id(name: str | None, number: str | None) -> str:
-    """`"Name" <number>` with the name restricted to printable text without quoting chars."""
-    name, number = name or "", number or ""
-    if _CTRL_RE.search(name) or _CTRL_RE.search(number):
-        raise ValueError("control character in caller id")
-    name, number = name.strip(), number.strip()
-    if len(name) > 80 or _CID_NAME_BAD.search(name):
-        raise ValueError(f"unsafe caller id name {name!r}")
-    if not _CID_NUM_RE.match(number):
-        raise ValueError(f"unsafe caller id number {number!r}")
-    if name and number:
-        return f'"{name}" <{number}>'
-    if name:
-        return f'"{name}"'
-    return number
-
-
-def format_variables(variables: Mapping[str, str | int]) -> list[str]:
-    out = []
-    for k, v in variables.items():
-        text = str(v)
-        if not _VARNAME_RE.match(k):
-            raise ValueError(f"unsafe channel variable name {k!r}")
-        if len(text) > 256 or _VALUE_BAD.search(text):
-            raise ValueError(f"unsafe value for channel variable {k}")
-        out.append(f"{k}={text}")
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# client
 
 
 class Backoff:
@@ -793,13 +284,9 @@ class AmiClient:
         """
         fields: dict[str, Any] = {"Action": "Originate", "Channel": validate_channel(channel)}
         if application is not None:
-            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", application):
-                raise ValueError(f"invalid application {application!r}")
-            fields["Application"] = application
+            fields["Application"] = validate_application(application)
             if data is not None:
-                if _CTRL_RE.search(data) or len(data) > 256:
-                    raise ValueError("unsafe application data")
-                fields["Data"] = data
+                fields["Data"] = validate_application_data(data)
         else:
             if context is None or exten is None:
                 raise ValueError("originate needs context+exten or application")

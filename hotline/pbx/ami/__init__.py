@@ -1,0 +1,108 @@
+"""Asterisk Manager Interface, one module per layer (imports point down only):
+
+- `wire`: bytes <-> `Message` (framing, parsing, encoding; pure)
+- `events`: typed events and `parse_event` (pure, on top of `wire`)
+- `dialstring`: checks for channel names, extensions, contexts, caller IDs (pure, standalone)
+- `client`: `AmiClient`, the asyncio connection (ActionID-matched replies, EventLists,
+  reconnect with backoff, login failures, resync hooks), on top of all three
+
+The public names of all four are re-exported here.
+"""
+
+from hotline.pbx.ami.client import (
+    AmiActionError,
+    AmiClient,
+    AmiConnectionError,
+    AmiError,
+    AmiTimeout,
+    Backoff,
+)
+from hotline.pbx.ami.dialstring import (
+    format_caller_id,
+    format_variables,
+    validate_application,
+    validate_application_data,
+    validate_channel,
+    validate_context,
+    validate_exten,
+)
+from hotline.pbx.ami.events import (
+    EVENT_TYPES,
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AgentRingNoAnswer,
+    BridgeEnter,
+    BridgeLeave,
+    ChannelEvent,
+    ContactList,
+    ContactStatus,
+    DeviceStateChange,
+    DialBegin,
+    DialEnd,
+    DTMFBegin,
+    DTMFEnd,
+    EndpointList,
+    Event,
+    FullyBooted,
+    Hangup,
+    Newchannel,
+    Newstate,
+    OriginateResponse,
+    PeerStatus,
+    QueueCallerJoin,
+    QueueCallerLeave,
+    Shutdown,
+    UserEvent,
+    parse_event,
+)
+from hotline.pbx.ami.wire import BANNER_PREFIX, EOL, Message, encode_action, parse_message
+
+__all__ = [
+    "AgentCalled",
+    "AgentComplete",
+    "AgentConnect",
+    "AgentRingNoAnswer",
+    "AmiActionError",
+    "AmiClient",
+    "AmiConnectionError",
+    "AmiError",
+    "AmiTimeout",
+    "Backoff",
+    "BANNER_PREFIX",
+    "BridgeEnter",
+    "BridgeLeave",
+    "ChannelEvent",
+    "ContactList",
+    "ContactStatus",
+    "DeviceStateChange",
+    "DialBegin",
+    "DialEnd",
+    "DTMFBegin",
+    "DTMFEnd",
+    "encode_action",
+    "EndpointList",
+    "Event",
+    "EOL",
+    "EVENT_TYPES",
+    "format_caller_id",
+    "format_variables",
+    "FullyBooted",
+    "Hangup",
+    "Message",
+    "Newchannel",
+    "Newstate",
+    "OriginateResponse",
+    "parse_event",
+    "parse_message",
+    "PeerStatus",
+    "QueueCallerJoin",
+    "QueueCallerLeave",
+    "Shutdown",
+    "UserEvent",
+    "validate_application",
+    "validate_application_data",
+    "validate_channel",
+    "validate_context",
+    "validate_exten",
+]
