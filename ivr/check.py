@@ -15,19 +15,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from hotline.problems import (
     Marks,
     PathKey,
-    Position,
     Problem,
     YamlFileError,
     data_path,
     pydantic_problems,
 )
-from hotline.yamlsrc import parse_yaml
+from hotline.yamlsrc import parse_yaml, read_text
 from ivr.model import (
     INPUT_NODES,
     KEYED_NODES,
@@ -104,11 +102,9 @@ def parse_dialplan(
 ) -> tuple[Dialplan | None, list[Problem]]:
     """Parse and check; returns the dialplan only when there are no problems."""
     try:
-        data, marks = parse_yaml(text, file)
+        data, marks = parse_yaml(text, file)  # within the reader's limits: no aliases, ...
     except YamlFileError as exc:
         return None, list(exc.problems)
-    except ValueError as exc:  # a scalar YAML could not build, e.g. the date 2025-02-30
-        return None, [Problem(_bad_scalar(text, file), f"bad value: {exc}")]
     if not isinstance(data, dict):
         return None, [Problem(marks.at(()), "a dialplan must be a mapping of settings and nodes")]
 
@@ -174,27 +170,6 @@ def _settings(
         return None, bad
 
 
-def _bad_scalar(text: str, file: str) -> Position:
-    """Find the first scalar that PyYAML cannot construct."""
-    loader = yaml.SafeLoader(text)
-    try:
-        todo = [loader.get_single_node()]
-        while todo:
-            node = todo.pop(0)
-            if isinstance(node, yaml.ScalarNode):
-                try:
-                    loader.construct_object(node)
-                except ValueError:
-                    return Position(file, node.start_mark.line + 1, node.start_mark.column + 1)
-            elif isinstance(node, yaml.MappingNode):
-                todo += [n for pair in node.value for n in pair]
-            elif isinstance(node, yaml.SequenceNode):
-                todo += node.value
-    finally:
-        loader.dispose()
-    return Position(file, 1, 1)
-
-
 def _strings(raw: Any) -> list[str]:
     if isinstance(raw, str):
         return [raw]
@@ -207,13 +182,10 @@ def _strings(raw: Any) -> list[str]:
 
 def load_dialplan(path: str | Path, sound_dirs: Sequence[str | Path] = ()) -> Dialplan:
     """Load a dialplan or raise DialplanError carrying every problem."""
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DialplanError(
-            [Problem(Marks(str(path)).at(()), f"cannot read file: {exc}")]
-        ) from None
+        text = read_text(path)
+    except YamlFileError as exc:
+        raise DialplanError(exc.problems) from None
     dialplan, problems = parse_dialplan(text, str(path), sound_dirs)
     if problems:
         raise DialplanError(problems)

@@ -312,3 +312,16 @@ def test_main_exit_codes(tmp_path, capsys):
 def test_unreadable_file(tmp_path):
     [p] = check_files([tmp_path / "missing.yaml"])
     assert "cannot read file" in p.message
+
+
+def test_yaml_aliases_are_refused_with_their_line():
+    text = BASE.replace("      1: bye", "      1: &to_bye bye\n      2: *to_bye")
+    assert problems(text) == [
+        (12, "anchors are not allowed here (&to_bye): write the value out"),
+        (13, "aliases are not allowed here (*to_bye): write the value out"),
+    ]
+    recursive = BASE.replace("name: t", "name: &n [*n]")
+    assert problems(recursive) == [
+        (2, "anchors are not allowed here (&n): write the value out"),
+        (2, "aliases are not allowed here (*n): write the value out"),
+    ]
