@@ -59,7 +59,7 @@ def build_router(registry: DialplanRegistry) -> APIRouter:
 
     @r.post("/validate")
     async def validate(body: ValidateIn) -> Any:
-        dp, problems = registry.validate(body.content)
+        dp, problems = await registry.validate(body.content)  # in a worker thread
         return {"ok": not problems, "version_id": dp.version_id if dp else None,
                 "problems": [str(p) for p in problems]}
 

@@ -7,6 +7,11 @@ version keeps serving and the problems stay visible in `health()` until a good o
 
 Sources of a new version: the file on disk (polled every second, or on SIGHUP), an upload
 through the API, or a rollback to a stored version.
+
+Reading, parsing and checking run in a worker thread (`validate`), never in the event loop,
+and within the YAML reader's limits (`hotline.yamlsrc.YamlLimits`: size, nodes, depth, no
+aliases): calls in progress keep being served while an admin's file is checked.  Whatever
+goes wrong with one file, the watcher and SIGHUP keep working for the next one.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from typing import Any
 
 import structlog
 
-from hotline.problems import Marks, Problem
+from hotline.problems import Marks, Problem, YamlFileError
+from hotline.yamlsrc import read_text
 from ivr.check import DialplanError, parse_dialplan
 from ivr.model import Dialplan
 from ivr.store import DialplanVersionStore, StoredVersion
@@ -32,6 +38,7 @@ from ivr.store import DialplanVersionStore, StoredVersion
 log = structlog.get_logger("ivr.registry")
 
 Prepare = Callable[[Dialplan], Awaitable[None]]
+CHECK_THREADS = 2  # dialplan checks at once (each is bounded by the reader's limits)
 
 
 class VersionNotFound(LookupError):
@@ -75,6 +82,7 @@ class DialplanRegistry:
         self._lock = asyncio.Lock()
         self._watch_task: asyncio.Task[None] | None = None
         self._reload_tasks: set[asyncio.Task[Any]] = set()
+        self._check_slots = asyncio.Semaphore(CHECK_THREADS)
 
     # -- what calls use
 
@@ -90,8 +98,12 @@ class DialplanRegistry:
 
     # -- loading
 
-    def validate(self, text: str, name: str = "upload") -> tuple[Dialplan | None, list[Problem]]:
-        return parse_dialplan(text, name, self.sound_dirs)
+    async def validate(
+        self, text: str, name: str = "upload"
+    ) -> tuple[Dialplan | None, list[Problem]]:
+        """Parse and check `text` in a worker thread; the dialplan only when it has no problems."""
+        async with self._check_slots:
+            return await asyncio.to_thread(parse_dialplan, text, name, self.sound_dirs)
 
     async def load_file(self) -> Dialplan:
         """Load the dialplan file; raises DialplanError (and keeps the old version) if bad."""
@@ -99,20 +111,29 @@ class DialplanRegistry:
             raise RuntimeError("this registry has no dialplan file")
         stamp = _stamp(self.path)
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = await asyncio.to_thread(read_text, self.path)  # at most the size limit
+        except YamlFileError as exc:
             self._file_stamp = stamp
-            problems = _problems_for(str(self.path), f"cannot read file: {exc}")
-            self._fail(str(self.path), problems)
-            raise DialplanError(problems) from None
+            self._fail(str(self.path), exc.problems)
+            raise DialplanError(exc.problems) from None
         self._file_stamp = stamp
         return await self._install(text, str(self.path), source="file", by=None)
 
     async def reload(self) -> bool:
-        """Reload the file; True when a new (or the same) good version is active."""
+        """Reload the file; True when a new (or the same) good version is active.
+
+        Never raises (but for cancellation): the watcher and SIGHUP rely on it.  An
+        unexpected error is logged and shown in `health()` like a problem in the file.
+        """
         try:
             await self.load_file()
         except DialplanError:
+            return False
+        except Exception as exc:
+            log.exception("dialplan.reload_crashed", path=str(self.path))
+            assert self.path is not None
+            self._fail(str(self.path), _problems_for(
+                str(self.path), f"could not check the file: {type(exc).__name__}: {exc}"))
             return False
         return True
 
@@ -161,7 +182,7 @@ class DialplanRegistry:
 
     async def _install(self, text: str, where: str, *, source: str, by: str | None) -> Dialplan:
         async with self._lock:
-            dialplan, problems = self.validate(text, where)
+            dialplan, problems = await self.validate(text, where)
             if problems or dialplan is None:
                 self._fail(where, problems)
                 raise DialplanError(problems)
@@ -218,7 +239,7 @@ class DialplanRegistry:
             stamp = _stamp(self.path)
             if stamp != self._file_stamp:
                 log.info("dialplan.file_changed", path=str(self.path))
-                await self.reload()
+                await self.reload()  # never raises: one bad file cannot end the watch
 
     def request_reload(self) -> None:
         """Signal-safe (call from the loop): reload the file in a task of its own."""

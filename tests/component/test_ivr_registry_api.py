@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from hotline.db import migrate
 from hotline.db.base import make_engine, make_sessionmaker
 from hotline.paths import PROJECT_ROOT
+from hotline.yamlsrc import DEFAULT_LIMITS
 from ivr.api import build_router
 from ivr.registry import DialplanRegistry
 from ivr.store import DialplanVersionStore
@@ -70,3 +72,75 @@ async def test_upload_reject_diff_rollback(api: tuple[httpx.AsyncClient, Dialpla
     r = await client.post(f"/api/dialplans/activate/{v2['id']}")
     assert r.status_code == 200 and registry.active.version_id == v2["version_id"]
     assert (await client.post("/api/dialplans/activate/999")).status_code == 404
+
+
+# nine levels of nine aliases: 9**9 strings if expanded
+LAUGHS = DEMO + "laughs0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"laughs{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9)
+)
+RECURSIVE = DEMO.replace("name: lottery-hotline", "name: &n [*n]")
+
+
+@pytest.mark.parametrize("text, first", [
+    (LAUGHS, f"upload:{DEMO.count(chr(10)) + 1}:10: anchors are not allowed here (&l0)"),
+    (RECURSIVE, f"upload:{DEMO.splitlines().index('name: lottery-hotline') + 1}:7: anchors "
+                "are not allowed here (&n)"),
+], ids=["billion-laughs", "recursive-alias"])
+async def test_alias_bombs_are_refused_with_their_line(
+    api: tuple[httpx.AsyncClient, DialplanRegistry], text: str, first: str
+) -> None:
+    client, registry = api
+    assert RECURSIVE != DEMO
+    v1 = registry.active.version_id
+    r = await client.post("/api/dialplans/upload", json={"content": text, "by": "admin"})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail["error"] == "dialplan_invalid"
+    assert detail["problems"][0].startswith(first), detail["problems"]
+    assert all("aliases are not allowed here" in p or "anchors are not allowed here" in p
+               for p in detail["problems"])
+    r = await client.post("/api/dialplans/validate", json={"content": text})
+    assert r.status_code == 200 and not r.json()["ok"]
+    assert r.json()["problems"][0].startswith(first)
+    assert registry.active.version_id == v1
+    assert registry.health()["dialplan_error"]["problems"][0].startswith(first)
+
+
+async def test_other_requests_are_answered_while_a_costly_upload_is_checked(
+    api: tuple[httpx.AsyncClient, DialplanRegistry],
+) -> None:
+    """The most expensive text the limits let through (the billion laughs after the demo,
+    padded with a list up to the node limit: composing it takes most of a second) is
+    checked in a worker thread: a request sent after it is answered before it, in < 1 s."""
+    client, registry = api
+    padding = "padding: [" + ",".join("x" for _ in range(DEFAULT_LIMITS.max_nodes - 1500)) + "]\n"
+    costly = LAUGHS + padding
+    assert len(costly.encode()) < DEFAULT_LIMITS.max_bytes
+    loop = asyncio.get_running_loop()
+    done: list[str] = []
+
+    async def upload() -> httpx.Response:
+        r = await client.post("/api/dialplans/upload", json={"content": costly})
+        done.append("upload")
+        return r
+
+    async def active() -> tuple[httpx.Response, float]:
+        await asyncio.sleep(0.05)  # the upload has started
+        started = loop.time()
+        r = await client.get("/api/dialplans/active")
+        done.append("active")
+        return r, loop.time() - started
+
+    up, (act, took) = await asyncio.gather(upload(), active())
+    assert took < 1.0, took
+    assert done == ["active", "upload"]  # answered while the upload was still being checked
+    assert act.status_code == 200 and act.json()["dialplan_ok"]
+    assert up.status_code == 422
+    assert "anchors are not allowed here (&l0)" in up.json()["detail"]["problems"][0]
+    # the same for /validate, and afterwards a good upload still goes through
+    val, (act, took) = await asyncio.gather(
+        client.post("/api/dialplans/validate", json={"content": costly}), active())
+    assert not val.json()["ok"] and act.status_code == 200 and took < 1.0
+    r = await client.post("/api/dialplans/upload",
+                          json={"content": DEMO.replace("version: 1\n", "version: 2\n")})
+    assert r.status_code == 201, r.text
