@@ -56,6 +56,7 @@ from ivr.model import (
     PromptItem,
     Rating,
     SetNode,
+    compile_matches,
     is_holiday,
     opening_hours,
 )
@@ -497,7 +498,7 @@ class _Run:
             if c.equals is not None:
                 checks.append(value == c.equals)
             elif c.matches is not None:
-                checks.append(re.search(c.matches, value) is not None)
+                checks.append(compile_matches(c.matches).search(value) is not None)  # RE2
             elif c.in_ is not None:
                 checks.append(value in c.in_)
         return all(checks)

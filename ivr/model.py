@@ -8,11 +8,13 @@ operator exit, loops) live in `ivr.check`; these models only check each value.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import re2
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -21,6 +23,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -29,6 +32,27 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME_RANGE = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
 _DAY_RANGE = re.compile(r"^([a-z]{3})(?:\s*-\s*([a-z]{3}))?$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# `matches` patterns are the admin's and run on caller input: RE2 matches in time linear in
+# the input, whatever the pattern (docs/decisions/0002-linear-time-regex.md)
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is reported at its file:line, not on stderr
+
+
+@functools.lru_cache(maxsize=256)
+def compile_matches(pattern: str) -> Any:
+    """The RE2 regular expression of a `matches` condition, compiled once; ValueError for a
+    pattern RE2 cannot compile."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args else str(exc)
+        hint = ""
+        if reason.endswith("\\Z"):
+            hint = "; RE2 writes the end of the text as \\z"
+        elif "invalid perl operator" in reason or re.search(r"escape sequence: \\[1-9]$", reason):
+            hint = "; RE2 has no look-around, atomic groups or backreferences"
+        raise ValueError(f"bad regular expression: {reason}{hint}") from None
 
 
 class Strict(BaseModel):
@@ -330,11 +354,19 @@ class Check(Strict):
     language: str | None = None
     variable: VarName | None = None
     equals: Str | None = None
-    matches: str | None = Field(None, description="regular expression, searched in the value")
+    matches: str | None = Field(
+        None, description="regular expression (RE2 syntax), searched in the value")
     in_: list[Str] | None = Field(None, alias="in")
     goto: NodeId
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("matches")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_matches(value)
+        return value
 
     @model_validator(mode="after")
     def _shape(self) -> Check:
@@ -343,11 +375,6 @@ class Check(Strict):
             raise ValueError("`equals`, `matches` and `in` need `variable`")
         if self.variable is not None and sum(t is not None for t in tests) != 1:
             raise ValueError("`variable` needs exactly one of `equals`, `matches` or `in`")
-        if self.matches is not None:
-            try:
-                re.compile(self.matches)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression: {exc}") from None
         checks = (
             self.business_hours,
             self.holiday,

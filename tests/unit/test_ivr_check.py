@@ -325,3 +325,26 @@ def test_yaml_aliases_are_refused_with_their_line():
         (2, "anchors are not allowed here (&n): write the value out"),
         (2, "aliases are not allowed here (*n): write the value out"),
     ]
+
+
+@pytest.mark.parametrize("pattern, reason", [
+    ("[0-9", "missing ]: [0-9"),
+    (r"^(\\d)\\1$", "invalid escape sequence: \\1; RE2 has no look-around, atomic groups or "
+                    "backreferences"),  # Python's re compiles these two
+    ("^9(?!0)", "invalid perl operator: (?!; RE2 has no look-around, atomic groups or "
+                "backreferences"),
+    (r"^\\d+\\Z", "invalid escape sequence: \\Z; RE2 writes the end of the text as \\z"),
+    ("a{1001}", "invalid repetition size: {1001}"),
+])
+def test_a_pattern_re2_cannot_compile_is_an_error_at_its_line(pattern, reason):
+    text = BASE.replace("      1: bye", "      1: c") + textwrap.indent(textwrap.dedent(f"""\
+        c:
+          type: condition
+          when:
+            - variable: caller_number
+              matches: "{pattern}"
+              goto: bye
+          else: bye
+        """), "  ")
+    given = pattern.replace("\\\\", "\\")  # as the YAML double-quoted string reads
+    assert problems(text) == [(22, f"Value error, bad regular expression: {reason} (got {given!r})")]

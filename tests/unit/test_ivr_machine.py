@@ -506,3 +506,71 @@ def test_path_times_come_from_now(dp):
     later = datetime(2025, 3, 4, 9, 5, tzinfo=UTC)
     state, _ = step(dp, at_main(dp), Input("2"), later)
     assert state.path[0].at == OPEN and state.path[-1].at == later
+
+
+# ---------------------------------------------------------------- admin patterns on caller input (RE2)
+
+CATASTROPHIC = """\
+version: 1
+name: patterns
+timezone: UTC
+languages: [en]
+voice: v
+start: code
+nodes:
+  code:
+    type: collect
+    prompt: Enter your code.
+    into: code
+    min_digits: 2
+    max_digits: 40
+    next: check
+  check:
+    type: condition
+    when:
+      - variable: code
+        matches: "^(1+)+$"
+        goto: ones
+    else: ask_name
+  ones:
+    type: hangup
+  ask_name:
+    type: bot
+    topic: name
+    slots: [name]
+    next: check_name
+  check_name:
+    type: condition
+    when:
+      - variable: name
+        matches: "^(a|aa)+$"
+        goto: ones
+    else: other
+  other:
+    type: hangup
+  operator:
+    type: operator
+"""
+
+
+def test_a_catastrophic_pattern_on_long_caller_input_is_decided():
+    """`^(1+)+$` on 39 ones and a 2 backtracks 2**39 times in Python's re (hours; 30 'a's
+    take 92 s, docs/decisions/0002-linear-time-regex.md); RE2 decides it at once.  The same
+    for a pattern on a spoken slot of 100,000 characters."""
+    dp, problems = parse_dialplan(CATASTROPHIC, "p.yaml")
+    assert problems == [], [str(p) for p in problems]
+
+    state, _ = start(dp, UNKNOWN, OPEN)
+    state, _ = drive(dp, state, Input("1" * 39 + "2"))
+    assert state.variables["code"] == "1" * 39 + "2"
+    assert state.node == "ask_name" and state.awaiting == "bot"
+    state, _ = step(dp, state, BotFinished("done", "name", {"name": "a" * 100_000 + "!"}), OPEN)
+    assert [s.node for s in state.path][-2:] == ["check_name", "other"]
+
+    state, _ = start(dp, UNKNOWN, OPEN)
+    state, _ = drive(dp, state, Input("1" * 40))
+    assert [s.node for s in state.path][-2:] == ["check", "ones"]
+    state, _ = start(dp, UNKNOWN, OPEN)
+    state, _ = drive(dp, state, Input("12"),
+                     BotFinished("done", "name", {"name": "a" * 100_001}))
+    assert [s.node for s in state.path][-2:] == ["check_name", "ones"]
