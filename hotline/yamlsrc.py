@@ -111,9 +111,16 @@ _BAD = object()  # a value that could not be built (its problem is already liste
 def _construct(loader: yaml.SafeLoader, node: Node, file: str, problems: list[Problem]) -> Any:
     try:
         return loader.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        raise  # marked: an unknown tag, a !!binary that is not base64, ...
     except (ValueError, OverflowError) as exc:  # e.g. the date 2025-02-30, a 5000-digit int
-        problems.append(Problem(_pos(file, node), f"bad value: {exc}"))
-        return _BAD
+        message = f"bad value: {exc}"
+    except Exception:  # PyYAML's constructors choke on some tagged values: `!!int` alone
+        tag = node.tag.rsplit(":", 1)[-1]
+        shown = node.value if isinstance(node.value, str) and len(node.value) <= 40 else "this"
+        message = f"bad value: {shown!r} cannot be read as !!{tag}"
+    problems.append(Problem(_pos(file, node), message))
+    return _BAD
 
 
 def _walk(

@@ -10,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from yaml import safe_load
 
 from hotline.paths import PROJECT_ROOT
 from hotline.yamlsrc import (
@@ -21,6 +24,7 @@ from hotline.yamlsrc import (
     parse_yaml,
     read_text,
 )
+from tests.support.yaml_fuzz import yamlish
 
 # The classic "billion laughs": nine levels of nine aliases each would expand to 9**9
 # (387 million) strings from 330 bytes.
@@ -163,3 +167,50 @@ def test_the_shipped_admin_files_are_well_within_the_limits() -> None:
     for f in files:
         data, _ = load_yaml(f, small)
         assert isinstance(data, dict), f
+
+
+@pytest.mark.parametrize("text, found", [
+    ("!!int", "f.yaml:1:1: bad value: '' cannot be read as !!int"),  # IndexError inside PyYAML
+    ("a: !!bool x", "f.yaml:1:4: bad value: 'x' cannot be read as !!bool"),  # KeyError
+    ("a:\n  b: !!timestamp 2020", "f.yaml:2:6: bad value: '2020' cannot be read as !!timestamp"),
+    ("? !!float\n: 1", "f.yaml:1:3: bad value: '' cannot be read as !!float"),
+])
+def test_tagged_values_pyyaml_cannot_build_are_bad_values(text: str, found: str) -> None:
+    """Found by the fuzz test below: PyYAML's constructors raise IndexError, KeyError and
+    AttributeError on these."""
+    assert problems(text) == [found]
+
+
+# ---------------------------------------------------------------- fuzzing the reader
+
+
+def _plain(value: object) -> object:
+    """PyYAML's own result as the reader gives it: keys as strings, NaN comparable."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return "nan"
+    return value
+
+
+@settings(max_examples=300, deadline=2000, database=None)
+@given(st.one_of(yamlish, st.text(max_size=200)))
+def test_fuzz_the_reader_gives_data_or_positioned_problems(text: str) -> None:
+    limits = YamlLimits(max_bytes=4096, max_nodes=200, max_depth=16)
+    try:
+        data, marks = parse_yaml(text, "fuzz.yaml", limits)
+    except YamlFileError as exc:
+        assert exc.problems
+        last_line = len(text.splitlines()) + 1
+        for p in exc.problems:
+            assert p.position.file == "fuzz.yaml" and p.message, p
+            assert 1 <= p.position.line <= last_line and p.position.column >= 1, p
+        return
+    # read: the same data as PyYAML reads (the reader only refuses more), and a position for
+    # every value
+    if "!" not in text:  # explicit tags (!!set, !!omap, ...) are read as plain mappings/lists
+        assert _plain(data) == _plain(safe_load(text))
+    for pos in [*marks.positions.values(), *marks.key_positions.values()]:
+        assert pos.line >= 1 and pos.column >= 1

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ivr.check import DialplanError, check_files, load_dialplan, main, parse_dialplan
+from ivr.model import Dialplan
 from ivr.schema import SCHEMA_PATH, schema_text
+from tests.support.yaml_fuzz import DIALPLAN_WORDS, yamlish
 
 FIXTURES = Path(__file__).parent / "ivr_fixtures"
 ROOT = Path(__file__).resolve().parents[2]
@@ -346,5 +353,128 @@ def test_a_pattern_re2_cannot_compile_is_an_error_at_its_line(pattern, reason):
               goto: bye
           else: bye
         """), "  ")
-    given = pattern.replace("\\\\", "\\")  # as the YAML double-quoted string reads
-    assert problems(text) == [(22, f"Value error, bad regular expression: {reason} (got {given!r})")]
+    as_read = pattern.replace("\\\\", "\\")  # as the YAML double-quoted string reads
+    assert problems(text) == [(22, f"Value error, bad regular expression: {reason} (got {as_read!r})")]
+
+
+# ---------------------------------------------------------------- fuzzing the loader
+#
+# Whatever the text (a file an admin saved, an upload), the loader answers with a valid plan
+# or with problems that each have a position in the file, never with another exception.
+
+
+DEMO_TEXT = (ROOT / "dialplan" / "hotline.yaml").read_text(encoding="utf-8")
+FUZZ = settings(max_examples=120, deadline=2000, database=None,
+                suppress_health_check=[HealthCheck.too_slow])
+
+some_text = st.one_of(st.text(max_size=300), yamlish)
+
+
+@st.composite
+def mutated_demo(draw: st.DrawFn) -> str:
+    """The demo dialplan with a few lines deleted, repeated, cut, or given another value."""
+    lines = DEMO_TEXT.splitlines(keepends=True)
+    for _ in range(draw(st.integers(1, 5))):
+        i = draw(st.integers(0, len(lines) - 1))
+        op = draw(st.sampled_from(["delete", "repeat", "cut", "value", "insert"]))
+        if op == "delete":
+            del lines[i]
+        elif op == "repeat":
+            lines.insert(i, lines[i])
+        elif op == "cut":
+            lines[i] = lines[i][: draw(st.integers(0, max(0, len(lines[i]) - 1)))]
+        elif op == "value" and ": " in lines[i]:
+            head = lines[i].split(": ", 1)[0]
+            lines[i] = f"{head}: {draw(yamlish)}\n"
+        else:
+            lines.insert(i, draw(yamlish) + "\n")
+        if not lines:
+            break
+    return "".join(lines)
+
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 100), st.floats(allow_nan=True),
+    st.sampled_from(["menu", "collect", "condition", "operator", "hangup", "play", "goto", "set",
+                     "language", "bot", "answer", "main", "bye", "en", "UTC", "(a+)+$", "[",
+                     "09:00-18:00", "mon-fri", "{caller_name}", "0", "1", "*"]),
+    st.text(max_size=8),
+)
+keys = st.one_of(st.sampled_from(DIALPLAN_WORDS), st.text(max_size=6))
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
+    max_leaves=20)
+
+
+def _paths(data: object, path: tuple = ()) -> list[tuple]:
+    out = [path]
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out += _paths(v, path + (k,))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            out += _paths(v, path + (i,))
+    return out
+
+
+@st.composite
+def reshaped_plan(draw: st.DrawFn) -> str:
+    """A valid plan with one to three of its values (or whole subtrees) replaced by random
+    data, written back as YAML: reaches the node checks and the whole-file rules."""
+    data = yaml.safe_load(BASE)
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(_paths(data)))
+        new = draw(values)
+        if not path:
+            data = new
+            continue
+        parent = data
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[path[-1]] = new
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def _assert_answered(text: str, plan: Dialplan | None, found: list, file: str) -> None:
+    if plan is not None:
+        assert found == [] and isinstance(plan, Dialplan)
+        return
+    assert found, "no plan and no problem"
+    last_line = len(text.splitlines()) + 1
+    for p in found:
+        assert p.position.file == file, p
+        assert 1 <= p.position.line <= last_line and p.position.column >= 1, p
+        assert p.message, p
+
+
+def _load_answers(text: str) -> None:
+    plan, found = parse_dialplan(text, "fuzz.yaml")  # the upload path
+    _assert_answered(text, plan, found, "fuzz.yaml")
+    with tempfile.TemporaryDirectory() as d:  # the file path (bytes as given: maybe not UTF-8)
+        path = os.path.join(d, "hotline.yaml")
+        with open(path, "wb") as f:
+            f.write(text.encode("utf-8", "surrogatepass"))
+        try:
+            loaded = load_dialplan(path)
+        except DialplanError as exc:
+            _assert_answered(text, None, exc.problems, path)
+        else:
+            assert plan is not None and loaded.version_id == plan.version_id
+
+
+@FUZZ
+@given(some_text)
+def test_fuzz_any_text_gives_a_plan_or_positioned_problems(text: str) -> None:
+    _load_answers(text)
+
+
+@FUZZ
+@given(mutated_demo())
+def test_fuzz_a_mutated_demo_gives_a_plan_or_positioned_problems(text: str) -> None:
+    _load_answers(text)
+
+
+@FUZZ
+@given(reshaped_plan())
+def test_fuzz_a_reshaped_plan_gives_a_plan_or_positioned_problems(text: str) -> None:
+    _load_answers(text)
