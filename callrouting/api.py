@@ -1,8 +1,8 @@
 """Screen-pop and wallboard API: what an operator sees about a call, and the calls in progress.
 
 `build_router(sessionmaker, presence)` returns a FastAPI `APIRouter`; the composition root
-mounts it (under /api) and adds role checks.  Errors carry a stable id, a message and
-details.
+mounts it (under /api) and adds role checks.  Errors have the one body of every router
+(`hotline.api_errors`: error_id, message, details).
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callrouting.tables import CallAttemptRow, CallReviewRow
 from directory.tables import CallerRow, OperatorRow
+from hotline.api_errors import ErrorRoute, not_found
 from hotline.db.calls import CallRow
 
 if TYPE_CHECKING:
@@ -98,17 +99,13 @@ class ActiveCallOut(BaseModel):
     review: str | None
 
 
-def _error(status: int, error_id: str, message: str, **details: Any) -> HTTPException:
-    return HTTPException(status, {"error_id": error_id, "message": message, "details": details})
-
-
 def build_router(
     sessionmaker: async_sessionmaker[AsyncSession],
     presence: PresenceTracker | Callable[[], PresenceTracker | None] | None = None,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> APIRouter:
-    router = APIRouter(tags=["calls"])
+    router = APIRouter(tags=["calls"], route_class=ErrorRoute)
 
     def tracker() -> PresenceTracker | None:
         if presence is None or hasattr(presence, "snapshot"):
@@ -176,7 +173,7 @@ def build_router(
         async with sessionmaker() as s:
             call = await s.get(CallRow, call_id)
             if call is None:
-                raise _error(404, "call_not_found", f"no call {call_id}", call_id=call_id)
+                raise not_found("call", call_id)
             caller = await s.get(CallerRow, call.caller_ref_id) if call.caller_ref_id else None
             attempts = (await s.scalars(
                 select(CallAttemptRow).where(CallAttemptRow.call_id == call_id)

@@ -46,7 +46,7 @@ async def test_upload_reject_diff_rollback(api: tuple[httpx.AsyncClient, Dialpla
     assert any(p.startswith(f"upload:{line}:") for p in r.json()["problems"])
 
     r = await client.post("/api/dialplans/upload", json={"content": bad, "by": "admin"})
-    assert r.status_code == 422 and r.json()["detail"]["error"] == "dialplan_invalid"
+    assert r.status_code == 422 and r.json()["error_id"] == "dialplan_invalid"
     assert registry.active.version_id == v1  # nothing changed ...
     assert registry.health()["dialplan_error"]["problems"]  # ... and the error is visible
 

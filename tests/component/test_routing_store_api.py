@@ -134,7 +134,7 @@ async def test_screen_pop_and_wallboard(db) -> None:  # type: ignore[no-untyped-
 
         missing = await c.get("/calls/999999/context")
         assert missing.status_code == 404
-        assert missing.json()["detail"]["error_id"] == "call_not_found"
+        assert missing.json()["error_id"] == "call_not_found"
 
     # Elena's screen-pop lists her past call (from the demo directory) with who answered
     elena = await find_caller(sm, "+79163456789")
