@@ -584,11 +584,13 @@ def build_router(
     """
     if not settings.dir.is_absolute():
         raise ValueError("RecordingSettings.dir must be absolute: use settings.resolved(root)")
-    secret = token_secret or (settings.auth.token_secret.get_secret_value()
-                              if settings.auth.token_secret else None)
-    if not secret:
-        raise ValueError("a token secret is needed (backoffice.auth.token_secret)")
-    auth = authenticator or Authenticator(sm, settings.auth, secret, clock)
+    if authenticator is None:
+        secret = token_secret or (settings.auth.token_secret.get_secret_value()
+                                  if settings.auth.token_secret else None)
+        if not secret:
+            raise ValueError("a token secret is needed (backoffice.auth.token_secret)")
+        authenticator = Authenticator(sm, settings.auth, secret, clock)
+    auth = authenticator
     tz = ZoneInfo(settings.stats_timezone)
     presence = presence_provider or (lambda: {})
 

@@ -1,18 +1,62 @@
-"""The HTTP API (FastAPI on loopback): every feature's routes, each behind its roles."""
+"""The HTTP API (FastAPI on loopback): every feature's routes, each behind its roles.
+
+`create_app` takes what the routes need (`AppServices`), not the service: the composition
+root (`hotline.app.service`) builds the app, so this module does not import it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backoffice.auth import Authenticator
 from directory.tables import OperatorRow, TeamRow
+from ivr.registry import DialplanRegistry
+from recordings.settings import RecordingSettings
 
-if TYPE_CHECKING:
-    from hotline.app.service import Service
+
+class PresenceSource(Protocol):
+    def snapshot(self) -> Mapping[str, Any]: ...  # {extension: presence}
+
+
+class AmiStatus(Protocol):
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def asterisk_version(self) -> str | None: ...
+    @property
+    def last_error(self) -> str | None: ...
+
+
+class AgiStatus(Protocol):
+    @property
+    def active_calls(self) -> int: ...
+
+
+class AppServices(Protocol):
+    """What the HTTP app uses of the running service (`hotline.app.service.Service`)."""
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def recordings(self) -> RecordingSettings: ...
+    @property
+    def auth(self) -> Authenticator: ...
+    @property
+    def dialplans(self) -> DialplanRegistry: ...
+    @property
+    def presence(self) -> PresenceSource: ...  # swapped when the directory changes: read per request
+    @property
+    def ami(self) -> AmiStatus: ...
+    @property
+    def agi(self) -> AgiStatus: ...
+    async def directory_changed(self) -> None: ...
 
 
 class Health(BaseModel):
@@ -36,7 +80,7 @@ class OperatorOut(BaseModel):
     presence: str
 
 
-def create_app(service: Service) -> FastAPI:
+def create_app(service: AppServices) -> FastAPI:
     from backoffice.api import build_router as qa_router
     from backoffice.models import Role
     from backoffice.web import build_web_router
@@ -102,7 +146,7 @@ def create_app(service: Service) -> FastAPI:
                        dependencies=[Depends(auth.require(Role.ADMIN, Role.QA))])
     app.include_router(qa_router(service.sessionmaker, service.recordings,
                                  lambda: service.presence.snapshot(),
-                                 token_secret=service.token_secret, authenticator=auth,
+                                 authenticator=auth,
                                  on_directory_changed=service.directory_changed))
     app.include_router(build_web_router())
     return app
