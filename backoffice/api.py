@@ -1,7 +1,8 @@
 """QA and admin HTTP API: calls, call records, recordings, review queue, statistics, wallboard,
 screen-pop, and the directory and users for admins.
 
-Every endpoint names the roles that may call it (`ACCESS`, tested exhaustively); recordings are
+Who may call each endpoint is in `backoffice.access.ACCESS` (applied by the app to every
+route, tested exhaustively); recordings are
 named by id only and their stored paths are checked before a byte is served.
 """
 
@@ -20,12 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backoffice import stats as st
+from backoffice.access import Who
 from backoffice.auth import Authenticator, Principal, hash_password, revoke_sessions
 from backoffice.models import Role, UserRow
 from callrouting.tables import CallAttemptRow, CallReviewRow
 from directory.tables import CallerRow, OperatorBackupRow, OperatorRow, TeamRow
 from hotline.api_errors import ERROR_RESPONSES, ApiError, ErrorBody, ErrorRoute, not_found
-from hotline.clock import aware, utcnow
+from hotline.clock import aware
 from hotline.db.calls import CallEventRow, CallRow
 from recordings.models import RatingRow, RecordingRow
 from recordings.settings import RecordingSettings
@@ -35,41 +37,6 @@ call_attempts = CallAttemptRow.__table__  # Core views of routing's tables for t
 call_reviews = CallReviewRow.__table__
 
 PresenceProvider = Callable[[], Mapping[str, Any]]  # {extension: presence}
-
-A, Q, OP = Role.ADMIN, Role.QA, Role.OPERATOR
-ANY = (A, Q, OP)
-
-# (method, path) -> roles allowed. The role-matrix test walks every route against this table.
-ACCESS: dict[tuple[str, str], tuple[Role, ...]] = {
-    ("POST", "/api/auth/login"): (),  # public
-    ("POST", "/api/auth/logout"): ANY,
-    ("GET", "/api/auth/me"): ANY,
-    ("GET", "/api/calls"): (Q, OP),  # operators: their own calls only
-    ("GET", "/api/calls/{call_id}"): (Q, OP),
-    ("GET", "/api/recordings/{recording_id}/audio"): (Q,),
-    ("HEAD", "/api/recordings/{recording_id}/audio"): (Q,),
-    ("GET", "/api/reviews"): (Q,),
-    ("PATCH", "/api/reviews/{call_id}"): (Q,),
-    ("GET", "/api/stats"): (Q,),
-    ("GET", "/api/wallboard"): (Q, A),
-    ("GET", "/api/me/screenpop"): (OP,),
-    ("GET", "/api/admin/teams"): (A,),
-    ("POST", "/api/admin/teams"): (A,),
-    ("PATCH", "/api/admin/teams/{team_id}"): (A,),
-    ("DELETE", "/api/admin/teams/{team_id}"): (A,),
-    ("GET", "/api/admin/operators"): (A,),
-    ("POST", "/api/admin/operators"): (A,),
-    ("PATCH", "/api/admin/operators/{operator_id}"): (A,),
-    ("DELETE", "/api/admin/operators/{operator_id}"): (A,),
-    ("PUT", "/api/admin/operators/{operator_id}/backups"): (A,),
-    ("GET", "/api/admin/callers"): (A,),
-    ("POST", "/api/admin/callers"): (A,),
-    ("PATCH", "/api/admin/callers/{caller_id}"): (A,),
-    ("DELETE", "/api/admin/callers/{caller_id}"): (A,),
-    ("GET", "/api/admin/users"): (A,),
-    ("POST", "/api/admin/users"): (A,),
-    ("PATCH", "/api/admin/users/{user_id}"): (A,),
-}
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
 IN_PROGRESS_WINDOW = timedelta(hours=12)
@@ -571,26 +538,20 @@ def build_router(
     settings: RecordingSettings,
     presence_provider: PresenceProvider | None = None,
     *,
-    token_secret: str | None = None,
-    clock: Callable[[], datetime] = utcnow,
-    authenticator: Authenticator | None = None,
+    authenticator: Authenticator,
     on_directory_changed: Callable[[], Awaitable[None]] | None = None,
 ) -> APIRouter:
     """All QA/admin endpoints under /api. `settings.dir` must be absolute (`resolved`).
 
-    `on_directory_changed` is awaited after every committed change to operators, teams or
-    backups (Asterisk's endpoints and queue are generated from them). Known callers are not
-    included: routing reads them from the database on every call.
+    The app applies `backoffice.access` to them (handlers take the user as `Who`); times come
+    from the authenticator's clock. `on_directory_changed` is awaited after every committed
+    change to operators, teams or backups (Asterisk's endpoints and queue are generated from
+    them). Known callers are not included: routing reads them from the database on every call.
     """
     if not settings.dir.is_absolute():
         raise ValueError("RecordingSettings.dir must be absolute: use settings.resolved(root)")
-    if authenticator is None:
-        secret = token_secret or (settings.auth.token_secret.get_secret_value()
-                                  if settings.auth.token_secret else None)
-        if not secret:
-            raise ValueError("a token secret is needed (backoffice.auth.token_secret)")
-        authenticator = Authenticator(sm, settings.auth, secret, clock)
     auth = authenticator
+    clock = auth.clock
     tz = ZoneInfo(settings.stats_timezone)
     presence = presence_provider or (lambda: {})
 
@@ -599,9 +560,6 @@ def build_router(
             await on_directory_changed()
 
     router = APIRouter(prefix="/api", route_class=ErrorRoute, responses=ERROR_RESPONSES)
-
-    def need(method: str, path: str) -> Any:
-        return Depends(auth.require(*ACCESS[(method, path)]))
 
     # -- auth
 
@@ -622,14 +580,14 @@ def build_router(
 
     @router.post("/auth/logout", status_code=204, tags=["auth"], summary="End this session")
     async def logout(response: Response,
-                     who: Annotated[Principal, need("POST", "/api/auth/logout")]) -> Response:
+                     who: Who) -> Response:
         await auth.logout(who)
         out = Response(status_code=204)
         out.delete_cookie(settings.auth.cookie_name, path="/", httponly=True, samesite="strict")
         return out
 
     @router.get("/auth/me", response_model=UserOut, tags=["auth"], summary="Who is logged in")
-    async def me(who: Annotated[Principal, need("GET", "/api/auth/me")]) -> Any:
+    async def me(who: Who) -> Any:
         async with sm() as s:
             user = await s.get(UserRow, who.user_id)
         return UserOut.model_validate(user)
@@ -661,7 +619,7 @@ def build_router(
     @router.get("/calls", response_model=CallPage, tags=["calls"],
                 summary="List calls with filters (operators see only their own calls)")
     async def list_calls(
-        who: Annotated[Principal, need("GET", "/api/calls")],
+        who: Who,
         f: Annotated[CallFilters, Depends(filters)],
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0
@@ -677,7 +635,7 @@ def build_router(
     @router.get("/calls/{call_id}", response_model=CallRecord, tags=["calls"],
                 responses={404: {"model": ErrorBody}},
                 summary="A call's full record: timeline, bot transcript, routing, rating, recording")
-    async def call_record(call_id: int, who: Annotated[Principal, need("GET", "/api/calls/{call_id}")]) -> Any:
+    async def call_record(call_id: int, who: Who) -> Any:
         async with sm() as s:
             row = (await s.execute(_summary_query().where(CallRow.id == call_id))).first()
             if row is None or (who.role is Role.OPERATOR
@@ -731,7 +689,7 @@ def build_router(
     @router.get("/recordings/{recording_id}/audio", operation_id="recording_audio",
                 summary="Stream a recording (HTTP Range requests for seeking)", **audio_doc)
     async def recording_audio(recording_id: int, request: Request,
-                              who: Annotated[Principal, need("GET", "/api/recordings/{recording_id}/audio")]) -> Any:
+                              who: Who) -> Any:
         async with sm() as s:
             rec = await s.get(RecordingRow, recording_id)
         if rec is None:
@@ -766,7 +724,7 @@ def build_router(
     @router.get("/reviews", response_model=list[ReviewItem], tags=["reviews"],
                 summary="Review queue: calls that reached a team lead")
     async def reviews(
-        who: Annotated[Principal, need("GET", "/api/reviews")],
+        who: Who,
         status: Annotated[Literal["open", "in_review", "done", "all"], Query()] = "open",
         limit: Annotated[int, Query(ge=1, le=500)] = 100
     ) -> Any:
@@ -783,7 +741,7 @@ def build_router(
     @router.patch("/reviews/{call_id}", response_model=ReviewOut, tags=["reviews"],
                   responses={404: {"model": ErrorBody}}, summary="Set a review's status and notes")
     async def update_review(call_id: int, body: ReviewUpdate,
-                            who: Annotated[Principal, need("PATCH", "/api/reviews/{call_id}")]) -> Any:
+                            who: Who) -> Any:
         values: dict[str, Any] = {"reviewer": who.username}
         if body.status is not None:
             values["status"] = body.status
@@ -802,7 +760,7 @@ def build_router(
     @router.get("/stats", response_model=StatsOut, tags=["stats"],
                 summary="CSAT, ratings, bot containment, speed of answer, abandonment")
     async def stats(
-        who: Annotated[Principal, need("GET", "/api/stats")],
+        who: Who,
         f: Annotated[CallFilters, Depends(filters)],
     ) -> Any:
         first = (select(call_attempts.c.call_id, func.min(call_attempts.c.started_at).label("first"))
@@ -854,7 +812,7 @@ def build_router(
 
     @router.get("/wallboard", response_model=Wallboard, tags=["wallboard"],
                 summary="Operators' presence and calls in progress")
-    async def wallboard(who: Annotated[Principal, need("GET", "/api/wallboard")]) -> Any:
+    async def wallboard(who: Who) -> Any:
         now = clock()
         open_attempt = exists().where(call_attempts.c.call_id == CallRow.id, call_attempts.c.ended_at.is_(None))
         async with sm() as s:
@@ -885,7 +843,7 @@ def build_router(
 
     @router.get("/me/screenpop", response_model=ScreenPop, tags=["operator"],
                 summary="The caller on this operator's phone now (screen-pop)")
-    async def screenpop(who: Annotated[Principal, need("GET", "/api/me/screenpop")]) -> Any:
+    async def screenpop(who: Who) -> Any:
         if who.operator_id is None:
             return ScreenPop(call_id=None)
         now = clock()
@@ -951,13 +909,13 @@ def build_router(
         return Response(status_code=204)
 
     @router.get("/admin/teams", response_model=list[TeamOut], tags=["admin"])
-    async def teams(who: Annotated[Principal, need("GET", "/api/admin/teams")]) -> Any:
+    async def teams(who: Who) -> Any:
         async with sm() as s:
             return (await s.scalars(select(TeamRow).order_by(TeamRow.name))).all()
 
     @router.post("/admin/teams", response_model=TeamOut, status_code=201, tags=["admin"],
                  responses={409: {"model": ErrorBody}})
-    async def create_team(body: TeamIn, who: Annotated[Principal, need("POST", "/api/admin/teams")]) -> Any:
+    async def create_team(body: TeamIn, who: Who) -> Any:
         async with sm() as s:
             row = TeamRow(name=body.name, lead_id=body.lead_id)
             s.add(row)
@@ -967,7 +925,7 @@ def build_router(
     @router.patch("/admin/teams/{team_id}", response_model=TeamOut, tags=["admin"],
                   responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}})
     async def patch_team(team_id: int, body: TeamPatch,
-                         who: Annotated[Principal, need("PATCH", "/api/admin/teams/{team_id}")]) -> Any:
+                         who: Who) -> Any:
         async with sm() as s:
             row = await _found(s, TeamRow, team_id, "team")
             await _patch(s, row, body, "team", directory=True)
@@ -975,7 +933,7 @@ def build_router(
 
     @router.delete("/admin/teams/{team_id}", status_code=204, tags=["admin"],
                    responses={404: {"model": ErrorBody}})
-    async def delete_team(team_id: int, who: Annotated[Principal, need("DELETE", "/api/admin/teams/{team_id}")]) -> Response:
+    async def delete_team(team_id: int, who: Who) -> Response:
         return await _delete(TeamRow, team_id, "team", directory=True)
 
     # -- admin: operators
@@ -988,14 +946,14 @@ def build_router(
 
     @router.get("/admin/operators", response_model=list[OperatorAdminOut], tags=["admin"],
                 summary="Operators (SIP passwords are write-only)")
-    async def operators(who: Annotated[Principal, need("GET", "/api/admin/operators")]) -> Any:
+    async def operators(who: Who) -> Any:
         async with sm() as s:
             ops = (await s.scalars(select(OperatorRow).order_by(OperatorRow.extension))).all()
             return [await _operator_out(s, o) for o in ops]
 
     @router.post("/admin/operators", response_model=OperatorAdminOut, status_code=201, tags=["admin"],
                  responses={409: {"model": ErrorBody}})
-    async def create_operator(body: OperatorIn, who: Annotated[Principal, need("POST", "/api/admin/operators")]) -> Any:
+    async def create_operator(body: OperatorIn, who: Who) -> Any:
         async with sm() as s:
             row = OperatorRow(**body.model_dump())
             s.add(row)
@@ -1005,7 +963,7 @@ def build_router(
     @router.patch("/admin/operators/{operator_id}", response_model=OperatorAdminOut, tags=["admin"],
                   responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}})
     async def patch_operator(operator_id: int, body: OperatorPatch,
-                             who: Annotated[Principal, need("PATCH", "/api/admin/operators/{operator_id}")]) -> Any:
+                             who: Who) -> Any:
         async with sm() as s:
             row = await _found(s, OperatorRow, operator_id, "operator")
             await _patch(s, row, body, "operator", directory=True)
@@ -1014,7 +972,7 @@ def build_router(
     @router.delete("/admin/operators/{operator_id}", status_code=204, tags=["admin"],
                    responses={404: {"model": ErrorBody}})
     async def delete_operator(operator_id: int,
-                              who: Annotated[Principal, need("DELETE", "/api/admin/operators/{operator_id}")]) -> Response:
+                              who: Who) -> Response:
         async def retire_linked_users(s: AsyncSession) -> None:
             # an operator web user without its operator has nothing left to do: deactivated,
             # sessions ended (admin/qa users linked to it only lose the link)
@@ -1031,7 +989,7 @@ def build_router(
                 responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
                 summary="Replace an operator's backups (ring order)")
     async def put_backups(operator_id: int, body: BackupsIn,
-                          who: Annotated[Principal, need("PUT", "/api/admin/operators/{operator_id}/backups")]) -> Any:
+                          who: Who) -> Any:
         if operator_id in body.backup_ids or len(set(body.backup_ids)) != len(body.backup_ids):
             raise ApiError(422, "invalid_backups", "backups must be distinct and not the operator itself",
                            {"backup_ids": body.backup_ids})
@@ -1047,7 +1005,7 @@ def build_router(
 
     @router.get("/admin/callers", response_model=list[CallerOut], tags=["admin"])
     async def callers(
-        who: Annotated[Principal, need("GET", "/api/admin/callers")],
+        who: Who,
         q: Annotated[str | None, Query(max_length=100, description="part of number or name")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200
     ) -> Any:
@@ -1060,7 +1018,7 @@ def build_router(
 
     @router.post("/admin/callers", response_model=CallerOut, status_code=201, tags=["admin"],
                  responses={409: {"model": ErrorBody}})
-    async def create_caller(body: CallerIn, who: Annotated[Principal, need("POST", "/api/admin/callers")]) -> Any:
+    async def create_caller(body: CallerIn, who: Who) -> Any:
         async with sm() as s:
             row = CallerRow(**body.model_dump())
             s.add(row)
@@ -1070,7 +1028,7 @@ def build_router(
     @router.patch("/admin/callers/{caller_id}", response_model=CallerOut, tags=["admin"],
                   responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}})
     async def patch_caller(caller_id: int, body: CallerPatch,
-                           who: Annotated[Principal, need("PATCH", "/api/admin/callers/{caller_id}")]) -> Any:
+                           who: Who) -> Any:
         async with sm() as s:
             row = await _found(s, CallerRow, caller_id, "caller")
             await _patch(s, row, body, "caller", directory=False)
@@ -1079,19 +1037,19 @@ def build_router(
     @router.delete("/admin/callers/{caller_id}", status_code=204, tags=["admin"],
                    responses={404: {"model": ErrorBody}})
     async def delete_caller(caller_id: int,
-                            who: Annotated[Principal, need("DELETE", "/api/admin/callers/{caller_id}")]) -> Response:
+                            who: Who) -> Response:
         return await _delete(CallerRow, caller_id, "caller", directory=False)
 
     # -- admin: users
 
     @router.get("/admin/users", response_model=list[UserOut], tags=["admin"])
-    async def users(who: Annotated[Principal, need("GET", "/api/admin/users")]) -> Any:
+    async def users(who: Who) -> Any:
         async with sm() as s:
             return (await s.scalars(select(UserRow).order_by(UserRow.username))).all()
 
     @router.post("/admin/users", response_model=UserOut, status_code=201, tags=["admin"],
                  responses={409: {"model": ErrorBody}})
-    async def create_user(body: UserIn, who: Annotated[Principal, need("POST", "/api/admin/users")]) -> Any:
+    async def create_user(body: UserIn, who: Who) -> Any:
         if body.role is Role.OPERATOR and body.operator_id is None:
             raise ApiError(422, "operator_id_required", "an operator user needs operator_id")
         pw_hash = await asyncio.to_thread(hash_password, body.password)
@@ -1106,7 +1064,7 @@ def build_router(
                   responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
                   summary="Change role, link, password or deactivate (ends the user's sessions)")
     async def patch_user(user_id: int, body: UserPatch,
-                         who: Annotated[Principal, need("PATCH", "/api/admin/users/{user_id}")]) -> Any:
+                         who: Who) -> Any:
         changes = body.model_dump(exclude_unset=True)
         if user_id == who.user_id and (changes.get("active") is False
                                        or changes.get("role", Role.ADMIN) is not Role.ADMIN):

@@ -1,7 +1,7 @@
 """Screen-pop and wallboard API: what an operator sees about a call, and the calls in progress.
 
-`build_router(sessionmaker, presence)` returns a FastAPI `APIRouter`; the composition root
-mounts it (under /api) and adds role checks.  Errors have the one body of every router
+`build_router(sessionmaker, presence)` returns a FastAPI `APIRouter` under /api/routing; the
+app mounts it and applies its roles (`backoffice.access`).  Errors have the one body of every router
 (`hotline.api_errors`: error_id, message, details).
 """
 
@@ -104,8 +104,9 @@ def build_router(
     presence: PresenceTracker | Callable[[], PresenceTracker | None] | None = None,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    prefix: str = "/api/routing",
 ) -> APIRouter:
-    router = APIRouter(tags=["calls"], route_class=ErrorRoute)
+    router = APIRouter(prefix=prefix, tags=["calls"], route_class=ErrorRoute)
 
     def tracker() -> PresenceTracker | None:
         if presence is None or hasattr(presence, "snapshot"):

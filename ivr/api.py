@@ -1,4 +1,4 @@
-"""HTTP routes for dialplan versions (mounted by the service under /api/dialplans).
+"""HTTP routes for dialplan versions, under /api/dialplans (the router carries the prefix).
 
 Errors have the one body of every router (`hotline.api_errors`):
     {"error_id": "dialplan_invalid", "message": "...", "details": {"problems": ["file:3:5: ..."]}}
@@ -38,8 +38,8 @@ def _not_found(exc: VersionNotFound) -> ApiError:
     return ApiError(404, "version_not_found", str(exc))
 
 
-def build_router(registry: DialplanRegistry) -> APIRouter:
-    r = APIRouter(tags=["dialplans"], route_class=ErrorRoute)
+def build_router(registry: DialplanRegistry, prefix: str = "/api/dialplans") -> APIRouter:
+    r = APIRouter(prefix=prefix, tags=["dialplans"], route_class=ErrorRoute)
 
     @r.get("/versions")
     async def versions() -> Any:

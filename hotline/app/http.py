@@ -15,8 +15,14 @@ from pydantic import BaseModel
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backoffice.access import ACCESS, AccessPolicy, check_access, install_access
+from backoffice.api import build_router as qa_router
 from backoffice.auth import Authenticator
+from backoffice.web import build_web_router
+from callrouting.api import build_router as routing_router
 from directory.tables import OperatorRow, TeamRow
+from hotline.api_errors import ERROR_RESPONSES, install_error_handlers
+from ivr.api import build_router as dialplan_router
 from ivr.registry import DialplanRegistry
 from recordings.settings import RecordingSettings
 
@@ -81,22 +87,22 @@ class OperatorOut(BaseModel):
 
 
 def create_app(service: AppServices) -> FastAPI:
-    from backoffice.api import build_router as qa_router
-    from backoffice.models import Role
-    from backoffice.web import build_web_router
-    from callrouting.api import build_router as routing_router
-    from hotline.api_errors import install_error_handlers
-    from ivr.api import build_router as dialplan_router
+    """Every route of the service, each behind its roles in `backoffice.access.ACCESS`.
 
+    `check_access` is an app-level dependency: it runs for every route, including those of
+    the included routers, and refuses routes the table does not name; `verify` refuses to
+    build an app whose routes and table differ.
+    """
+    policy = AccessPolicy(ACCESS, service.auth)
     app = FastAPI(
         title="Hotline",
         version="0.1.0",
         description="Hotline call router: health, presence, dialplans, routing context, "
         "calls, recordings, reviews and statistics. Log in at POST /api/auth/login.",
+        dependencies=[Depends(check_access)],
     )
     install_error_handlers(app)
-    auth = service.auth
-    anyone = [Depends(auth.require(Role.ADMIN, Role.QA, Role.OPERATOR))]
+    install_access(app, policy)
 
     @app.get("/health", response_model=Health, tags=["service"])
     async def health() -> Any:
@@ -119,7 +125,7 @@ def create_app(service: AppServices) -> FastAPI:
         )
 
     @app.get("/api/operators", response_model=list[OperatorOut], tags=["directory"],
-             dependencies=anyone)
+             responses=ERROR_RESPONSES)
     async def operators() -> Any:
         """Operators with their live presence (from AMI)."""
         async with service.sessionmaker() as s:
@@ -138,15 +144,14 @@ def create_app(service: AppServices) -> FastAPI:
     async def root() -> RedirectResponse:
         return RedirectResponse("/qa/")
 
-    app.include_router(dialplan_router(service.dialplans), prefix="/api/dialplans",
-                       dependencies=[Depends(auth.require(Role.ADMIN))])
-    # before the QA router: /api/routing/calls/active must not match /api/calls/{id}
+    # Routers carry their full paths and are included without a prefix (see backoffice.access).
+    app.include_router(dialplan_router(service.dialplans), responses=ERROR_RESPONSES)
     app.include_router(routing_router(service.sessionmaker, lambda: service.presence),
-                       prefix="/api/routing",
-                       dependencies=[Depends(auth.require(Role.ADMIN, Role.QA))])
+                       responses=ERROR_RESPONSES)
     app.include_router(qa_router(service.sessionmaker, service.recordings,
                                  lambda: service.presence.snapshot(),
-                                 authenticator=auth,
+                                 authenticator=service.auth,
                                  on_directory_changed=service.directory_changed))
     app.include_router(build_web_router())
+    policy.verify(app.routes)
     return app

@@ -29,7 +29,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Dialplan
     registry = DialplanRegistry(file, DialplanVersionStore(make_sessionmaker(engine)))
     await registry.load_file()
     app = FastAPI()
-    app.include_router(build_router(registry), prefix="/api/dialplans")
+    app.include_router(build_router(registry))  # under /api/dialplans
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://t") as client:
         yield client, registry

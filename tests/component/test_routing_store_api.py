@@ -112,16 +112,16 @@ async def test_screen_pop_and_wallboard(db) -> None:  # type: ignore[no-untyped-
     app = FastAPI()
     app.include_router(build_router(sm, lambda: tracker, clock=lambda: NOW + timedelta(minutes=1)))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        active = (await c.get("/calls/active")).json()
+        active = (await c.get("/api/routing/calls/active")).json()
         assert [(a["call_id"], a["state"], a["ringing"], a["vip"]) for a in active] == [
             (call_id, "ringing", ["1002", "1003"], True)
         ]
         await store.mark_answered(call_id, boris.id, NOW + timedelta(seconds=20))
-        active = (await c.get("/calls/active")).json()
+        active = (await c.get("/api/routing/calls/active")).json()
         assert active[0]["state"] == "talking" and active[0]["answered_by"]["extension"] == "1002"
         assert active[0]["answered_by_presence"] == str(Presence.UNAVAILABLE)
 
-        ctx = (await c.get(f"/calls/{call_id}/context")).json()
+        ctx = (await c.get(f"/api/routing/calls/{call_id}/context")).json()
         assert ctx["caller"]["name"] == "Maria Ivanova" and ctx["vip"] is True
         assert ctx["caller"]["personal_manager"]["extension"] == "1001"
         assert ctx["intent"] == "check_ticket"
@@ -132,7 +132,7 @@ async def test_screen_pop_and_wallboard(db) -> None:  # type: ignore[no-untyped-
         assert ctx["review"]["reason"] == "no_answer" and ctx["review"]["status"] == "open"
         assert ctx["answered_by"]["extension"] == "1002"
 
-        missing = await c.get("/calls/999999/context")
+        missing = await c.get("/api/routing/calls/999999/context")
         assert missing.status_code == 404
         assert missing.json()["error_id"] == "call_not_found"
 
@@ -142,5 +142,5 @@ async def test_screen_pop_and_wallboard(db) -> None:  # type: ignore[no-untyped-
                                  caller_id_raw="+79163456789", caller_number="+79163456789",
                                  caller=elena, started_at=NOW)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        ctx = (await c.get(f"/calls/{cid}/context")).json()
+        ctx = (await c.get(f"/api/routing/calls/{cid}/context")).json()
     assert [p["answered_by"]["extension"] for p in ctx["past_calls"]] == ["1003"]

@@ -191,6 +191,46 @@ EXPECTED = {
 }
 
 
+class StaticPresence:
+    """The presence tracker's `snapshot()`, fixed (no AMI)."""
+
+    def __init__(self, snapshot: dict[str, str]) -> None:
+        self.state = snapshot
+
+    def snapshot(self) -> dict[str, str]:
+        return self.state
+
+
+@dataclass
+class NoAmi:
+    connected: bool = False
+    asterisk_version: str | None = None
+    last_error: str | None = "not connected (test without Asterisk)"
+
+
+@dataclass
+class NoAgi:
+    active_calls: int = 0
+
+
+@dataclass
+class QaServices:
+    """What `create_app` needs of the service (`hotline.app.http.AppServices`), without
+    Asterisk: the real database, authenticator and dialplan registry; fixed presence."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    recordings: Any
+    auth: Any
+    dialplans: Any
+    presence: StaticPresence
+    ami: NoAmi = field(default_factory=NoAmi)
+    agi: NoAgi = field(default_factory=NoAgi)
+    directory_changes: int = 0  # directory_changed() calls (the admin API's reload hook)
+
+    async def directory_changed(self) -> None:
+        self.directory_changes += 1
+
+
 @dataclass
 class QaTestEnv:
     app: Any
@@ -199,17 +239,24 @@ class QaTestEnv:
     settings: Any
     seeded: Seeded
     url: str
+    services: QaServices
+    dialplan_version: int  # the stored id of the dialplan loaded at start
+
+
+TOKEN_SECRET = "t" * 48
 
 
 async def build_test_env(tmp: Path, *, clock: Any = None, presence: dict[str, str] | None = None,
                          users: bool = True) -> QaTestEnv:
-    """Temp SQLite migrated to head, seeded, and a FastAPI app with the QA routers."""
-    from fastapi import FastAPI
-
-    from backoffice.api import build_router
-    from backoffice.web import build_web_router
+    """Temp SQLite migrated to head, seeded, and the service's app (`create_app`) on it."""
+    from backoffice.auth import Authenticator
+    from hotline.app.http import create_app
+    from hotline.clock import utcnow
     from hotline.db import migrate
     from hotline.db.base import make_engine, make_sessionmaker
+    from hotline.paths import PROJECT_ROOT
+    from ivr.registry import DialplanRegistry
+    from ivr.store import DialplanVersionStore
     from recordings.settings import RecordingSettings
 
     url = f"sqlite+aiosqlite:///{tmp / 'qa.db'}"
@@ -220,10 +267,12 @@ async def build_test_env(tmp: Path, *, clock: Any = None, presence: dict[str, st
     settings.dir.mkdir(parents=True, exist_ok=True)
     seeded = await seed(sm, settings.dir, users=users)
     pres = presence if presence is not None else {"2001": "available", "2002": "in_use"}
-    app = FastAPI(title="Hotline QA test")
-    kwargs: dict[str, Any] = {"token_secret": "t" * 48}
-    if clock is not None:
-        kwargs["clock"] = clock
-    app.include_router(build_router(sm, settings, lambda: pres, **kwargs))
-    app.include_router(build_web_router())
-    return QaTestEnv(app, engine, sm, settings, seeded, url)
+    dialplan = tmp / "hotline.yaml"
+    dialplan.write_text((PROJECT_ROOT / "dialplan" / "hotline.yaml").read_text())
+    registry = DialplanRegistry(dialplan, DialplanVersionStore(sm))
+    await registry.load_file()
+    assert registry.active_version is not None
+    auth = Authenticator(sm, settings.auth, TOKEN_SECRET, clock if clock is not None else utcnow)
+    services = QaServices(sm, settings, auth, registry, StaticPresence(pres))
+    app = create_app(services)
+    return QaTestEnv(app, engine, sm, settings, seeded, url, services, registry.active_version.id)
