@@ -16,9 +16,8 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backoffice.access import ACCESS, AccessPolicy, check_access, install_access
-from backoffice.api import build_router as qa_router
+from backoffice.app import backoffice_routers
 from backoffice.auth import Authenticator
-from backoffice.web import build_web_router
 from callrouting.api import build_router as routing_router
 from directory.tables import OperatorRow, TeamRow
 from hotline.api_errors import ERROR_RESPONSES, install_error_handlers
@@ -148,10 +147,8 @@ def create_app(service: AppServices) -> FastAPI:
     app.include_router(dialplan_router(service.dialplans), responses=ERROR_RESPONSES)
     app.include_router(routing_router(service.sessionmaker, lambda: service.presence),
                        responses=ERROR_RESPONSES)
-    app.include_router(qa_router(service.sessionmaker, service.recordings,
-                                 lambda: service.presence.snapshot(),
-                                 authenticator=service.auth,
-                                 on_directory_changed=service.directory_changed))
-    app.include_router(build_web_router())
+    for router in backoffice_routers(service.sessionmaker, service.recordings, service.auth,
+                                     lambda: service.presence.snapshot(), service.directory_changed):
+        app.include_router(router)
     policy.verify(app.routes)
     return app

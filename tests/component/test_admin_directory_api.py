@@ -98,7 +98,7 @@ def test_conflicts_are_told_apart_in_sqlite_and_postgresql_wording(orig: str, ki
                                                                   field: str | None) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    from backoffice.api import conflict_kind
+    from backoffice.common import conflict_kind
 
     assert conflict_kind(IntegrityError("INSERT ...", {}, Exception(orig))) == (kind, field)
 
