@@ -12,14 +12,12 @@ from typing import Any, Protocol
 from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backoffice.access import ACCESS, AccessPolicy, check_access, install_access
 from backoffice.app import backoffice_routers
 from backoffice.auth import Authenticator
-from callrouting.api import build_router as routing_router
-from directory.tables import OperatorRow, TeamRow
 from hotline.api_errors import ERROR_RESPONSES, install_error_handlers
 from ivr.api import build_router as dialplan_router
 from ivr.registry import DialplanRegistry
@@ -76,15 +74,6 @@ class Health(BaseModel):
     dialplan_error: dict[str, Any] | None
 
 
-class OperatorOut(BaseModel):
-    id: int
-    name: str
-    extension: str
-    role: str
-    team: str | None
-    presence: str
-
-
 def create_app(service: AppServices) -> FastAPI:
     """Every route of the service, each behind its roles in `backoffice.access.ACCESS`.
 
@@ -123,30 +112,12 @@ def create_app(service: AppServices) -> FastAPI:
             dialplan_error=dp.get("dialplan_error"),
         )
 
-    @app.get("/api/operators", response_model=list[OperatorOut], tags=["directory"],
-             responses=ERROR_RESPONSES)
-    async def operators() -> Any:
-        """Operators with their live presence (from AMI)."""
-        async with service.sessionmaker() as s:
-            rows = (await s.execute(
-                select(OperatorRow, TeamRow.name).outerjoin(TeamRow, OperatorRow.team_id == TeamRow.id)
-                .order_by(OperatorRow.extension)
-            )).all()
-        snap = service.presence.snapshot()
-        return [
-            OperatorOut(id=o.id, name=o.name, extension=o.extension, role=o.role, team=team,
-                        presence=str(snap.get(o.extension, "unavailable")))
-            for o, team in rows
-        ]
-
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse("/qa/")
 
     # Routers carry their full paths and are included without a prefix (see backoffice.access).
     app.include_router(dialplan_router(service.dialplans), responses=ERROR_RESPONSES)
-    app.include_router(routing_router(service.sessionmaker, lambda: service.presence),
-                       responses=ERROR_RESPONSES)
     for router in backoffice_routers(service.sessionmaker, service.recordings, service.auth,
                                      lambda: service.presence.snapshot(), service.directory_changed):
         app.include_router(router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.qa_env import QaTestEnv, build_test_env
@@ -19,3 +20,10 @@ async def env(tmp_path: Path) -> AsyncIterator[QaTestEnv]:
         yield e
     finally:
         await e.engine.dispose()
+
+
+@pytest.fixture
+async def client(env: QaTestEnv) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on `env`'s app."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(env.app), base_url="http://qa.test") as c:
+        yield c

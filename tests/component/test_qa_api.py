@@ -197,34 +197,6 @@ async def test_review_queue(env: QaTestEnv, client: httpx.AsyncClient) -> None:
     assert r.status_code == 422
 
 
-async def test_wallboard_and_screenpop(env: QaTestEnv, client: httpx.AsyncClient) -> None:
-    from datetime import timedelta
-
-    from callrouting.tables import CallAttemptRow
-    from hotline.clock import utcnow
-    from hotline.db.calls import CallRow
-    call_attempts = CallAttemptRow.__table__
-
-    async with env.sm() as s, s.begin():
-        live = CallRow(uniqueid="live-1", started_at=utcnow() - timedelta(seconds=40), path=[],
-                       caller_number="+79001112233", caller_name="Maria Ivanova",
-                       caller_ref_id=env.seeded.callers["ivanova"], intent="ticket_check")
-        s.add(live)
-        await s.flush()
-        await s.execute(call_attempts.insert().values(
-            call_id=live.id, step_index=0, reason="personal_manager", targets=["2001"],
-            started_at=utcnow(), outcome=None))
-    h = await login(client, "qa")
-    w = (await client.get("/api/wallboard", headers=h)).json()
-    pres = {o["extension"]: o["presence"] for o in w["operators"]}
-    assert pres["2001"] == "available" and pres["2002"] == "in_use" and pres["2003"] == "unavailable"
-    assert [c["state"] for c in w["calls"]] == ["ringing"] and w["calls"][0]["vip"]
-    oh = await login(client, "operator")  # Anna, whose phone rings
-    pop = (await client.get("/api/me/screenpop", headers=oh)).json()
-    assert pop["call_id"] == live.id and pop["vip"] and pop["caller_name"] == "Maria Ivanova"
-    assert pop["previous_calls"] == 2 and pop["last_rating"] == 5
-
-
 async def test_openapi_documents_every_endpoint(env: QaTestEnv, client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     from backoffice.access import ACCESS

@@ -222,7 +222,7 @@ class QaServices:
     recordings: Any
     auth: Any
     dialplans: Any
-    presence: StaticPresence
+    presence: Any  # has snapshot()
     ami: NoAmi = field(default_factory=NoAmi)
     agi: NoAgi = field(default_factory=NoAgi)
     directory_changes: int = 0  # directory_changed() calls (the admin API's reload hook)
@@ -246,17 +246,37 @@ class QaTestEnv:
 TOKEN_SECRET = "t" * 48
 
 
-async def build_test_env(tmp: Path, *, clock: Any = None, presence: dict[str, str] | None = None,
-                         users: bool = True) -> QaTestEnv:
-    """Temp SQLite migrated to head, seeded, and the service's app (`create_app`) on it."""
+async def build_app(sm: async_sessionmaker[AsyncSession], tmp: Path, settings: Any, *,
+                    clock: Any = None, presence: Any = None) -> tuple[Any, QaServices, int]:
+    """The service's app (`create_app`) on a migrated database, without Asterisk: the demo
+    dialplan (a copy under `tmp`) in a real registry, an authenticator on `clock`, and
+    `presence` ({extension: presence}, or anything with `snapshot()`).
+
+    Returns (app, services, the stored id of the dialplan version loaded)."""
     from backoffice.auth import Authenticator
     from hotline.app.http import create_app
     from hotline.clock import utcnow
-    from hotline.db import migrate
-    from hotline.db.base import make_engine, make_sessionmaker
     from hotline.paths import PROJECT_ROOT
     from ivr.registry import DialplanRegistry
     from ivr.store import DialplanVersionStore
+
+    dialplan = tmp / "hotline.yaml"
+    dialplan.write_text((PROJECT_ROOT / "dialplan" / "hotline.yaml").read_text())
+    registry = DialplanRegistry(dialplan, DialplanVersionStore(sm))
+    await registry.load_file()
+    assert registry.active_version is not None
+    auth = Authenticator(sm, settings.auth, TOKEN_SECRET, clock if clock is not None else utcnow)
+    if presence is None or isinstance(presence, dict):
+        presence = StaticPresence(presence or {})
+    services = QaServices(sm, settings, auth, registry, presence)
+    return create_app(services), services, registry.active_version.id
+
+
+async def build_test_env(tmp: Path, *, clock: Any = None, presence: dict[str, str] | None = None,
+                         users: bool = True) -> QaTestEnv:
+    """Temp SQLite migrated to head, seeded, and the service's app (`create_app`) on it."""
+    from hotline.db import migrate
+    from hotline.db.base import make_engine, make_sessionmaker
     from recordings.settings import RecordingSettings
 
     url = f"sqlite+aiosqlite:///{tmp / 'qa.db'}"
@@ -267,12 +287,14 @@ async def build_test_env(tmp: Path, *, clock: Any = None, presence: dict[str, st
     settings.dir.mkdir(parents=True, exist_ok=True)
     seeded = await seed(sm, settings.dir, users=users)
     pres = presence if presence is not None else {"2001": "available", "2002": "in_use"}
-    dialplan = tmp / "hotline.yaml"
-    dialplan.write_text((PROJECT_ROOT / "dialplan" / "hotline.yaml").read_text())
-    registry = DialplanRegistry(dialplan, DialplanVersionStore(sm))
-    await registry.load_file()
-    assert registry.active_version is not None
-    auth = Authenticator(sm, settings.auth, TOKEN_SECRET, clock if clock is not None else utcnow)
-    services = QaServices(sm, settings, auth, registry, StaticPresence(pres))
-    app = create_app(services)
-    return QaTestEnv(app, engine, sm, settings, seeded, url, services, registry.active_version.id)
+    app, services, dialplan_version = await build_app(sm, tmp, settings, clock=clock, presence=pres)
+    return QaTestEnv(app, engine, sm, settings, seeded, url, services, dialplan_version)
+
+
+async def login(client: Any, role: str, password: str | None = None) -> dict[str, str]:
+    """Log in through the API; the bearer header (the session cookie is dropped: tests use
+    the token unless they test the cookie)."""
+    r = await client.post("/api/auth/login", json={"username": role, "password": password or PASSWORDS[role]})
+    assert r.status_code == 200, r.text
+    client.cookies.clear()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
