@@ -298,3 +298,27 @@ async def login(client: Any, role: str, password: str | None = None) -> dict[str
     assert r.status_code == 200, r.text
     client.cookies.clear()
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+ROLES = ("admin", "qa", "operator")
+
+
+async def tokens(client: Any) -> dict[str, dict[str, str]]:
+    """A bearer header for each seeded user: {role: header}."""
+    out = {}
+    for role in ROLES:
+        r = await client.post("/api/auth/login", json={"username": role, "password": PASSWORDS[role]})
+        assert r.status_code == 200
+        out[role] = {"Authorization": "Bearer " + r.json()["access_token"]}
+    client.cookies.clear()
+    return out
+
+
+class Clock:
+    """A clock that stands still until a test moves `now`."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now

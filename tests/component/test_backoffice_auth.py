@@ -1,7 +1,6 @@
-"""Failed-login throttle: the pure bookkeeping with a fake clock, then through the HTTP API
-(5 failures per username, 20 per client address, in 5 minutes; HTTP 429 with Retry-After)."""
-
-# ruff: noqa: F811  (fixtures imported from test_qa_access are used as test parameters)
+"""backoffice/auth.py: the failed-login throttle, the pure bookkeeping with a fake clock, then
+through the HTTP API (5 failures per username, 20 per client address, in 5 minutes; HTTP 429
+with Retry-After); passwords stored as argon2id hashes."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,12 +12,17 @@ import structlog
 from backoffice.auth import Authenticator, LoginThrottle
 from hotline.api_errors import ApiError
 from recordings.settings import AuthSettings
-from tests.component.test_qa_access import Clock, client, clock, env  # noqa: F401 (fixtures)
-from tests.support.qa_env import PASSWORDS, QaTestEnv
+from tests.support.qa_env import PASSWORDS, Clock, QaTestEnv
 
 pytestmark = pytest.mark.component
 
 WINDOW = timedelta(minutes=5)
+
+
+@pytest.fixture
+async def env(clocked_env: QaTestEnv) -> QaTestEnv:
+    """The app on the fake clock (conftest's `clock`)."""
+    return clocked_env
 
 
 def fail(t: LoginThrottle, n: int, username: str = "qa", client: str | None = "10.0.0.1") -> None:
@@ -189,3 +193,13 @@ async def test_http_success_clears_the_username(env: QaTestEnv, client: httpx.As
 async def test_openapi_documents_429(env: QaTestEnv, client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "429" in spec["paths"]["/api/auth/login"]["post"]["responses"]
+
+
+async def test_passwords_are_hashed(env: QaTestEnv) -> None:
+    from sqlalchemy import select
+
+    from backoffice.models import UserRow
+    async with env.sm() as s:
+        hashes = (await s.scalars(select(UserRow.password_hash))).all()
+    assert all(h.startswith("$argon2id$") for h in hashes)
+    assert not any(p in h for h in hashes for p in PASSWORDS.values())

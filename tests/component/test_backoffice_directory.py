@@ -1,6 +1,6 @@
-"""Admin directory endpoints (teams, operators, known callers) beyond the access table: the
-404 and 409 answers, partial updates, and the directory-changed hook that reloads Asterisk's
-configuration (called for teams and operators, not for known callers)."""
+"""backoffice/directory.py: the admin endpoints (teams, operators, known callers) beyond the
+access table: the 404 and 409 answers, partial updates, and the directory-changed hook that
+reloads Asterisk's configuration (called for teams and operators, not for known callers)."""
 
 from __future__ import annotations
 
