@@ -66,8 +66,11 @@ async def test_access_table_covers_every_route(env: QaTestEnv) -> None:
 
 async def test_role_matrix(env: QaTestEnv, client: httpx.AsyncClient) -> None:
     tok = await tokens(client)
+    routes = route_keys(env.app.routes)  # every route of the real app, by (method, path)
+    missing = sorted(set(routes) - set(ACCESS))
+    assert not missing, f"routes missing from the access table: {missing}"
     # destructive endpoints last, so the others still find their objects
-    order = sorted(ACCESS, key=lambda k: (k[1] == "/api/auth/logout", k[0] == "DELETE", k[1], k[0]))
+    order = sorted(routes, key=lambda k: (k[1] == "/api/auth/logout", k[0] == "DELETE", k[1], k[0]))
     seen = []
     for n, (method, path) in enumerate(order):
         allowed = {r.value for r in ACCESS[(method, path)]}
@@ -87,7 +90,7 @@ async def test_role_matrix(env: QaTestEnv, client: httpx.AsyncClient) -> None:
                 assert r.status_code == 403, (method, path, who, r.status_code, r.text)
                 assert method == "HEAD" or r.json()["error_id"] == "forbidden"
             client.cookies.clear()
-    assert len(seen) == 4 * len(ACCESS) == 4 * 52
+    assert len(seen) == 4 * len(routes) == 4 * len(ACCESS) == 4 * 52
     assert {p for _, p, _, _ in seen} >= {"/api/dialplans/upload", "/api/routing/calls/active"}
 
 
