@@ -1,4 +1,4 @@
-"""Web users: argon2id password hashes, expiring signed session tokens, role checks.
+"""Web users: argon2id password hashes, expiring signed session tokens (role checks: access.py).
 
 A login returns a JWT (HS256, PyJWT) with `sub`, `role`, `jti` and `exp`, and sets it as an
 HttpOnly cookie for the web page. Every request checks the signature and expiry, then that the
@@ -17,7 +17,7 @@ import asyncio
 import math
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -297,19 +297,6 @@ class Authenticator:
             raise ApiError(403, "csrf_header_missing",
                            f"requests with the session cookie that change data need {CSRF_HEADER}: 1")
         return Principal(user.id, user.username, Role(user.role), user.operator_id, sess.id, via_cookie)
-
-    def require(self, *roles: Role) -> Callable[[Request], Awaitable[Principal]]:
-        """A FastAPI dependency: the logged-in principal, if their role is one of `roles`."""
-        allowed = frozenset(roles)
-
-        async def dependency(request: Request) -> Principal:
-            principal = await self.authenticate(request)
-            if principal.role not in allowed:
-                raise ApiError(403, "forbidden", f"role {principal.role} may not do this",
-                               {"role": principal.role, "allowed": sorted(allowed)})
-            return principal
-
-        return dependency
 
 
 # -- users ----------------------------------------------------------------------------------

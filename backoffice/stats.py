@@ -1,4 +1,5 @@
-"""QA statistics as pure functions over per-call facts (no I/O, easy to check by hand).
+"""QA statistics (GET /api/stats): pure functions over per-call facts (no I/O, easy to check
+by hand), the query that gathers the facts (`call_facts`), and the route.
 
 Definitions (each rate is None when its denominator is zero):
 - CSAT: share of scores 4 and 5 among rated calls.
@@ -11,13 +12,36 @@ Definitions (each rate is None when its denominator is zero):
   answered / calls offered.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: FastAPI must evaluate the routes'
+# `Depends(filters)`, a dependency local to `build_router`.
 
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backoffice.access import Who
+from backoffice.callquery import (
+    CallFilters,
+    answered_attempt,
+    apply_filters,
+    bot_handled,
+    call_attempts,
+    filters_dependency,
+    offered,
+)
+from backoffice.common import Deps, api_router
+from directory.tables import CallerRow, OperatorRow, TeamRow
+from hotline.clock import aware
+from hotline.db.calls import CallRow
+from recordings.models import RatingRow
 
 
 @dataclass(frozen=True)
@@ -114,3 +138,123 @@ def grouped(facts: Iterable[CallFacts], key: Callable[[CallFacts], Hashable]) ->
 
 def local_day(tz: ZoneInfo) -> Callable[[CallFacts], date]:
     return lambda f: f.started_at.astimezone(tz).date()
+
+
+# --- schemas -----------------------------------------------------------------------------------
+
+
+class FiguresOut(BaseModel):
+    calls: int
+    operator_answered: int
+    rated: int
+    rating_share: float | None = Field(description="rated / operator-answered calls")
+    csat: float | None = Field(description="share of 4 and 5 among rated calls")
+    average_score: float | None
+    scores: dict[int, int]
+    bot_handled: int
+    bot_contained: int
+    containment: float | None = Field(description="bot-handled calls no operator took / bot-handled")
+    offered: int
+    abandoned: int
+    abandonment: float | None = Field(description="offered calls no operator answered / offered")
+    asa_seconds: float | None = Field(description="average speed of answer")
+
+
+class GroupFigures(FiguresOut):
+    key: str
+    label: str
+
+
+class StatsOut(BaseModel):
+    date_from: datetime | None
+    date_to: datetime | None
+    timezone: str
+    csat_target: float
+    totals: FiguresOut
+    by_operator: list[GroupFigures]
+    by_team: list[GroupFigures]
+    by_intent: list[GroupFigures]
+    by_day: list[GroupFigures]
+
+
+# --- service -----------------------------------------------------------------------------------
+
+
+async def call_facts(sm: async_sessionmaker[AsyncSession], f: CallFilters) -> list[CallFacts]:
+    """The facts of every call the filters select."""
+    first = (select(call_attempts.c.call_id, func.min(call_attempts.c.started_at).label("first"))
+             .group_by(call_attempts.c.call_id).subquery())
+    q = (select(CallRow.id, CallRow.started_at, CallRow.answered_by_id, OperatorRow.name,
+                OperatorRow.team_id, TeamRow.name, CallRow.intent, RatingRow.score,
+                bot_handled(), offered(), answered_attempt(), first.c.first, CallRow.answered_at)
+         .outerjoin(OperatorRow, OperatorRow.id == CallRow.answered_by_id)
+         .outerjoin(TeamRow, TeamRow.id == OperatorRow.team_id)
+         .outerjoin(CallerRow, CallerRow.id == CallRow.caller_ref_id)
+         .outerjoin(RatingRow, RatingRow.call_id == CallRow.id)
+         .outerjoin(first, first.c.call_id == CallRow.id))
+    q = apply_filters(q, f)
+    async with sm() as s:
+        rows = (await s.execute(q)).all()
+    facts = []
+    for (cid, started, op_id, op_name, team_id, team_name, intent, score, bot, was_offered,
+         was_answered, first_at, answered_at) in rows:
+        took = op_id is not None or bool(was_answered)
+        asa = None
+        if took and first_at is not None and answered_at is not None:
+            asa = max(0.0, (aware(answered_at) - aware(first_at)).total_seconds())
+        facts.append(CallFacts(
+            call_id=cid, started_at=aware(started), operator_id=op_id, operator_name=op_name,
+            team_id=team_id, team_name=team_name, intent=intent, score=score,
+            bot_handled=bool(bot), offered=bool(was_offered),
+            operator_answered=took, asa_seconds=asa,
+        ))
+    return facts
+
+
+def _figures(f: Figures, **extra: Any) -> dict[str, Any]:
+    return dict(
+        calls=f.calls, operator_answered=f.operator_answered, rated=f.rated,
+        rating_share=f.rating_share, csat=f.csat, average_score=f.average_score, scores=f.scores,
+        bot_handled=f.bot_handled, bot_contained=f.bot_contained, containment=f.containment,
+        offered=f.offered, abandoned=f.abandoned, abandonment=f.abandonment,
+        asa_seconds=f.asa_seconds, **extra,
+    )
+
+
+def statistics(facts: list[CallFacts], f: CallFilters, tz: ZoneInfo, timezone: str,
+               csat_target: float) -> StatsOut:
+    def groups(key: Callable[[CallFacts], Any], label: Callable[[Any], str]) -> list[GroupFigures]:
+        g = grouped(facts, key)
+        return [GroupFigures(**_figures(v, key=str(k), label=label(k)))
+                for k, v in sorted(g.items(), key=lambda kv: str(kv[0]))]
+
+    names = {x.operator_id: x.operator_name for x in facts}
+    teams = {x.team_id: x.team_name for x in facts}
+    return StatsOut(
+        date_from=f.date_from, date_to=f.date_to, timezone=timezone,
+        csat_target=csat_target, totals=FiguresOut(**_figures(totals(facts))),
+        by_operator=groups(lambda x: x.operator_id if x.operator_id is not None else "none",
+                           lambda k: names.get(k) or "(no operator)" if k != "none" else "(no operator)"),
+        by_team=groups(lambda x: x.team_id if x.team_id is not None else "none",
+                       lambda k: teams.get(k) or "(no team)" if k != "none" else "(no team)"),
+        by_intent=groups(lambda x: x.intent or "none", lambda k: k if k != "none" else "(no intent)"),
+        by_day=groups(local_day(tz), lambda k: k.isoformat()),
+    )
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+
+def build_router(deps: Deps) -> APIRouter:
+    router = api_router()
+    settings = deps.settings
+    tz = ZoneInfo(settings.stats_timezone)
+    filters = filters_dependency(tz)
+
+    @router.get("/stats", response_model=StatsOut, tags=["stats"],
+                summary="CSAT, ratings, bot containment, speed of answer, abandonment")
+    async def stats(who: Who, f: Annotated[CallFilters, Depends(filters)]) -> Any:
+        facts = await call_facts(deps.sm, f)
+        return statistics(facts, f, tz, settings.stats_timezone, settings.csat_target)
+
+    return router

@@ -1,8 +1,9 @@
-"""API errors with a stable body: {error_id, message, details}.
+"""API errors with one body for every router: {error_id, message, details}.
 
-Routers built here use `ErrorRoute`, so the body is the same whether or not the app that
-mounts them installs exception handlers: `ApiError`, request validation errors and
-`HTTPException`s raised inside a route (including its dependencies) become this body.
+The app installs `install_error_handlers`, so every answer of an error has this body: an
+`ApiError`, a request validation error or an `HTTPException` raised in any route or its
+dependencies, and routing's own 404 and 405. Feature routers also use `ErrorRoute`, so the
+body is the same when a test mounts one on a bare FastAPI app without the handlers.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import HTTPException, Request, Response
+from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 
 class ErrorBody(BaseModel):
@@ -81,11 +83,21 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def install_error_handlers(app: Any) -> None:
-    """For routers that are not built with `ErrorRoute` but use `Authenticator.require`
-    (e.g. `app.include_router(ivr_router, dependencies=[Depends(auth.require(Role.ADMIN))])`)."""
+    """The one error body for the whole app: routes not built with `ErrorRoute` (the health
+    check, the web page), app-level dependencies, and paths or methods no route matches."""
 
-    async def handle(_request: Request, exc: Exception) -> Response:
+    async def api_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         return exc.response()
 
-    app.add_exception_handler(ApiError, handle)
+    async def invalid(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return _from_validation(exc).response()
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return _from_http(exc).response()
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(HTTPException, http_error)

@@ -1,16 +1,17 @@
-"""HTTP routes for dialplan versions (mounted by the service under /api/dialplans).
+"""HTTP routes for dialplan versions, under /api/dialplans (the router carries the prefix).
 
-Errors carry a stable id, a message and details:
-    {"detail": {"error": "dialplan_invalid", "message": "...", "problems": ["file:3:5: ..."]}}
+Errors have the one body of every router (`hotline.api_errors`):
+    {"error_id": "dialplan_invalid", "message": "...", "details": {"problems": ["file:3:5: ..."]}}
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body
 from pydantic import BaseModel
 
+from hotline.api_errors import ApiError, ErrorRoute
 from ivr.check import DialplanError
 from ivr.registry import DialplanRegistry, VersionNotFound
 
@@ -28,19 +29,17 @@ class RollbackIn(BaseModel):
     id: int | None = None  # default: the version before the active one
 
 
-def _invalid(exc: DialplanError) -> HTTPException:
-    return HTTPException(422, {
-        "error": "dialplan_invalid", "message": "the dialplan has problems; nothing changed",
-        "problems": [str(p) for p in exc.problems],
-    })
+def _invalid(exc: DialplanError) -> ApiError:
+    return ApiError(422, "dialplan_invalid", "the dialplan has problems; nothing changed",
+                    {"problems": [str(p) for p in exc.problems]})
 
 
-def _not_found(exc: VersionNotFound) -> HTTPException:
-    return HTTPException(404, {"error": "version_not_found", "message": str(exc)})
+def _not_found(exc: VersionNotFound) -> ApiError:
+    return ApiError(404, "version_not_found", str(exc))
 
 
-def build_router(registry: DialplanRegistry) -> APIRouter:
-    r = APIRouter(tags=["dialplans"])
+def build_router(registry: DialplanRegistry, prefix: str = "/api/dialplans") -> APIRouter:
+    r = APIRouter(prefix=prefix, tags=["dialplans"], route_class=ErrorRoute)
 
     @r.get("/versions")
     async def versions() -> Any:

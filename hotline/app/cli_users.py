@@ -56,7 +56,7 @@ def _validation_message(exc: Any) -> str:
 def _check_username(username: str) -> None:
     from pydantic import ValidationError
 
-    from backoffice.api import UserIn
+    from backoffice.users import UserIn
 
     try:  # the same rules as POST /api/admin/users; the password here only fills the form
         UserIn(username=username, password="x" * 12, role="qa")
@@ -67,7 +67,7 @@ def _check_username(username: str) -> None:
 def _check_password(password: str) -> None:
     from pydantic import ValidationError
 
-    from backoffice.api import UserPatch
+    from backoffice.users import UserPatch
 
     try:  # the same rules as PATCH /api/admin/users/{id}
         UserPatch(password=password)

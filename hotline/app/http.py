@@ -1,18 +1,65 @@
-"""The HTTP API (FastAPI on loopback): every feature's routes, each behind its roles."""
+"""The HTTP API (FastAPI on loopback): every feature's routes, each behind its roles.
+
+`create_app` takes what the routes need (`AppServices`), not the service: the composition
+root (`hotline.app.service`) builds the app, so this module does not import it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
-from sqlalchemy import select, text
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from directory.tables import OperatorRow, TeamRow
+from backoffice.access import ACCESS, AccessPolicy, check_access, install_access
+from backoffice.app import backoffice_routers
+from backoffice.auth import Authenticator
+from hotline.api_errors import ERROR_RESPONSES, install_error_handlers
+from ivr.api import build_router as dialplan_router
+from ivr.registry import DialplanRegistry
+from recordings.settings import RecordingSettings
 
-if TYPE_CHECKING:
-    from hotline.app.service import Service
+
+class PresenceSource(Protocol):
+    def snapshot(self) -> Mapping[str, Any]: ...  # {extension: presence}
+
+
+class AmiStatus(Protocol):
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def asterisk_version(self) -> str | None: ...
+    @property
+    def last_error(self) -> str | None: ...
+
+
+class AgiStatus(Protocol):
+    @property
+    def active_calls(self) -> int: ...
+
+
+class AppServices(Protocol):
+    """What the HTTP app uses of the running service (`hotline.app.service.Service`)."""
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def recordings(self) -> RecordingSettings: ...
+    @property
+    def auth(self) -> Authenticator: ...
+    @property
+    def dialplans(self) -> DialplanRegistry: ...
+    @property
+    def presence(self) -> PresenceSource: ...  # swapped when the directory changes: read per request
+    @property
+    def ami(self) -> AmiStatus: ...
+    @property
+    def agi(self) -> AgiStatus: ...
+    async def directory_changed(self) -> None: ...
 
 
 class Health(BaseModel):
@@ -27,32 +74,23 @@ class Health(BaseModel):
     dialplan_error: dict[str, Any] | None
 
 
-class OperatorOut(BaseModel):
-    id: int
-    name: str
-    extension: str
-    role: str
-    team: str | None
-    presence: str
+def create_app(service: AppServices) -> FastAPI:
+    """Every route of the service, each behind its roles in `backoffice.access.ACCESS`.
 
-
-def create_app(service: Service) -> FastAPI:
-    from backoffice.api import build_router as qa_router
-    from backoffice.models import Role
-    from backoffice.web import build_web_router
-    from callrouting.api import build_router as routing_router
-    from hotline.api_errors import install_error_handlers
-    from ivr.api import build_router as dialplan_router
-
+    `check_access` is an app-level dependency: it runs for every route, including those of
+    the included routers, and refuses routes the table does not name; `verify` refuses to
+    build an app whose routes and table differ.
+    """
+    policy = AccessPolicy(ACCESS, service.auth)
     app = FastAPI(
         title="Hotline",
         version="0.1.0",
         description="Hotline call router: health, presence, dialplans, routing context, "
         "calls, recordings, reviews and statistics. Log in at POST /api/auth/login.",
+        dependencies=[Depends(check_access)],
     )
     install_error_handlers(app)
-    auth = service.auth
-    anyone = [Depends(auth.require(Role.ADMIN, Role.QA, Role.OPERATOR))]
+    install_access(app, policy)
 
     @app.get("/health", response_model=Health, tags=["service"])
     async def health() -> Any:
@@ -74,35 +112,14 @@ def create_app(service: Service) -> FastAPI:
             dialplan_error=dp.get("dialplan_error"),
         )
 
-    @app.get("/api/operators", response_model=list[OperatorOut], tags=["directory"],
-             dependencies=anyone)
-    async def operators() -> Any:
-        """Operators with their live presence (from AMI)."""
-        async with service.sessionmaker() as s:
-            rows = (await s.execute(
-                select(OperatorRow, TeamRow.name).outerjoin(TeamRow, OperatorRow.team_id == TeamRow.id)
-                .order_by(OperatorRow.extension)
-            )).all()
-        snap = service.presence.snapshot()
-        return [
-            OperatorOut(id=o.id, name=o.name, extension=o.extension, role=o.role, team=team,
-                        presence=str(snap.get(o.extension, "unavailable")))
-            for o, team in rows
-        ]
-
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse("/qa/")
 
-    app.include_router(dialplan_router(service.dialplans), prefix="/api/dialplans",
-                       dependencies=[Depends(auth.require(Role.ADMIN))])
-    # before the QA router: /api/routing/calls/active must not match /api/calls/{id}
-    app.include_router(routing_router(service.sessionmaker, lambda: service.presence),
-                       prefix="/api/routing",
-                       dependencies=[Depends(auth.require(Role.ADMIN, Role.QA))])
-    app.include_router(qa_router(service.sessionmaker, service.recordings,
-                                 lambda: service.presence.snapshot(),
-                                 token_secret=service.token_secret, authenticator=auth,
-                                 on_directory_changed=service.directory_changed))
-    app.include_router(build_web_router())
+    # Routers carry their full paths and are included without a prefix (see backoffice.access).
+    app.include_router(dialplan_router(service.dialplans), responses=ERROR_RESPONSES)
+    for router in backoffice_routers(service.sessionmaker, service.recordings, service.auth,
+                                     lambda: service.presence.snapshot(), service.directory_changed):
+        app.include_router(router)
+    policy.verify(app.routes)
     return app

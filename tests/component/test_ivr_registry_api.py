@@ -31,7 +31,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Dialplan
     registry = DialplanRegistry(file, DialplanVersionStore(make_sessionmaker(engine)))
     await registry.load_file()
     app = FastAPI()
-    app.include_router(build_router(registry), prefix="/api/dialplans")
+    app.include_router(build_router(registry))  # under /api/dialplans
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://t") as client:
         yield client, registry
@@ -48,7 +48,7 @@ async def test_upload_reject_diff_rollback(api: tuple[httpx.AsyncClient, Dialpla
     assert any(p.startswith(f"upload:{line}:") for p in r.json()["problems"])
 
     r = await client.post("/api/dialplans/upload", json={"content": bad, "by": "admin"})
-    assert r.status_code == 422 and r.json()["detail"]["error"] == "dialplan_invalid"
+    assert r.status_code == 422 and r.json()["error_id"] == "dialplan_invalid"
     assert registry.active.version_id == v1  # nothing changed ...
     assert registry.health()["dialplan_error"]["problems"]  # ... and the error is visible
 

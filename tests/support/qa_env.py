@@ -191,6 +191,46 @@ EXPECTED = {
 }
 
 
+class StaticPresence:
+    """The presence tracker's `snapshot()`, fixed (no AMI)."""
+
+    def __init__(self, snapshot: dict[str, str]) -> None:
+        self.state = snapshot
+
+    def snapshot(self) -> dict[str, str]:
+        return self.state
+
+
+@dataclass
+class NoAmi:
+    connected: bool = False
+    asterisk_version: str | None = None
+    last_error: str | None = "not connected (test without Asterisk)"
+
+
+@dataclass
+class NoAgi:
+    active_calls: int = 0
+
+
+@dataclass
+class QaServices:
+    """What `create_app` needs of the service (`hotline.app.http.AppServices`), without
+    Asterisk: the real database, authenticator and dialplan registry; fixed presence."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    recordings: Any
+    auth: Any
+    dialplans: Any
+    presence: Any  # has snapshot()
+    ami: NoAmi = field(default_factory=NoAmi)
+    agi: NoAgi = field(default_factory=NoAgi)
+    directory_changes: int = 0  # directory_changed() calls (the admin API's reload hook)
+
+    async def directory_changed(self) -> None:
+        self.directory_changes += 1
+
+
 @dataclass
 class QaTestEnv:
     app: Any
@@ -199,15 +239,42 @@ class QaTestEnv:
     settings: Any
     seeded: Seeded
     url: str
+    services: QaServices
+    dialplan_version: int  # the stored id of the dialplan loaded at start
+
+
+TOKEN_SECRET = "t" * 48
+
+
+async def build_app(sm: async_sessionmaker[AsyncSession], tmp: Path, settings: Any, *,
+                    clock: Any = None, presence: Any = None) -> tuple[Any, QaServices, int]:
+    """The service's app (`create_app`) on a migrated database, without Asterisk: the demo
+    dialplan (a copy under `tmp`) in a real registry, an authenticator on `clock`, and
+    `presence` ({extension: presence}, or anything with `snapshot()`).
+
+    Returns (app, services, the stored id of the dialplan version loaded)."""
+    from backoffice.auth import Authenticator
+    from hotline.app.http import create_app
+    from hotline.clock import utcnow
+    from hotline.paths import PROJECT_ROOT
+    from ivr.registry import DialplanRegistry
+    from ivr.store import DialplanVersionStore
+
+    dialplan = tmp / "hotline.yaml"
+    dialplan.write_text((PROJECT_ROOT / "dialplan" / "hotline.yaml").read_text())
+    registry = DialplanRegistry(dialplan, DialplanVersionStore(sm))
+    await registry.load_file()
+    assert registry.active_version is not None
+    auth = Authenticator(sm, settings.auth, TOKEN_SECRET, clock if clock is not None else utcnow)
+    if presence is None or isinstance(presence, dict):
+        presence = StaticPresence(presence or {})
+    services = QaServices(sm, settings, auth, registry, presence)
+    return create_app(services), services, registry.active_version.id
 
 
 async def build_test_env(tmp: Path, *, clock: Any = None, presence: dict[str, str] | None = None,
                          users: bool = True) -> QaTestEnv:
-    """Temp SQLite migrated to head, seeded, and a FastAPI app with the QA routers."""
-    from fastapi import FastAPI
-
-    from backoffice.api import build_router
-    from backoffice.web import build_web_router
+    """Temp SQLite migrated to head, seeded, and the service's app (`create_app`) on it."""
     from hotline.db import migrate
     from hotline.db.base import make_engine, make_sessionmaker
     from recordings.settings import RecordingSettings
@@ -220,10 +287,38 @@ async def build_test_env(tmp: Path, *, clock: Any = None, presence: dict[str, st
     settings.dir.mkdir(parents=True, exist_ok=True)
     seeded = await seed(sm, settings.dir, users=users)
     pres = presence if presence is not None else {"2001": "available", "2002": "in_use"}
-    app = FastAPI(title="Hotline QA test")
-    kwargs: dict[str, Any] = {"token_secret": "t" * 48}
-    if clock is not None:
-        kwargs["clock"] = clock
-    app.include_router(build_router(sm, settings, lambda: pres, **kwargs))
-    app.include_router(build_web_router())
-    return QaTestEnv(app, engine, sm, settings, seeded, url)
+    app, services, dialplan_version = await build_app(sm, tmp, settings, clock=clock, presence=pres)
+    return QaTestEnv(app, engine, sm, settings, seeded, url, services, dialplan_version)
+
+
+async def login(client: Any, role: str, password: str | None = None) -> dict[str, str]:
+    """Log in through the API; the bearer header (the session cookie is dropped: tests use
+    the token unless they test the cookie)."""
+    r = await client.post("/api/auth/login", json={"username": role, "password": password or PASSWORDS[role]})
+    assert r.status_code == 200, r.text
+    client.cookies.clear()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+ROLES = ("admin", "qa", "operator")
+
+
+async def tokens(client: Any) -> dict[str, dict[str, str]]:
+    """A bearer header for each seeded user: {role: header}."""
+    out = {}
+    for role in ROLES:
+        r = await client.post("/api/auth/login", json={"username": role, "password": PASSWORDS[role]})
+        assert r.status_code == 200
+        out[role] = {"Authorization": "Bearer " + r.json()["access_token"]}
+    client.cookies.clear()
+    return out
+
+
+class Clock:
+    """A clock that stands still until a test moves `now`."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now

@@ -254,7 +254,7 @@
         h("h2", { text: `Calls in progress (${w.calls.length})` }),
         h("table", { id: "live" }, h("tbody", {}, w.calls.map(c => h("tr", {},
           h("td", { text: c.caller_name || c.caller_number || "unknown" }), h("td", {}, c.vip ? h("span", { class: "tag vip", text: "VIP" }) : null),
-          h("td", { text: c.state.replace("_", " ") }), h("td", { text: c.operator_name || "" }),
+          h("td", { text: c.state.replace("_", " ") }), h("td", { text: c.answered_by ? c.answered_by.name : "" }),
           h("td", { class: "num", text: Math.round(c.waiting_seconds) + " s" }))))));
     };
     await draw();

@@ -1,11 +1,9 @@
-"""Failed-login throttle: the pure bookkeeping with a fake clock, then through the HTTP API
-(5 failures per username, 20 per client address, in 5 minutes; HTTP 429 with Retry-After)."""
-
-# ruff: noqa: F811  (fixtures imported from test_qa_access are used as test parameters)
+"""backoffice/auth.py: the failed-login throttle, the pure bookkeeping with a fake clock, then
+through the HTTP API (5 failures per username, 20 per client address, in 5 minutes; HTTP 429
+with Retry-After); passwords stored as argon2id hashes."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,12 +12,17 @@ import structlog
 from backoffice.auth import Authenticator, LoginThrottle
 from hotline.api_errors import ApiError
 from recordings.settings import AuthSettings
-from tests.component.test_qa_access import Clock, client, clock, env  # noqa: F401 (fixtures)
-from tests.support.qa_env import PASSWORDS, QaTestEnv
+from tests.support.qa_env import PASSWORDS, Clock, QaTestEnv
 
 pytestmark = pytest.mark.component
 
 WINDOW = timedelta(minutes=5)
+
+
+@pytest.fixture
+async def env(clocked_env: QaTestEnv) -> QaTestEnv:
+    """The app on the fake clock (conftest's `clock`)."""
+    return clocked_env
 
 
 def fail(t: LoginThrottle, n: int, username: str = "qa", client: str | None = "10.0.0.1") -> None:
@@ -187,10 +190,16 @@ async def test_http_success_clears_the_username(env: QaTestEnv, client: httpx.As
     assert (await client.post(url, json={"username": "qa", "password": PASSWORDS["qa"]})).status_code == 200
 
 
-def test_openapi_documents_429(tmp_path: Path) -> None:
-    from backoffice.api import build_router
-    from recordings.settings import RecordingSettings
+async def test_openapi_documents_429(env: QaTestEnv, client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert "429" in spec["paths"]["/api/auth/login"]["post"]["responses"]
 
-    router = build_router(None, RecordingSettings(dir=tmp_path), token_secret="t" * 48)  # type: ignore[arg-type]
-    login = next(r for r in router.routes if getattr(r, "path", "") == "/api/auth/login")
-    assert 429 in login.responses  # type: ignore[attr-defined]
+
+async def test_passwords_are_hashed(env: QaTestEnv) -> None:
+    from sqlalchemy import select
+
+    from backoffice.models import UserRow
+    async with env.sm() as s:
+        hashes = (await s.scalars(select(UserRow.password_hash))).all()
+    assert all(h.startswith("$argon2id$") for h in hashes)
+    assert not any(p in h for h in hashes for p in PASSWORDS.values())

@@ -1,6 +1,6 @@
-"""Admin directory endpoints (teams, operators, known callers) beyond the access table: the
-404 and 409 answers, partial updates, and the directory-changed hook that reloads Asterisk's
-configuration (called for teams and operators, not for known callers)."""
+"""backoffice/directory.py: the admin endpoints (teams, operators, known callers) beyond the
+access table: the 404 and 409 answers, partial updates, and the directory-changed hook that
+reloads Asterisk's configuration (called for teams and operators, not for known callers)."""
 
 from __future__ import annotations
 
@@ -9,35 +9,21 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from tests.support.qa_env import PASSWORDS, QaTestEnv
+from tests.support.qa_env import PASSWORDS, QaServices, QaTestEnv
 
 pytestmark = pytest.mark.component
 
 
-class Hook:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def __call__(self) -> None:
-        self.calls += 1
-
-
 @pytest.fixture
-async def api(env: QaTestEnv) -> AsyncIterator[tuple[httpx.AsyncClient, Hook]]:
-    from backoffice.api import build_router
-
-    hook = Hook()
-    app = FastAPI()
-    app.include_router(build_router(env.sm, env.settings, lambda: {}, token_secret="t" * 48,
-                                    on_directory_changed=hook))  # fmt: skip
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://a.test") as c:
+async def api(env: QaTestEnv) -> AsyncIterator[tuple[httpx.AsyncClient, QaServices]]:
+    """The app as admin; `QaServices.directory_changes` counts the directory-changed hook."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(env.app), base_url="http://a.test") as c:
         r = await c.post("/api/auth/login", json={"username": "admin", "password": PASSWORDS["admin"]})
         assert r.status_code == 200
         c.headers["Authorization"] = "Bearer " + r.json()["access_token"]
         c.cookies.clear()
-        yield c, hook
+        yield c, env.services
 
 
 async def _ok(r: httpx.Response, status: int) -> Any:
@@ -45,26 +31,26 @@ async def _ok(r: httpx.Response, status: int) -> Any:
     return r.json() if r.content else None
 
 
-async def test_team_create_conflict_patch_delete(api: tuple[httpx.AsyncClient, Hook]) -> None:
+async def test_team_create_conflict_patch_delete(api: tuple[httpx.AsyncClient, QaServices]) -> None:
     c, hook = api
     team = await _ok(await c.post("/api/admin/teams", json={"name": "Night shift"}), 201)
-    assert hook.calls == 1
+    assert hook.directory_changes == 1
     dup = await c.post("/api/admin/teams", json={"name": "Night shift"})
-    assert dup.status_code == 409 and hook.calls == 1  # nothing committed, no reload
+    assert dup.status_code == 409 and hook.directory_changes == 1  # nothing committed, no reload
     assert dup.json()["details"] == {"what": "team", "kind": "duplicate", "field": "name"}
     gone = await c.post("/api/admin/teams", json={"name": "Orphans", "lead_id": 999999})
     assert gone.status_code == 409 and gone.json()["details"]["kind"] == "unknown_reference"
     patched = await _ok(await c.patch(f"/api/admin/teams/{team['id']}", json={"name": "Nights"}), 200)
-    assert patched["name"] == "Nights" and hook.calls == 2
+    assert patched["name"] == "Nights" and hook.directory_changes == 2
     assert (await c.patch("/api/admin/teams/999999", json={"name": "x"})).status_code == 404
     assert (await c.delete("/api/admin/teams/999999")).status_code == 404
     await _ok(await c.delete(f"/api/admin/teams/{team['id']}"), 204)
-    assert hook.calls == 3
+    assert hook.directory_changes == 3
     names = [t["name"] for t in await _ok(await c.get("/api/admin/teams"), 200)]
     assert "Nights" not in names
 
 
-async def test_operator_patch_is_partial_and_backups_validate(api: tuple[httpx.AsyncClient, Hook]) -> None:
+async def test_operator_patch_is_partial_and_backups_validate(api: tuple[httpx.AsyncClient, QaServices]) -> None:
     c, hook = api
     ops = await _ok(await c.get("/api/admin/operators"), 200)
     first, second = ops[0], ops[1]
@@ -72,19 +58,19 @@ async def test_operator_patch_is_partial_and_backups_validate(api: tuple[httpx.A
                                       json={"name": "Renamed"}), 200)  # fmt: skip
     assert patched["name"] == "Renamed" and patched["extension"] == first["extension"]
     assert "password" not in patched and "sip_password" not in patched  # write-only
-    assert hook.calls == 1
+    assert hook.directory_changes == 1
     assert (await c.patch("/api/admin/operators/999999", json={"name": "x"})).status_code == 404
     backups = await _ok(await c.put(f"/api/admin/operators/{first['id']}/backups",
                                     json={"backup_ids": [second["id"]]}), 200)  # fmt: skip
-    assert backups["backup_ids"] == [second["id"]] and hook.calls == 2
+    assert backups["backup_ids"] == [second["id"]] and hook.directory_changes == 2
     own = await c.put(f"/api/admin/operators/{first['id']}/backups", json={"backup_ids": [first["id"]]})
-    assert own.status_code == 422 and hook.calls == 2
+    assert own.status_code == 422 and hook.directory_changes == 2
     missing = await c.put("/api/admin/operators/999999/backups", json={"backup_ids": []})
     assert missing.status_code == 404
     assert (await c.delete("/api/admin/operators/999999")).status_code == 404
 
 
-async def test_known_callers_do_not_reload_the_directory(api: tuple[httpx.AsyncClient, Hook]) -> None:
+async def test_known_callers_do_not_reload_the_directory(api: tuple[httpx.AsyncClient, QaServices]) -> None:
     c, hook = api
     body = {"number": "+79001234567", "name": "Zinovy Quarkov"}
     caller = await _ok(await c.post("/api/admin/callers", json=body), 201)
@@ -96,7 +82,7 @@ async def test_known_callers_do_not_reload_the_directory(api: tuple[httpx.AsyncC
     assert (await c.patch("/api/admin/callers/999999", json={"vip": True})).status_code == 404
     await _ok(await c.delete(f"/api/admin/callers/{caller['id']}"), 204)
     assert (await c.delete(f"/api/admin/callers/{caller['id']}")).status_code == 404
-    assert hook.calls == 0
+    assert hook.directory_changes == 0
 
 
 @pytest.mark.parametrize(("orig", "kind", "field"), [
@@ -112,13 +98,13 @@ def test_conflicts_are_told_apart_in_sqlite_and_postgresql_wording(orig: str, ki
                                                                   field: str | None) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    from backoffice.api import conflict_kind
+    from backoffice.common import conflict_kind
 
     assert conflict_kind(IntegrityError("INSERT ...", {}, Exception(orig))) == (kind, field)
 
 
 async def test_deleting_an_operator_retires_its_operator_web_user(
-        api: tuple[httpx.AsyncClient, Hook], env: QaTestEnv) -> None:  # fmt: skip
+        api: tuple[httpx.AsyncClient, QaServices], env: QaTestEnv) -> None:  # fmt: skip
     c, _ = api
     users = {u["username"]: u for u in await _ok(await c.get("/api/admin/users"), 200)}
     op_user = users["operator"]
