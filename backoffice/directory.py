@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,25 +22,30 @@ from backoffice.auth import revoke_sessions
 from backoffice.common import Deps, Out, api_router, commit, found
 from backoffice.models import Role, UserRow
 from directory.tables import CallerRow, OperatorBackupRow, OperatorRow, TeamRow
+from directory.validation import (
+    CallerName,
+    CallerNumber,
+    Extension,
+    Language,
+    OperatorName,
+    OperatorRole,
+    SipPassword,
+    TeamName,
+)
 from hotline.api_errors import ApiError, ErrorBody, not_found
 
-E164 = r"^\+[1-9][0-9]{6,14}$"
-# An operator's name goes into Asterisk's config (callerid, queue member): no characters
-# that end a value, start a comment or a section, or break a line.
-SAFE_NAME = r'^[^;\[\]"\\\x00-\x1f]+$'
-SIP_PASSWORD = r"^[A-Za-z0-9_.~+-]+$"
-LANGUAGE = r"^[a-z]{2}(-[A-Z]{2})?$"
-
+# One set of rules for directory data, shared with the directory file and the Asterisk config
+# writer (directory.validation): a value the API accepts can always be rendered.
 
 class TeamIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
+    name: TeamName
     lead_id: int | None = None
 
 
 class TeamPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: TeamName | None = None
     lead_id: int | None = None
 
 
@@ -52,19 +57,19 @@ class TeamOut(Out):
 
 class OperatorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200, pattern=SAFE_NAME)
-    extension: str = Field(pattern=r"^[0-9]{2,10}$")
-    sip_password: str = Field(min_length=12, max_length=128, pattern=SIP_PASSWORD)
-    role: Literal["manager", "team_lead"] = "manager"
+    name: OperatorName
+    extension: Extension
+    sip_password: SipPassword
+    role: OperatorRole = "manager"
     team_id: int | None = None
     active: bool = True
 
 
 class OperatorPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=200, pattern=SAFE_NAME)
-    sip_password: str | None = Field(None, min_length=12, max_length=128, pattern=SIP_PASSWORD)
-    role: Literal["manager", "team_lead"] | None = None
+    name: OperatorName | None = None
+    sip_password: SipPassword | None = None
+    role: OperatorRole | None = None
     team_id: int | None = None
     active: bool | None = None
 
@@ -86,19 +91,19 @@ class BackupsIn(BaseModel):
 
 class CallerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    number: str = Field(pattern=E164)
-    name: str = Field(min_length=1, max_length=200)
+    number: CallerNumber
+    name: CallerName
     vip: bool = False
     personal_manager_id: int | None = None
-    language: str | None = Field(None, pattern=LANGUAGE)
+    language: Language | None = None
 
 
 class CallerPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: CallerName | None = None
     vip: bool | None = None
     personal_manager_id: int | None = None
-    language: str | None = Field(None, pattern=LANGUAGE)
+    language: Language | None = None
 
 
 class CallerOut(Out):

@@ -6,7 +6,7 @@ In production mode this is how the first admin is made (the API's user endpoints
 
 Every command applies migrations first (`hotline.app.bootstrap.prepare_database`, as `hotline db`
 does), exits 0 on success and 2 with a one-line message on a user error. Usernames and
-passwords follow the API's rules (`backoffice.api.UserIn`): 2-64 characters of a-z, 0-9,
+passwords follow the API's rules (`backoffice.users.UserIn`): 2-64 characters of a-z, 0-9,
 '.', '_', '-'; passwords of at least 12 characters.
 """
 

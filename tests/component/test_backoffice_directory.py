@@ -121,3 +121,42 @@ async def test_deleting_an_operator_retires_its_operator_web_user(
     after = {u["username"]: u for u in await _ok(await c.get("/api/admin/users"), 200)}
     assert after["operator"]["active"] is False and after["operator"]["operator_id"] is None
     assert after["admin"]["active"] is True and after["qa"]["active"] is True
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("name", "Eve,PJSIP/1001", "','"),  # would become extra fields of a queues.conf member line
+    ("name", "Anna ", "space"),  # passed the API once, then failed the config writer
+    ("name", "Anna\nEve", "line break"),
+    ("name", "Я" * 40, "at most 79"),  # Asterisk keeps 79 bytes of a member name
+    ("sip_password", "short", "12"),
+    ("extension", "10a1", "digits"),
+])
+async def test_operator_that_asterisk_cannot_carry_is_refused_and_nothing_changes(
+        api: tuple[httpx.AsyncClient, QaServices], field: str, value: str, reason: str) -> None:
+    c, hook = api
+    before = await _ok(await c.get("/api/admin/operators"), 200)
+    body = {"name": "Eve Adams", "extension": "1091", "sip_password": "a-long-password-1091",
+            field: value}
+    r = await c.post("/api/admin/operators", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error_id"] == "invalid_request"
+    assert reason in r.text
+    assert value not in r.text or field != "sip_password"  # a password is never echoed
+    if field != "extension":
+        r = await c.patch(f"/api/admin/operators/{before[0]['id']}", json={field: value})
+        assert r.status_code == 422, r.text
+    assert await _ok(await c.get("/api/admin/operators"), 200) == before
+    assert hook.directory_changes == 0  # Asterisk's config never rewritten
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ({"number": "89161234599", "name": "Oleg"}, "+7916"),  # not canonical E.164: says which is
+    ({"number": "+79161234599", "name": "Oleg;x"}, "';'"),
+    ({"number": "+79161234599", "name": "Oleg", "language": "russian"}, "language"),
+])
+async def test_caller_the_directory_rules_refuse_gets_422(
+        api: tuple[httpx.AsyncClient, QaServices], body: dict[str, Any], reason: str) -> None:
+    c, _ = api
+    r = await c.post("/api/admin/callers", json=body)
+    assert r.status_code == 422, r.text
+    assert reason in r.text
