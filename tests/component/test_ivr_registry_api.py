@@ -94,8 +94,9 @@ async def test_alias_bombs_are_refused_with_their_line(
     v1 = registry.active.version_id
     r = await client.post("/api/dialplans/upload", json={"content": text, "by": "admin"})
     assert r.status_code == 422, r.text
-    detail = r.json()["detail"]
-    assert detail["error"] == "dialplan_invalid"
+    body = r.json()
+    assert body["error_id"] == "dialplan_invalid"
+    detail = body["details"]
     assert detail["problems"][0].startswith(first), detail["problems"]
     assert all("aliases are not allowed here" in p or "anchors are not allowed here" in p
                for p in detail["problems"])
@@ -136,7 +137,7 @@ async def test_other_requests_are_answered_while_a_costly_upload_is_checked(
     assert done == ["active", "upload"]  # answered while the upload was still being checked
     assert act.status_code == 200 and act.json()["dialplan_ok"]
     assert up.status_code == 422
-    assert "anchors are not allowed here (&l0)" in up.json()["detail"]["problems"][0]
+    assert "anchors are not allowed here (&l0)" in up.json()["details"]["problems"][0]
     # the same for /validate, and afterwards a good upload still goes through
     val, (act, took) = await asyncio.gather(
         client.post("/api/dialplans/validate", json={"content": costly}), active())
