@@ -134,7 +134,7 @@ async def test_admin_section_in_chromium(served: tuple[str, QaTestEnv], tmp_path
             # a 422: the field's own error line says what is wrong
             await page.fill("#operator-form-extension", "20a")
             await page.click("#operator-form-save")
-            await expect(page.locator("#operator-form-extension-err")).to_have_text("must be 2 to 10 digits")
+            await expect(page.locator("#operator-form-extension-err")).to_have_text("extension must be 2 to 10 digits 0-9")  # the directory rule, as the API words it
             await expect(page.locator("#operator-form-extension")).to_have_attribute("aria-invalid", "true")
             await expect(page.locator("#operator-form-name")).to_have_value("Eve Duplicate")
             names = [o["name"] for o in await get(admin, "/api/admin/operators")]
