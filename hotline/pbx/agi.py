@@ -27,6 +27,7 @@ USAGE_LINES = 200
 
 _RESPONSE = re.compile(r"^(\d{3})(?:[ -]result=(\S*))?(?:\s+\((.*)\))?(?:\s+(.*))?$")
 DIGITS = "0123456789*#"
+DTMF_KEYS = DIGITS + "ABCD"
 
 
 class AgiError(Exception):
@@ -60,8 +61,9 @@ class AgiResponse:
 
     @property
     def digit(self) -> str | None:
-        """For STREAM FILE / WAIT FOR DIGIT: the key pressed, if any."""
-        return chr(self.result) if self.result > 0 else None
+        """For STREAM FILE / WAIT FOR DIGIT: the key pressed, if any (a result that is no DTMF
+        key's code, such as 10 or 2000000, is none: it could not even be given to chr())."""
+        return chr(self.result) if 0 < self.result < 128 and chr(self.result) in DTMF_KEYS else None
 
 
 def parse_response(line: str) -> AgiResponse:
@@ -121,8 +123,12 @@ class AgiChannel:
         if self.hung_up:
             raise AgiHangup("channel hung up")
         async with self._lock:
-            self._writer.write(cmd.encode() + b"\n")
-            await self._writer.drain()
+            try:
+                self._writer.write(cmd.encode() + b"\n")
+                await self._writer.drain()
+            except ConnectionError:  # reset or broken pipe: Asterisk closed the session
+                self.hung_up = True
+                raise AgiHangup("connection closed") from None
             async with asyncio.timeout(timeout):
                 while True:
                     line = await self._reply_line()
