@@ -20,6 +20,7 @@ from callrouting.presence import PresenceTracker
 from callrouting.router import CallRouter
 from callrouting.store import RoutingStore
 from directory.tables import OperatorRow
+from hotline.app import secretfile
 from hotline.app.http import create_app
 from hotline.app.settings import Settings
 from hotline.app.wiring import build_ivr
@@ -57,6 +58,19 @@ def ami_secret(settings: Settings) -> str:
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(24))
     return path.read_text().strip()
+
+
+def agi_secret(settings: Settings) -> str:
+    """The FastAGI secret (Asterisk's dialplan has it; the service serves no session without it):
+    from settings; in demo mode generated under var/ on first use (0600, atomically)."""
+    if settings.service.agi_secret is not None:
+        return settings.service.agi_secret.get_secret_value()
+    if settings.mode == "production":
+        raise SettingsProblem(
+            "service.agi_secret is not set: production settings have no default FastAGI secret "
+            "(set HOTLINE_SERVICE__AGI_SECRET, 16+ characters of A-Za-z0-9._~-)"
+        )
+    return secretfile.read_or_create(settings.resolve(settings.var_dir) / "agi-secret")
 
 
 def recording_settings(settings: Settings, asterisk: AsteriskInstance) -> RecordingSettings:
@@ -103,7 +117,9 @@ class Service:
             sound_dirs=self.asterisk.sound_dirs,
         )
         self.handler = handler or self.ivr
-        self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self.handler)
+        self.agi_secret = agi_secret(settings)  # never logged
+        self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self.handler,
+                                 key=self.agi_secret)
         self.token_secret = token_secret(self.recordings.auth, settings.resolve(settings.var_dir),
                                          settings.mode)
         self.auth = Authenticator(self.sessionmaker, self.recordings.auth, self.token_secret)
