@@ -118,8 +118,9 @@ class Service:
         )
         self.handler = handler or self.ivr
         self.agi_secret = agi_secret(settings)  # never logged
+        # the dialplan guards the first answer (asterisk.agi_first_answer_timeout): lift it
         self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self.handler,
-                                 key=self.agi_secret)
+                                 key=self.agi_secret, guard=True)
         self.token_secret = token_secret(self.recordings.auth, settings.resolve(settings.var_dir),
                                          settings.mode)
         self.auth = Authenticator(self.sessionmaker, self.recordings.auth, self.token_secret)

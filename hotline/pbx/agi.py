@@ -35,6 +35,9 @@ USAGE_LINES = 200
 KEY_FILE = "hotline-agi.conf"
 KEY_VARIABLE = f"AST_CONFIG({KEY_FILE},agi,key)"
 HANDSHAKE_TIMEOUT = 5.0  # for the environment and for the key's reply
+# The dialplan guards the service's first answer with TIMEOUT(absolute) (and AGIEXITONHANGUP,
+# so that AGI() gives up on a silent peer): the server's first command after the key clears it.
+GUARD_VARIABLE = "TIMEOUT(absolute)"
 
 _RESPONSE = re.compile(r"^(\d{3})(?:[ -]result=(\S*))?(?:\s+\((.*)\))?(?:\s+(.*))?$")
 DIGITS = "0123456789*#"
@@ -241,15 +244,17 @@ class FastAgiServer:
 
     With a `key`, a session is served only if Asterisk reads the same key from `KEY_FILE`
     (`KEY_VARIABLE`, compared in constant time); any other session is closed before the handler runs, with one warning
-    naming the peer.
+    naming the peer. With `guard`, the first command after the key clears the dialplan's
+    first-answer guard (`GUARD_VARIABLE`), so that a call being served has no time limit.
     """
 
     def __init__(self, host: str, port: int, handler: Handler, *, key: str | None = None,
-                 handshake_timeout: float = HANDSHAKE_TIMEOUT):
+                 guard: bool = False, handshake_timeout: float = HANDSHAKE_TIMEOUT):
         if key is not None and not key:
             raise ValueError("an empty FastAGI key would accept any session")
         self.host, self.port, self.handler = host, port, handler
         self._key = key.encode() if key is not None else None
+        self.guard = guard
         self.handshake_timeout = handshake_timeout
         self.refused = 0  # sessions closed before the handler: no environment, wrong key
         self._server: asyncio.Server | None = None
@@ -260,7 +265,8 @@ class FastAgiServer:
             self._on_connect, self.host, self.port, limit=LINE_LIMIT
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("agi.listening", host=self.host, port=self.port, keyed=self._key is not None)
+        log.info("agi.listening", host=self.host, port=self.port, keyed=self._key is not None,
+                 guard=self.guard)
 
     @property
     def active_calls(self) -> int:
@@ -287,7 +293,7 @@ class FastAgiServer:
             chan.close()
 
     async def _handshake(self, chan: AgiChannel, writer: asyncio.StreamWriter) -> bool:
-        """Read the environment, check the key: True if the call is served.
+        """Read the environment, check the key, clear the guard: True if the call is served.
 
         A peer that sends no environment in time, a broken one or the wrong key is refused
         (one warning with its address, closed, the handler never runs); a peer that hangs up
@@ -313,6 +319,8 @@ class FastAgiServer:
             # compare_digest on the whole value: the time taken says nothing of the key
             if not hmac.compare_digest(given, self._key):
                 return self._refuse(writer, "wrong key" if given else "no key")
+        if self.guard:
+            await chan.set_variable(GUARD_VARIABLE, "0")
         return True
 
     def _refuse(self, writer: asyncio.StreamWriter, reason: str) -> bool:

@@ -253,6 +253,7 @@ class AsteriskInstance:
             rtp_start=a.rtp_start, rtp_end=a.rtp_end, operators=ops, test_caller=a.test_caller,
             pool_queue=a.pool_queue, hotline_extension=a.hotline_extension,
             agi_host=s.host, agi_port=s.agi_port, agi_key_variable=KEY_VARIABLE,
+            agi_first_answer_timeout=f"{a.agi_first_answer_timeout:g}",
         )
         if ami_secret is not None:
             _check_conf_value(ami_secret, "AMI secret")

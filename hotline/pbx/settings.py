@@ -55,6 +55,10 @@ class AsteriskSettings(_Strict):
     ami_secret: SecretStr | None = None
     test_caller: bool = True  # unauthenticated caller endpoint matched by 127.0.0.1
     hotline_extension: str = Field("100", pattern=r"^[0-9A-Za-z]{1,20}$")
+    # How long Asterisk waits for the service's first answer on a new call (its FastAGI
+    # handshake) before it puts the caller into the pool itself: a frozen service strands no
+    # one. The guard is lifted by that first answer; a call being served has no time limit.
+    agi_first_answer_timeout: float = Field(3.0, ge=0.5, le=30)
     pool_queue: str = Field("hotline-pool", pattern=r"^[a-z0-9_-]{1,40}$")
 
     @field_validator("ami_secret")

@@ -168,12 +168,12 @@ async def test_a_session_without_the_key_is_refused_and_stores_no_call(
 
     monkeypatch.setattr(agi.hmac, "compare_digest", spy)
     with structlog.testing.capture_logs() as logs:
-        async with serving(flow, key=KEY) as server:
+        async with serving(flow, key=KEY, guard=True) as server:
             reader, writer = await connect(server)
             writer.write(CALL_ENV)
             assert await line(reader) == ASK_KEY
             writer.write(reply)
-            assert await closed(reader)  # no ANSWER: closed at once
+            assert await closed(reader)  # no ANSWER, no guard lifted: closed at once
             assert server.active_calls == 0 and server.refused == 1
             local = writer.get_extra_info("sockname")
             writer.close()
@@ -186,14 +186,17 @@ async def test_a_session_without_the_key_is_refused_and_stores_no_call(
         assert compared and all(b == KEY.encode() for _, b in compared)
 
 
-async def test_a_session_with_the_key_is_served(calls) -> None:  # type: ignore[no-untyped-def]
+async def test_a_session_with_the_key_lifts_the_guard_and_is_served(calls) -> None:  # type: ignore[no-untyped-def]
     flow, count = calls
     with structlog.testing.capture_logs() as logs:
-        async with serving(flow, key=KEY) as server:
+        async with serving(flow, key=KEY, guard=True) as server:
             reader, writer = await connect(server)
             writer.write(CALL_ENV)
             assert await line(reader) == ASK_KEY
             writer.write(b"200 result=1 (" + KEY.encode() + b")\n")
+            # the first command after the key lifts the dialplan's first-answer guard
+            assert await line(reader) == b'SET VARIABLE TIMEOUT(absolute) "0"\n'
+            writer.write(b"200 result=1\n")
             for expected in (b"ANSWER\n", b'STREAM FILE "hello-world" ""\n',
                              b'SET VARIABLE HOTLINE_DONE "1"\n', b"HANGUP\n"):
                 assert await line(reader) == expected
@@ -282,7 +285,7 @@ def test_a_keyed_server_serves_no_bytes_without_the_key(parts: list[bytes], cuts
         ran.append(chan.uniqueid)
 
     async def run() -> tuple[bytes, int]:
-        async with serving(handler, key=KEY, handshake_timeout=0.2) as server:
+        async with serving(handler, key=KEY, guard=True, handshake_timeout=0.2) as server:
             reader, writer = await connect(server)
             got = b""
             try:
