@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,8 @@ class SettingsProblem(Exception):
 
 
 def ami_secret(settings: Settings) -> str:
-    """The AMI secret from settings; in demo mode generate one under var/ on first use."""
+    """The AMI secret from settings; in demo mode generated under var/ on first use (0600,
+    atomically: two processes starting at once no longer race between touch and write)."""
     if settings.asterisk.ami_secret is not None:
         return settings.asterisk.ami_secret.get_secret_value()
     if settings.mode == "production":
@@ -52,12 +52,7 @@ def ami_secret(settings: Settings) -> str:
             "asterisk.ami_secret is not set: production settings have no default secret "
             "(set HOTLINE_ASTERISK__AMI_SECRET)"
         )
-    path = settings.resolve(settings.var_dir) / "ami-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(24))
-    return path.read_text().strip()
+    return _demo_secret(settings, "ami-secret")
 
 
 def agi_secret(settings: Settings) -> str:
@@ -70,7 +65,14 @@ def agi_secret(settings: Settings) -> str:
             "service.agi_secret is not set: production settings have no default FastAGI secret "
             "(set HOTLINE_SERVICE__AGI_SECRET, 16+ characters of A-Za-z0-9._~-)"
         )
-    return secretfile.read_or_create(settings.resolve(settings.var_dir) / "agi-secret")
+    return _demo_secret(settings, "agi-secret")
+
+
+def _demo_secret(settings: Settings, name: str) -> str:
+    try:
+        return secretfile.read_or_create(settings.resolve(settings.var_dir) / name)
+    except secretfile.EmptySecretFile as exc:
+        raise SettingsProblem(str(exc)) from None
 
 
 def recording_settings(settings: Settings, asterisk: AsteriskInstance) -> RecordingSettings:

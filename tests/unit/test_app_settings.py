@@ -101,6 +101,9 @@ def test_production_requires_a_secret(tmp_path: Path) -> None:
     demo = ami_secret(Settings(mode="demo", var_dir=tmp_path))
     assert len(demo) >= 24 and (tmp_path / "ami-secret").stat().st_mode & 0o077 == 0
     assert ami_secret(Settings(mode="demo", var_dir=tmp_path)) == demo  # stable
+    (tmp_path / "ami-secret").write_text("")  # cut short, or emptied by hand
+    with pytest.raises(SettingsProblem, match="ami-secret is empty: delete it"):
+        ami_secret(Settings(mode="demo", var_dir=tmp_path))
 
 
 def test_production_requires_an_agi_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
