@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from callrouting.model import Presence
 from hotline.app.service import Service
 from hotline.app.settings import Settings
 from hotline.db.calls import CallRow
@@ -120,6 +121,8 @@ async def test_a_service_with_another_key_refuses_the_call_and_the_pool_answers(
         finally:
             await operator.stop()
         assert svc.agi.refused == 1 and served == []
+        # stopped, the sipp operator unregistered: later tests do not see it available
+        await svc.presence.wait_for("1003", Presence.UNAVAILABLE, timeout=5)
     assert await newest_call(svc.sessionmaker, "+79990007788") is None
     assert "Hotline service unavailable (AGISTATUS=SUCCESS)" in tail.text()
 
@@ -202,7 +205,6 @@ async def test_a_frozen_service_strands_no_caller_and_serves_again(
         assert served is not None and served.outcome == "completed"
         assert stranded is None  # its session had ended when the service woke: nothing half-stored
     finally:
-        await operator.stop()
         if frozen:
             os.kill(proc.pid, signal.SIGCONT)
         if proc.returncode is None:
@@ -212,6 +214,8 @@ async def test_a_frozen_service_strands_no_caller_and_serves_again(
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+        await operator.stop()
+    assert "1007/sip:" not in asterisk.rx("pjsip show contacts")  # the operator unregistered
     text = out.read_text(errors="replace")
     assert proc.returncode == 0, text[-3000:]
     assert "agi.session_failed" not in text and "Traceback" not in text, text[-3000:]
