@@ -56,8 +56,9 @@ def ami_secret(settings: Settings) -> str:
 
 
 def agi_secret(settings: Settings) -> str:
-    """The FastAGI secret (Asterisk's dialplan has it; the service serves no session without it):
-    from settings; in demo mode generated under var/ on first use (0600, atomically)."""
+    """The FastAGI key (Asterisk keeps it in hotline-agi.conf; the service serves no session
+    without it): from settings; in demo mode generated under var/ on first use (0600,
+    atomically)."""
     if settings.service.agi_secret is not None:
         return settings.service.agi_secret.get_secret_value()
     if settings.mode == "production":

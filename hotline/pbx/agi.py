@@ -243,9 +243,10 @@ class FastAgiServer:
     """Accepts FastAGI connections and runs `handler` per call; keeps every task.
 
     With a `key`, a session is served only if Asterisk reads the same key from `KEY_FILE`
-    (`KEY_VARIABLE`, compared in constant time); any other session is closed before the handler runs, with one warning
-    naming the peer. With `guard`, the first command after the key clears the dialplan's
-    first-answer guard (`GUARD_VARIABLE`), so that a call being served has no time limit.
+    (`KEY_VARIABLE`, compared in constant time); any other session is closed before the
+    handler runs, with one warning naming the peer. With `guard`, the first command after the
+    key clears the dialplan's first-answer guard (`GUARD_VARIABLE`), so that a call being
+    served has no time limit. docs/decisions/0002-fastagi-key-and-first-answer-guard.md.
     """
 
     def __init__(self, host: str, port: int, handler: Handler, *, key: str | None = None,
