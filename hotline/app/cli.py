@@ -27,7 +27,7 @@ async def _run(settings: Settings, with_asterisk: bool) -> int:
     ast = AsteriskInstance(settings)
     if with_asterisk:
         await asyncio.to_thread(provision_root, settings.asterisk.root, settings.asterisk.cache)
-        ast.write_config(await service.operators(), secret)
+        ast.write_config(await service.operators(), secret, service.agi_secret)
         await asyncio.to_thread(ast.start)
         log.info("asterisk.started", sip=f"127.0.0.1:{settings.asterisk.sip_port}",
                  ami=f"127.0.0.1:{settings.asterisk.ami_port}", log=str(ast.log_file))
@@ -162,7 +162,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def cmd_settings(args: argparse.Namespace) -> int:
     s = _settings(args)
-    print(s.model_dump_json(indent=2, exclude={"asterisk": {"ami_secret"}}))
+    print(s.model_dump_json(indent=2, exclude={"asterisk": {"ami_secret"}, "service": {"agi_secret"}}))
     return 0
 
 

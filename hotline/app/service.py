@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from callrouting.presence import PresenceTracker
 from callrouting.router import CallRouter
 from callrouting.store import RoutingStore
 from directory.tables import OperatorRow
+from hotline.app import secretfile
 from hotline.app.http import create_app
 from hotline.app.settings import Settings
 from hotline.app.wiring import build_ivr
@@ -43,7 +43,8 @@ class SettingsProblem(Exception):
 
 
 def ami_secret(settings: Settings) -> str:
-    """The AMI secret from settings; in demo mode generate one under var/ on first use."""
+    """The AMI secret from settings; in demo mode generated under var/ on first use (0600,
+    atomically: two processes starting at once no longer race between touch and write)."""
     if settings.asterisk.ami_secret is not None:
         return settings.asterisk.ami_secret.get_secret_value()
     if settings.mode == "production":
@@ -51,12 +52,28 @@ def ami_secret(settings: Settings) -> str:
             "asterisk.ami_secret is not set: production settings have no default secret "
             "(set HOTLINE_ASTERISK__AMI_SECRET)"
         )
-    path = settings.resolve(settings.var_dir) / "ami-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(24))
-    return path.read_text().strip()
+    return _demo_secret(settings, "ami-secret")
+
+
+def agi_secret(settings: Settings) -> str:
+    """The FastAGI key (Asterisk keeps it in hotline-agi.conf; the service serves no session
+    without it): from settings; in demo mode generated under var/ on first use (0600,
+    atomically)."""
+    if settings.service.agi_secret is not None:
+        return settings.service.agi_secret.get_secret_value()
+    if settings.mode == "production":
+        raise SettingsProblem(
+            "service.agi_secret is not set: production settings have no default FastAGI secret "
+            "(set HOTLINE_SERVICE__AGI_SECRET, 16+ characters of A-Za-z0-9._~-)"
+        )
+    return _demo_secret(settings, "agi-secret")
+
+
+def _demo_secret(settings: Settings, name: str) -> str:
+    try:
+        return secretfile.read_or_create(settings.resolve(settings.var_dir) / name)
+    except secretfile.EmptySecretFile as exc:
+        raise SettingsProblem(str(exc)) from None
 
 
 def recording_settings(settings: Settings, asterisk: AsteriskInstance) -> RecordingSettings:
@@ -103,7 +120,10 @@ class Service:
             sound_dirs=self.asterisk.sound_dirs,
         )
         self.handler = handler or self.ivr
-        self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self.handler)
+        self.agi_secret = agi_secret(settings)  # never logged
+        # the dialplan guards the first answer (asterisk.agi_first_answer_timeout): lift it
+        self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self.handler,
+                                 key=self.agi_secret, guard=True)
         self.token_secret = token_secret(self.recordings.auth, settings.resolve(settings.var_dir),
                                          settings.mode)
         self.auth = Authenticator(self.sessionmaker, self.recordings.auth, self.token_secret)

@@ -10,6 +10,7 @@ records why this is not panoramisk's FastAGI (tests/component/test_agi_panoramis
 from __future__ import annotations
 
 import asyncio
+import hmac
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,8 +26,22 @@ LINE_LIMIT = 1 << 16
 ENV_LINES = 256
 USAGE_LINES = 200
 
+# Only sessions Asterisk starts are served. The instance's key is in a config file of its own,
+# readable by the owner only (KEY_FILE, written by hotline.pbx.asterisk); the server reads it
+# back through Asterisk (GET VARIABLE of AST_CONFIG()) before it runs the call flow. It is in no
+# AGI URL, argument or global variable: Asterisk prints those (the URL at verbosity 3, in
+# Newexten events and the CDR's lastdata; globals at verbosity 2 on every dialplan load),
+# while AGI replies and AST_CONFIG() reads are printed nowhere.
+KEY_FILE = "hotline-agi.conf"
+KEY_VARIABLE = f"AST_CONFIG({KEY_FILE},agi,key)"
+HANDSHAKE_TIMEOUT = 5.0  # for the environment and for the key's reply
+# The dialplan guards the service's first answer with TIMEOUT(absolute) (and AGIEXITONHANGUP,
+# so that AGI() gives up on a silent peer): the server's first command after the key clears it.
+GUARD_VARIABLE = "TIMEOUT(absolute)"
+
 _RESPONSE = re.compile(r"^(\d{3})(?:[ -]result=(\S*))?(?:\s+\((.*)\))?(?:\s+(.*))?$")
 DIGITS = "0123456789*#"
+DTMF_KEYS = DIGITS + "ABCD"
 
 
 class AgiError(Exception):
@@ -60,8 +75,9 @@ class AgiResponse:
 
     @property
     def digit(self) -> str | None:
-        """For STREAM FILE / WAIT FOR DIGIT: the key pressed, if any."""
-        return chr(self.result) if self.result > 0 else None
+        """For STREAM FILE / WAIT FOR DIGIT: the key pressed, if any (a result that is no DTMF
+        key's code, such as 10 or 2000000, is none: it could not even be given to chr())."""
+        return chr(self.result) if 0 < self.result < 128 and chr(self.result) in DTMF_KEYS else None
 
 
 def parse_response(line: str) -> AgiResponse:
@@ -121,8 +137,12 @@ class AgiChannel:
         if self.hung_up:
             raise AgiHangup("channel hung up")
         async with self._lock:
-            self._writer.write(cmd.encode() + b"\n")
-            await self._writer.drain()
+            try:
+                self._writer.write(cmd.encode() + b"\n")
+                await self._writer.drain()
+            except ConnectionError:  # reset or broken pipe: Asterisk closed the session
+                self.hung_up = True
+                raise AgiHangup("connection closed") from None
             async with asyncio.timeout(timeout):
                 while True:
                     line = await self._reply_line()
@@ -220,10 +240,24 @@ Handler = Callable[[AgiChannel], Awaitable[None]]
 
 
 class FastAgiServer:
-    """Accepts FastAGI connections and runs `handler` per call; keeps every task."""
+    """Accepts FastAGI connections and runs `handler` per call; keeps every task.
 
-    def __init__(self, host: str, port: int, handler: Handler):
+    With a `key`, a session is served only if Asterisk reads the same key from `KEY_FILE`
+    (`KEY_VARIABLE`, compared in constant time); any other session is closed before the
+    handler runs, with one warning naming the peer. With `guard`, the first command after the
+    key clears the dialplan's first-answer guard (`GUARD_VARIABLE`), so that a call being
+    served has no time limit. docs/decisions/0003-fastagi-key-and-first-answer-guard.md.
+    """
+
+    def __init__(self, host: str, port: int, handler: Handler, *, key: str | None = None,
+                 guard: bool = False, handshake_timeout: float = HANDSHAKE_TIMEOUT):
+        if key is not None and not key:
+            raise ValueError("an empty FastAGI key would accept any session")
         self.host, self.port, self.handler = host, port, handler
+        self._key = key.encode() if key is not None else None
+        self.guard = guard
+        self.handshake_timeout = handshake_timeout
+        self.refused = 0  # sessions closed before the handler: no environment, wrong key
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -232,7 +266,8 @@ class FastAgiServer:
             self._on_connect, self.host, self.port, limit=LINE_LIMIT
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("agi.listening", host=self.host, port=self.port)
+        log.info("agi.listening", host=self.host, port=self.port, keyed=self._key is not None,
+                 guard=self.guard)
 
     @property
     def active_calls(self) -> int:
@@ -244,8 +279,8 @@ class FastAgiServer:
         self._tasks.add(task)  # type: ignore[arg-type]
         chan = AgiChannel(reader, writer)
         try:
-            await chan.read_env()
-            await self.handler(chan)
+            if await self._handshake(chan, writer):
+                await self.handler(chan)
         except AgiHangup:
             pass
         except asyncio.CancelledError:
@@ -257,6 +292,44 @@ class FastAgiServer:
         finally:
             self._tasks.discard(task)  # type: ignore[arg-type]
             chan.close()
+
+    async def _handshake(self, chan: AgiChannel, writer: asyncio.StreamWriter) -> bool:
+        """Read the environment, check the key, clear the guard: True if the call is served.
+
+        A peer that sends no environment in time, a broken one or the wrong key is refused
+        (one warning with its address, closed, the handler never runs); a peer that hangs up
+        raises AgiHangup.
+        """
+        try:
+            await chan.read_env(self.handshake_timeout)
+        except AgiHangup:
+            raise
+        except (AgiError, TimeoutError) as exc:
+            return self._refuse(writer, "no environment" if isinstance(exc, TimeoutError)
+                                else "bad environment")
+        if self._key is not None:
+            try:
+                reply = await chan.command(f"GET VARIABLE {quote(KEY_VARIABLE)}",
+                                           timeout=self.handshake_timeout)
+            except AgiHangup:
+                raise
+            except (AgiError, TimeoutError) as exc:
+                return self._refuse(writer, "no answer" if isinstance(exc, TimeoutError)
+                                    else "bad reply")
+            given = (reply.data or "").encode() if reply.result == 1 else b""
+            # compare_digest on the whole value: the time taken says nothing of the key
+            if not hmac.compare_digest(given, self._key):
+                return self._refuse(writer, "wrong key" if given else "no key")
+        if self.guard:
+            await chan.set_variable(GUARD_VARIABLE, "0")
+        return True
+
+    def _refuse(self, writer: asyncio.StreamWriter, reason: str) -> bool:
+        self.refused += 1
+        peer = writer.get_extra_info("peername")
+        log.warning("agi.refused", reason=reason,
+                    peer=f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer))
+        return False
 
     async def stop(self) -> None:
         if self._server is not None:

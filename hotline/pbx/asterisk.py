@@ -23,6 +23,7 @@ from typing import Protocol
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from hotline.paths import PROJECT_ROOT
+from hotline.pbx.agi import KEY_FILE, KEY_VARIABLE
 from hotline.pbx.confvalues import check_extension, check_operator_name, check_sip_password
 from hotline.pbx.settings import AsteriskSettings, ServiceSettings
 
@@ -89,7 +90,8 @@ STUB_CONFIGS = {
 COPIED_STOCK = ["indications.conf", "codecs.conf", "ccss.conf", "udptl.conf"]
 # Rendered from the operator directory: rewritten and reloaded when the directory changes.
 DIRECTORY_TEMPLATES = ("pjsip.conf.j2", "queues.conf.j2")
-PRIVATE_CONFIGS = {"manager.conf", "pjsip.conf"}  # secrets: readable by the owner only
+# secrets (AMI secret, SIP passwords, the FastAGI key): readable by the owner only
+PRIVATE_CONFIGS = {"manager.conf", "pjsip.conf", KEY_FILE}
 
 Progress = Callable[[str], None]
 
@@ -237,8 +239,10 @@ class AsteriskInstance:
                 f"(it restores {self.settings.asterisk.cache} or builds it with debootstrap)"
             )
 
-    def _context(self, operators: Iterable[Operator], ami_secret: str | None) -> dict[str, object]:
-        """What every template sees; `ami_secret` None renders only templates that don't use it."""
+    def _context(self, operators: Iterable[Operator], ami_secret: str | None,
+                 agi_secret: str | None = None) -> dict[str, object]:
+        """What every template sees; `ami_secret` or `agi_secret` None renders only templates that
+        don't use them."""
         a, s = self.settings.asterisk, self.settings.service
         ops = list(operators)
         for o in ops:
@@ -248,11 +252,15 @@ class AsteriskInstance:
             ami_user=a.ami_user, sip_port=a.sip_port,
             rtp_start=a.rtp_start, rtp_end=a.rtp_end, operators=ops, test_caller=a.test_caller,
             pool_queue=a.pool_queue, hotline_extension=a.hotline_extension,
-            agi_host=s.host, agi_port=s.agi_port,
+            agi_host=s.host, agi_port=s.agi_port, agi_key_variable=KEY_VARIABLE,
+            agi_first_answer_timeout=f"{a.agi_first_answer_timeout:g}",
         )
         if ami_secret is not None:
             _check_conf_value(ami_secret, "AMI secret")
             ctx["ami_secret"] = ami_secret
+        if agi_secret is not None:
+            _check_conf_value(agi_secret, "FastAGI secret")
+            ctx["agi_secret"] = agi_secret
         return ctx
 
     def _render(self, names: Iterable[str], ctx: Mapping[str, object]) -> None:
@@ -263,17 +271,22 @@ class AsteriskInstance:
         etc = self.dir / "etc"
         for name in names:
             target = etc / name.removesuffix(".j2")
+            text = env.get_template(name).render(**ctx)
             tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(env.get_template(name).render(**ctx))
-            if target.name in PRIVATE_CONFIGS:
-                os.chmod(tmp, 0o600)
+            tmp.unlink(missing_ok=True)  # created anew so that its mode is the one given here
+            mode = 0o600 if target.name in PRIVATE_CONFIGS else 0o644
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as f:
+                f.write(text)
             tmp.replace(target)
 
-    def write_config(self, operators: Iterable[Operator], ami_secret: str) -> None:
+    def write_config(self, operators: Iterable[Operator], ami_secret: str, agi_secret: str) -> None:
+        """All configuration; `agi_secret` is the key the service asks Asterisk for (it serves no
+        FastAGI session without it), kept in its own private file (`KEY_FILE`)."""
         self.check_root()
         for sub in ("etc", "run", "log", "spool", "lib", "cache", "sounds", "recordings"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        self._render([tpl.name for tpl in TEMPLATES.glob("*.j2")], self._context(operators, ami_secret))
+        self._render([tpl.name for tpl in TEMPLATES.glob("*.j2")],
+                     self._context(operators, ami_secret, agi_secret))
         etc = self.dir / "etc"
         for name, text in STUB_CONFIGS.items():
             (etc / name).write_text(text)

@@ -4,6 +4,7 @@ the ports the service listens on. `hotline.app.settings.Settings` embeds them.""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -21,8 +22,19 @@ class _Strict(BaseModel):
 class ServiceSettings(_Strict):
     host: str = "127.0.0.1"
     agi_port: int = Field(4573, ge=1, le=65535)
+    # Only FastAGI sessions that Asterisk starts are served: the dialplan holds this key
+    # (extensions.conf, mode 0600) and the service asks for it. No default: `hotline run` in
+    # demo mode generates one under var/ when unset; production requires it.
+    agi_secret: SecretStr | None = None
     audiosocket_port: int = Field(9092, ge=1, le=65535)
     http_port: int = Field(8080, ge=1, le=65535)
+
+    @field_validator("agi_secret")
+    @classmethod
+    def _key_ok(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,256}", v.get_secret_value()):
+            raise ValueError("FastAGI secret must be 16-256 characters of A-Za-z0-9 . _ ~ -")
+        return v
 
 
 class AsteriskSettings(_Strict):
@@ -43,6 +55,10 @@ class AsteriskSettings(_Strict):
     ami_secret: SecretStr | None = None
     test_caller: bool = True  # unauthenticated caller endpoint matched by 127.0.0.1
     hotline_extension: str = Field("100", pattern=r"^[0-9A-Za-z]{1,20}$")
+    # How long Asterisk waits for the service's first answer on a new call (its FastAGI
+    # handshake) before it puts the caller into the pool itself: a frozen service strands no
+    # one. The guard is lifted by that first answer; a call being served has no time limit.
+    agi_first_answer_timeout: float = Field(3.0, ge=0.5, le=30)
     pool_queue: str = Field("hotline-pool", pattern=r"^[a-z0-9_-]{1,40}$")
 
     @field_validator("ami_secret")

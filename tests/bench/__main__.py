@@ -52,7 +52,7 @@ async def main() -> int:
     operators = await probe.operators()
     await probe.engine.dispose()
     inst = AsteriskInstance(settings)
-    inst.write_config(operators, secret)
+    inst.write_config(operators, secret, probe.agi_secret)
     await asyncio.to_thread(inst.start)
     results: list[dict[str, Any]] = []
     t0 = time.monotonic()

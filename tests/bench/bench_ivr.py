@@ -407,7 +407,7 @@ async def run_standalone(callers: int, latency_calls: int) -> list[dict[str, Any
     secret = settings.asterisk.ami_secret.get_secret_value()  # type: ignore[union-attr]
     probe = Service(settings, secret=secret)
     inst = AsteriskInstance(settings)
-    inst.write_config(await probe.operators(), secret)
+    inst.write_config(await probe.operators(), secret, probe.agi_secret)
     await probe.engine.dispose()
     await asyncio.to_thread(inst.start)
     try:

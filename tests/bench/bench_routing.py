@@ -114,7 +114,7 @@ async def _standalone(calls: int) -> list[dict[str, Any]]:
     finally:
         await probe.engine.dispose()
     inst = AsteriskInstance(settings)
-    inst.write_config(operators, secret)
+    inst.write_config(operators, secret, probe.agi_secret)
     await asyncio.to_thread(inst.start)
     try:
         return await run(settings, inst, calls)

@@ -55,12 +55,13 @@ def asterisk(e2e_settings: Settings) -> Iterator[AsteriskInstance]:
     async def operators():  # type: ignore[no-untyped-def]
         svc = Service(s, secret=secret)
         try:
-            return await svc.operators()
+            return await svc.operators(), svc.agi_secret
         finally:
             await svc.engine.dispose()
 
     inst = AsteriskInstance(s)
-    inst.write_config(asyncio.run(operators()), secret)
+    ops, key = asyncio.run(operators())
+    inst.write_config(ops, secret, key)  # every Service on these settings has this key
     inst.start()
     yield inst
     inst.stop()

@@ -209,6 +209,45 @@ REGISTER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 """
 
+UNREGISTER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="operator unregisters">
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{ext}@[remote_ip]>;tag=[pid]unreg[call_number]
+      To: <sip:{ext}@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: *
+      Expires: 0
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="401" auth="true"/>
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{ext}@[remote_ip]>;tag=[pid]unreg[call_number]
+      To: <sip:{ext}@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 2 REGISTER
+      Contact: *
+      [authentication username={ext} password={password}]
+      Expires: 0
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"""
+
 UAS_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="operator answers">
@@ -278,13 +317,17 @@ UAS_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 class SippOperator:
     """An operator phone made of sipp: registers with digest auth, answers one call, hangs up
-    after `talk_ms` (sipp cannot take a second Call-ID in one scenario, hence two runs)."""
+    after `talk_ms` (sipp cannot take a second Call-ID in one scenario, hence two runs), and
+    unregisters on stop (sipp leaves its contact registered otherwise: for 5 minutes, across
+    Asterisk restarts, the operator would look available to later tests)."""
 
     def __init__(self, extension: str, password: str, sip_port: int, *, answer_delay_ms: int = 500,
                  talk_ms: int = 2000, invite_timeout_ms: int = 60000):
         self.extension, self.sip_port = extension, sip_port
         self.dir = Path(tempfile.mkdtemp(prefix=f"sipp-op-{extension}-"))
         (self.dir / "register.xml").write_text(REGISTER_SCENARIO.format(ext=extension, password=password))
+        (self.dir / "unregister.xml").write_text(UNREGISTER_SCENARIO.format(ext=extension, password=password))
+        self.registered = False
         (self.dir / "uas.xml").write_text(UAS_SCENARIO.format(
             ext=extension, answer_delay=answer_delay_ms, talk_ms=talk_ms,
             invite_timeout=invite_timeout_ms,
@@ -303,6 +346,7 @@ class SippOperator:
         _, err = await reg.communicate()
         if reg.returncode != 0:
             raise RuntimeError(f"sipp operator {self.extension} could not register: {err.decode()[-500:]}")
+        self.registered = True
         mport = free_udp_port()
         self.proc = await asyncio.create_subprocess_exec(
             "sipp", f"127.0.0.1:{self.sip_port}", "-sf", str(self.dir / "uas.xml"), "-m", "1",
@@ -325,3 +369,12 @@ class SippOperator:
         if self.proc and self.proc.returncode is None:
             self.proc.kill()
             await self.proc.wait()
+        if self.registered:  # best effort: Asterisk may be down (then its contact is too)
+            self.registered = False
+            unreg = await asyncio.create_subprocess_exec(
+                "sipp", f"127.0.0.1:{self.sip_port}", "-sf", str(self.dir / "unregister.xml"), "-m", "1",
+                "-i", "127.0.0.1", "-p", str(free_udp_port()), "-nostdin", "-timeout", "5s",
+                "-timeout_error", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                cwd=self.dir,
+            )
+            await unreg.wait()

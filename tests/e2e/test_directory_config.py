@@ -21,7 +21,7 @@ def instance(asterisk: AsteriskInstance, e2e_settings: Settings) -> Iterator[Ast
     """A second, never started instance in the e2e root (the running one is left alone)."""
     a = e2e_settings.asterisk.model_copy(update={"instance": f"{e2e_settings.asterisk.instance}-render"})
     inst = AsteriskInstance(e2e_settings.model_copy(update={"asterisk": a}))
-    inst.write_config([ANNA], "render-test-secret")
+    inst.write_config([ANNA], "render-test-secret", "render-test-agi-key")
     yield inst
     shutil.rmtree(inst.dir, ignore_errors=True)
 

@@ -101,3 +101,33 @@ def test_production_requires_a_secret(tmp_path: Path) -> None:
     demo = ami_secret(Settings(mode="demo", var_dir=tmp_path))
     assert len(demo) >= 24 and (tmp_path / "ami-secret").stat().st_mode & 0o077 == 0
     assert ami_secret(Settings(mode="demo", var_dir=tmp_path)) == demo  # stable
+    (tmp_path / "ami-secret").write_text("")  # cut short, or emptied by hand
+    with pytest.raises(SettingsProblem, match="ami-secret is empty: delete it"):
+        ami_secret(Settings(mode="demo", var_dir=tmp_path))
+
+
+def test_production_requires_an_agi_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hotline.app.service import SettingsProblem, agi_secret, ami_secret
+
+    with pytest.raises(SettingsProblem, match="no default FastAGI secret"):
+        agi_secret(Settings(mode="production", var_dir=tmp_path))
+    monkeypatch.setenv("HOTLINE_SERVICE__AGI_SECRET", "production-agi-key-0123456789")
+    assert agi_secret(Settings(mode="production", var_dir=tmp_path)) == "production-agi-key-0123456789"
+    monkeypatch.delenv("HOTLINE_SERVICE__AGI_SECRET")
+    demo = agi_secret(Settings(mode="demo", var_dir=tmp_path))
+    assert len(demo) >= 24 and (tmp_path / "agi-secret").stat().st_mode & 0o077 == 0
+    assert agi_secret(Settings(mode="demo", var_dir=tmp_path)) == demo  # stable
+    assert demo != ami_secret(Settings(mode="demo", var_dir=tmp_path))  # a secret of its own
+
+
+@pytest.mark.parametrize("bad", ["short-key", "has space in the key 0123", "semi;colon-0123456789"])
+def test_agi_secret_rules_and_the_secret_is_never_echoed(tmp_path: Path, bad: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    p = write(tmp_path, f"service:\n  agi_secret: '{bad}'\n")
+    with pytest.raises(SettingsError) as e:
+        load_settings(p)
+    assert bad not in str(e.value) and ":2:" in str(e.value) and "FastAGI secret" in str(e.value)
+    good = "a-good-agi-key-0123456789"
+    main(["--config", str(write(tmp_path, f"service:\n  agi_secret: {good}\n")), "settings"])
+    out = capsys.readouterr().out
+    assert '"agi_port"' in out and good not in out and "agi_secret" not in out
