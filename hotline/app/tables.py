@@ -1,7 +1,7 @@
 """Every table's owner module, imported once so that `Base.metadata` knows the whole schema.
 
-Alembic autogenerate and anything that compares the models with the migrated database import
-this; the service itself needs it only for that comparison.
+Alembic autogenerate and tests/component/test_app_tables.py (the models against the migrated
+database) import this; the service itself does not need it.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ from hotline.db.base import Base, make_engine
 
 config = context.config
 # The migration scripts name their tables themselves; the metadata only matters to
-# `alembic revision --autogenerate`, run where every owner module has been imported
-# (hotline.app.tables does that), so the ground never imports the features.
+# autogenerate, which needs every owner module imported first: hotline.app.tables imports
+# them (the ground never imports the features), and tests/component/test_app_tables.py
+# compares that metadata with the migrated schema in every `make test`.
 target_metadata = Base.metadata
 
 
