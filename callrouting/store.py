@@ -19,7 +19,8 @@ from sqlalchemy.orm import selectinload
 from callrouting.model import Caller, Directory, Operator, Role, Team
 from callrouting.policy import CallHistory
 from callrouting.tables import ATTEMPT_OUTCOMES, CallAttemptRow, CallReviewRow
-from directory.tables import CallerRow, OperatorRow, TeamRow
+from directory.lookup import find_caller
+from directory.tables import OperatorRow, TeamRow
 from hotline.db.calls import CallRow
 from hotline.phone import normalize_number
 
@@ -61,11 +62,7 @@ class RoutingStore:
         return normalize_number(raw, self.country)
 
     async def find_caller(self, raw_number: str | None) -> Caller | None:
-        number = self.normalize(raw_number)
-        if number is None:
-            return None
-        async with self.sm() as s:
-            row = await s.scalar(select(CallerRow).where(CallerRow.number == number))
+        row = await find_caller(self.sm, self.normalize(raw_number))
         if row is None:
             return None
         return Caller(
