@@ -12,8 +12,12 @@ run: deps  ## start Asterisk and the service with the demo data (Ctrl-C stops bo
 call: venv  ## place a demo call into the running hotline
 	$(VENV)/bin/hotline call
 
+# parallel workers (pytest-xdist): each has its own Asterisk instance and ports (an e2e slot,
+# tests/support/slots.py); the e2e tests mostly wait on real-time audio, so 3 fit on 2 cores
+TEST_WORKERS ?= 3
+
 test: deps  ## the whole suite, real Asterisk included
-	$(PY) -m pytest -p no:cacheprovider tests
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests
 
 test-fast: venv  ## unit and component tests only (no Asterisk)
 	$(PY) -m pytest -p no:cacheprovider -m "unit or component" tests

@@ -8,6 +8,7 @@ sockets, logs and spool under `<root>/srv/hotline/<instance>/` and its own ports
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -119,7 +120,20 @@ def root_ready(root: Path) -> bool:
 
 
 def provision_root(root: Path, cache: Path, progress: Progress = _print_progress) -> Path:
-    """Make sure `root` holds a Debian sid root with Asterisk; restore or build the cache."""
+    """Make sure `root` holds a Debian sid root with Asterisk; restore or build the cache.
+
+    Several processes may ask at once (parallel test workers, `make run` beside a test run):
+    one builds or restores while the others wait on a lock beside the root, then find it ready.
+    """
+    if root_ready(root):
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _provision_root_locked(root, cache, progress)
+
+
+def _provision_root_locked(root: Path, cache: Path, progress: Progress) -> Path:
     if root_ready(root):
         return root
     if not cache.exists():

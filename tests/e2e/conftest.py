@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,10 +17,11 @@ from hotline.app.service import Service
 from hotline.app.settings import DatabaseSettings, Settings
 from hotline.pbx.asterisk import AsteriskInstance, provision_root
 from hotline.pbx.settings import AsteriskSettings, ServiceSettings
+from tests.support.slots import e2e_slot
 
-# Each e2e run gets a "slot" (HOTLINE_E2E_SLOT, 0-4) with its own Asterisk instance and
+# Each e2e run (and each xdist worker) gets a "slot" with its own Asterisk instance and
 # ports, so several runs (and `make run` on the standard ports) never collide.
-SLOT = int(os.environ.get("HOTLINE_E2E_SLOT", "0"))
+SLOT = e2e_slot()
 BASE = 15000 + SLOT * 1000
 SIP_PORT = BASE
 

@@ -36,12 +36,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.slots import e2e_slot
+
 REPO = Path(__file__).resolve().parents[2]
 REF = os.environ.get("HOTLINE_NEWCOMER_REF", "HEAD")
 KEEP = os.environ.get("HOTLINE_NEWCOMER_KEEP") == "1"
 READY_TIMEOUT = float(os.environ.get("HOTLINE_NEWCOMER_TIMEOUT", "1200"))  # first pip install
 ARTIFACT = REPO / "tests" / "artifacts" / "newcomer-make-run.log"
-SLOT = int(os.environ.get("HOTLINE_E2E_SLOT", "0"))  # as in conftest: one range per e2e run
+SLOT = e2e_slot()  # as in conftest: one range per e2e run (and xdist worker)
 DEMO_CALLER = "+79162345678"  # `hotline call`'s default caller: Ivan Petrov in the demo directory
 
 
