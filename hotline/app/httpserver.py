@@ -27,6 +27,11 @@ from hotline.pbx.settings import ServiceSettings
 
 log = structlog.get_logger("hotline.app.httpserver")
 
+# After refusing a body the client is still sending, read and drop at most this much of it
+# before closing, so that the client sees the refusal instead of a reset.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 4 * 1024 * 1024
+
 
 def _raw_error(status: int, reason: str, error_id: str, message: str) -> bytes:
     """A whole HTTP/1.1 response with the project's error body (hotline.api_errors), for
@@ -59,6 +64,24 @@ class _HeadLimitedConnection(h11.Connection):
         return event
 
 
+class _LingeringTransport:
+    """The connection's transport as uvicorn sees it: `close()` lingers while the client is
+    still sending a body (see `GuardedH11Protocol`); everything else is the real one's."""
+
+    def __init__(self, real: asyncio.Transport, protocol: GuardedH11Protocol) -> None:
+        self._real = real
+        self._protocol = protocol
+
+    def close(self) -> None:
+        self._protocol._close_lingering()
+
+    def is_closing(self) -> bool:
+        return self._protocol._lingering or self._real.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
 class HttpConfig(uvicorn.Config):
     """uvicorn's Config plus the header deadline `GuardedH11Protocol` reads."""
 
@@ -77,6 +100,9 @@ class GuardedH11Protocol(H11Protocol):
     connection that sent part of a request gets 408; an idle one is just closed (uvicorn's
     keep-alive timer usually closes those first). Malformed requests get the project's
     error body: 431 when the head outgrew `max_header_bytes`, else 400.
+
+    Closing a connection whose client is still sending a body lingers (`_close_lingering`),
+    bounded in time and bytes, so the client reads the answer (413, 408) before the close.
     """
 
     def __init__(self, config: uvicorn.Config, server_state: Any, app_state: dict[str, Any],
@@ -89,12 +115,41 @@ class GuardedH11Protocol(H11Protocol):
         self._header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._real_transport = transport
+        self._lingering = False
+        self._linger_timer: asyncio.TimerHandle | None = None
+        self._discarded = 0
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
         self._watch_head()
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            self._discarded += len(data)
+            if self._discarded > LINGER_BYTES:
+                self._real_transport.close()
+            return
         super().data_received(data)
         self._watch_head()
+
+    # -- closing while the client still sends: linger, bounded
+
+    def _close_lingering(self) -> None:
+        """Close the connection; if the client is still sending a body (it was refused, or
+        answered without being read), first send our FIN and read and drop what it sends for
+        at most LINGER_SECONDS and LINGER_BYTES. Closing at once with unread bytes makes the
+        kernel reset the connection, and a client still writing then loses the answer
+        (a 413 it never sees)."""
+        real = self._real_transport
+        if self._lingering or real.is_closing():
+            return
+        if self.conn.their_state is not h11.SEND_BODY or not real.can_write_eof():
+            real.close()
+            return
+        self._lingering = True
+        self._stop_timer()
+        real.write_eof()
+        real.resume_reading()
+        self._linger_timer = self.loop.call_later(LINGER_SECONDS, real.close)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -102,6 +157,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:
