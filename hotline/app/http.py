@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backoffice.access import ACCESS, AccessPolicy, check_access, install_access
+from backoffice.access import ACCESS, AccessFirst, AccessPolicy, check_access, install_access
 from backoffice.app import backoffice_routers
 from backoffice.auth import Authenticator
 from hotline.api_errors import ERROR_RESPONSES, install_error_handlers
@@ -87,8 +87,9 @@ BODY_LIMITS = {"/api/dialplans/upload": DIALPLAN_BODY_BYTES,
 def create_app(service: AppServices, limits: HttpLimits | None = None) -> FastAPI:
     """Every route of the service, each behind its roles in `backoffice.access.ACCESS`.
 
-    Request bodies are limited before routing and authentication (`BodyLimit`):
-    `limits.max_body_bytes` for every route but the dialplan uploads (`BODY_LIMITS`).
+    Roles are checked from the headers before any body is read (`AccessFirst`); bodies are
+    limited as they arrive (`BodyLimit`): `limits.max_body_bytes` for every route but the
+    dialplan uploads (`BODY_LIMITS`).
 
     `check_access` is an app-level dependency: it runs for every route, including those of
     the included routers, and refuses routes the table does not name; `verify` refuses to
@@ -107,6 +108,7 @@ def create_app(service: AppServices, limits: HttpLimits | None = None) -> FastAP
     limits = limits or HttpLimits()
     app.add_middleware(BodyLimit, default=limits.max_body_bytes, limits=BODY_LIMITS,
                        timeout=limits.body_timeout)
+    app.add_middleware(AccessFirst)  # outermost: roles are checked before a body is read
 
     @app.get("/health", response_model=Health, tags=["service"])
     async def health() -> Any:

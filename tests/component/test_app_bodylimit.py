@@ -68,16 +68,24 @@ async def test_a_300_mb_login_body_is_refused_while_it_streams(server: LiveHttp,
     assert refused[-1]["path"] == "/api/auth/login" and refused[-1]["status"] == 413
 
 
-async def test_the_limit_comes_before_authentication(server: LiveHttp) -> None:
-    """Without credentials: a dialplan under its limit is read (then 401); one over it is
-    refused unread (413); the same size to a JSON API is over the JSON limit."""
+async def test_roles_and_limits_come_before_the_body(server: LiveHttp) -> None:
+    """Nobody logged in: 401 before any body is read (backoffice.access.AccessFirst), even
+    one over the limit. An admin: a dialplan under its limit is read, one over it is refused
+    unread (413); the same size to a JSON API is over the JSON limit."""
+    big = {"content": "a" * (DIALPLAN_BODY_BYTES + 1)}
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
-        under = {"content": "a" * (DIALPLAN_BODY_BYTES - 100)}
-        r = await c.post("/api/dialplans/validate", json=under)
-        assert r.status_code == 401, r.text
-        r = await c.post("/api/dialplans/validate", json={"content": "a" * (DIALPLAN_BODY_BYTES + 1)})
+        r = await c.post("/api/dialplans/validate", content=b"{not json")
+        assert r.status_code == 401 and r.json()["error_id"] == "not_authenticated"
+        r = await c.post("/api/dialplans/validate", json=big)
+        assert r.status_code == 401
+        r = await c.post("/api/auth/login", json={"username": "admin", "password": PASSWORDS["admin"]})
+        auth = {"Authorization": "Bearer " + r.json()["access_token"]}
+        r = await c.post("/api/dialplans/validate", json={"content": "a" * (DIALPLAN_BODY_BYTES - 100)},
+                         headers=auth)
+        assert r.status_code == 422, r.text  # read; then over the YAML reader's 512 KiB
+        r = await c.post("/api/dialplans/validate", json=big, headers=auth)
         assert r.status_code == 413 and r.json()["details"]["limit_bytes"] == DIALPLAN_BODY_BYTES
-        r = await c.post("/api/admin/teams", json={"name": "a" * JSON_LIMIT})
+        r = await c.post("/api/admin/teams", json={"name": "a" * JSON_LIMIT}, headers=auth)
         assert r.status_code == 413 and r.json()["details"]["limit_bytes"] == JSON_LIMIT
         # just under the JSON limit: read, and refused by the model, not the limit
         r = await c.post("/api/auth/login", json={"username": "qa", "password": "p" * (JSON_LIMIT - 100)})
