@@ -10,6 +10,9 @@ cannot carry the dependency (FastAPI's own documentation routes can only be publ
 app from being built. A route added after that is refused at request time (403
 `no_access_rule`): closed, not open.
 
+`AccessFirst` (an ASGI middleware the app installs) applies the same policy before the
+request's body is read, so nobody unauthenticated or forbidden gets a body parsed.
+
 Handlers that need the user take `who: Who` (the principal `check_access` found; FastAPI
 runs the dependency once per request).
 """
@@ -22,7 +25,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
 
 from backoffice.auth import Authenticator, Principal
 from backoffice.models import Role
@@ -146,10 +149,16 @@ class AccessPolicy:
     async def check(self, request: Request) -> Principal | None:
         """The principal allowed to call the matched route (None: a public route)."""
         path = getattr(request.scope.get("route"), "path", None)
-        roles = self.table.get((request.method, path)) if path is not None else None
+        checked = request.scope.get(_CHECKED)
+        if checked is not None and checked[:2] == (request.method, path):
+            return checked[2]  # `AccessFirst` did it, before the body was read
+        return await self.check_route(request.method, path, request)
+
+    async def check_route(self, method: str, path: str | None, request: Request) -> Principal | None:
+        roles = self.table.get((method, path)) if path is not None else None
         if roles is None:
             raise ApiError(403, "no_access_rule", "this route is not in the access table",
-                           {"method": request.method, "path": path})
+                           {"method": method, "path": path})
         if not roles:
             return None
         principal = await self.authenticator.authenticate(request)
@@ -157,6 +166,39 @@ class AccessPolicy:
             raise ApiError(403, "forbidden", f"role {principal.role} may not do this",
                            {"role": principal.role, "allowed": sorted(roles)})
         return principal
+
+
+_CHECKED = "hotline.access"  # scope key: (method, route path, principal) found by AccessFirst
+
+
+class AccessFirst:
+    """ASGI middleware: the access check before anything reads the request's body.
+
+    FastAPI reads and parses a route's body before its dependencies run, so without this a
+    caller nobody authenticated could make the app parse a body (and learn from a 422 that
+    it was malformed). This matches the route as the router will, applies the app's
+    `AccessPolicy` from the headers alone and answers 401/403 at once; the route's
+    `check_access` dependency then reuses the result. Paths no route matches in full go on
+    to the router (404, 405)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        fastapi_app = scope.get("app")
+        policy = getattr(getattr(fastapi_app, "state", None), "access", None)
+        if scope["type"] == "http" and isinstance(policy, AccessPolicy):
+            route = next((r for r in walk_routes(fastapi_app.router.routes)  # type: ignore[union-attr]
+                          if r.matches(scope)[0] is Match.FULL), None)
+            path = getattr(route, "path", None)
+            if path is not None:
+                try:
+                    principal = await policy.check_route(scope["method"], path, Request(scope))
+                except ApiError as exc:
+                    await exc.response()(scope, receive, send)
+                    return
+                scope[_CHECKED] = (scope["method"], path, principal)
+        await self.app(scope, receive, send)
 
 
 def install_access(app: Any, policy: AccessPolicy) -> None:

@@ -8,12 +8,15 @@ effect at once. Requests authenticated by cookie that change state must carry th
 
 Failed logins are throttled (`LoginThrottle`): 5 per username or 20 per client address within
 5 minutes, then that username or address is refused (HTTP 429, `Retry-After`) until the
-window has passed, without the password being checked.
+window has passed, without the password being checked. The client address is the peer's,
+unless it is one of `service.trusted_proxies` (then the client that proxy names):
+X-Forwarded-For from anyone else is ignored (`hotline.app.httpserver`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import math
 import secrets
 from collections import OrderedDict, deque
@@ -103,6 +106,7 @@ class LoginResult:
 # -- failed-login throttle ------------------------------------------------------------------
 
 USERNAME, CLIENT = "username", "client"
+UNKNOWN_CLIENT = "unknown"  # the one key of every login whose client address is not an address
 
 
 @dataclass(frozen=True)
@@ -139,11 +143,17 @@ class LoginThrottle:
             USERNAME: OrderedDict(), CLIENT: OrderedDict()}
 
     @staticmethod
-    def _keys(username: str, client: str | None) -> list[tuple[str, str]]:
-        keys = [(USERNAME, username.strip().casefold())]
-        if client:
-            keys.append((CLIENT, client))
-        return keys
+    def client_key(client: str | None) -> str:
+        """The per-address key: the address in one spelling. An empty, missing or malformed
+        address is not a way out of the limit: all of them share the key "unknown"."""
+        try:
+            return ipaddress.ip_address((client or "").strip()).compressed
+        except ValueError:
+            return UNKNOWN_CLIENT
+
+    @classmethod
+    def _keys(cls, username: str, client: str | None) -> list[tuple[str, str]]:
+        return [(USERNAME, username.strip().casefold()), (CLIENT, cls.client_key(client))]
 
     def _prune(self, now: float) -> None:
         cutoff = now - self.window

@@ -98,6 +98,13 @@ def install_error_handlers(app: Any) -> None:
         assert isinstance(exc, HTTPException)
         return _from_http(exc).response()
 
+    async def overflow(_request: Request, exc: Exception) -> Response:
+        # an id or number beyond what the database stores (SQLite: 64-bit): the request's
+        # fault, found by the fuzz test (tests/component/test_app_http_fuzz.py)
+        return ApiError(422, "number_out_of_range",
+                        "a number in the request is larger than the database can store").response()
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(OverflowError, overflow)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)

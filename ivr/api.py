@@ -9,20 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hotline.api_errors import ApiError, ErrorRoute
+from hotline.yamlsrc import DEFAULT_LIMITS
 from ivr.check import DialplanError
 from ivr.registry import DialplanRegistry, VersionNotFound
 
+# characters; the YAML reader then checks the size in bytes (hotline.yamlsrc.YamlLimits)
+MAX_CONTENT = DEFAULT_LIMITS.max_bytes
+
 
 class UploadIn(BaseModel):
-    content: str
-    by: str | None = None
+    content: str = Field(max_length=MAX_CONTENT)
+    by: str | None = Field(None, max_length=64)
 
 
 class ValidateIn(BaseModel):
-    content: str
+    content: str = Field(max_length=MAX_CONTENT)
 
 
 class RollbackIn(BaseModel):

@@ -15,10 +15,13 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backoffice.access import ACCESS, AccessPolicy, check_access, install_access
+from backoffice.access import ACCESS, AccessFirst, AccessPolicy, check_access, install_access
 from backoffice.app import backoffice_routers
 from backoffice.auth import Authenticator
 from hotline.api_errors import ERROR_RESPONSES, install_error_handlers
+from hotline.app.bodylimit import BodyLimit
+from hotline.pbx.settings import HttpLimits
+from hotline.yamlsrc import DEFAULT_LIMITS as YAML_LIMITS
 from ivr.api import build_router as dialplan_router
 from ivr.registry import DialplanRegistry
 from recordings.settings import RecordingSettings
@@ -74,8 +77,19 @@ class Health(BaseModel):
     dialplan_error: dict[str, Any] | None
 
 
-def create_app(service: AppServices) -> FastAPI:
+# The dialplan routes carry a whole YAML file (at most YAML_LIMITS.max_bytes) as a JSON
+# string, whose escapes can make it longer: room for that, the YAML reader checks the size.
+DIALPLAN_BODY_BYTES = 4 * YAML_LIMITS.max_bytes
+BODY_LIMITS = {"/api/dialplans/upload": DIALPLAN_BODY_BYTES,
+               "/api/dialplans/validate": DIALPLAN_BODY_BYTES}
+
+
+def create_app(service: AppServices, limits: HttpLimits | None = None) -> FastAPI:
     """Every route of the service, each behind its roles in `backoffice.access.ACCESS`.
+
+    Roles are checked from the headers before any body is read (`AccessFirst`); bodies are
+    limited as they arrive (`BodyLimit`): `limits.max_body_bytes` for every route but the
+    dialplan uploads (`BODY_LIMITS`).
 
     `check_access` is an app-level dependency: it runs for every route, including those of
     the included routers, and refuses routes the table does not name; `verify` refuses to
@@ -91,6 +105,10 @@ def create_app(service: AppServices) -> FastAPI:
     )
     install_error_handlers(app)
     install_access(app, policy)
+    limits = limits or HttpLimits()
+    app.add_middleware(BodyLimit, default=limits.max_body_bytes, limits=BODY_LIMITS,
+                       timeout=limits.body_timeout)
+    app.add_middleware(AccessFirst)  # outermost: roles are checked before a body is read
 
     @app.get("/health", response_model=Health, tags=["service"])
     async def health() -> Any:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import structlog
-import uvicorn
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -21,6 +19,7 @@ from callrouting.store import RoutingStore
 from directory.tables import OperatorRow
 from hotline.app import secretfile
 from hotline.app.http import create_app
+from hotline.app.httpserver import HttpServer, http_config
 from hotline.app.settings import Settings
 from hotline.app.wiring import build_ivr
 from hotline.clock import utcnow
@@ -85,12 +84,6 @@ def recording_settings(settings: Settings, asterisk: AsteriskInstance) -> Record
     return rs.resolved(PROJECT_ROOT)
 
 
-class _Uvicorn(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the service owns the signals
-        yield
-
-
 class Service:
     """Everything the hotline runs in one process: FastAGI, AudioSocket, AMI, HTTP, jobs.
 
@@ -128,10 +121,8 @@ class Service:
                                          settings.mode)
         self.auth = Authenticator(self.sessionmaker, self.recordings.auth, self.token_secret)
         self.retention = RetentionJob(self.sessionmaker, self.recordings)
-        self.http = _Uvicorn(uvicorn.Config(
-            create_app(self), host=settings.service.host, port=settings.service.http_port,
-            log_config=None, lifespan="off", access_log=False,
-        ))
+        self.http = HttpServer(http_config(create_app(self, settings.service.http),
+                                           settings.service))
         self._http_task: asyncio.Task[None] | None = None
         self._directory_lock = asyncio.Lock()  # one directory reload at a time, in order
         self._reload_pending = False  # a reload failed (AMI down): redo it on reconnect

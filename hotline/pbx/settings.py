@@ -3,6 +3,7 @@ the ports the service listens on. `hotline.app.settings.Settings` embeds them.""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -19,6 +20,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class HttpLimits(_Strict):
+    """What one HTTP client may hold of the service (`hotline.app.httpserver`, decision 0004)."""
+
+    # from the connection (or the end of the previous response) to the request's last header
+    header_timeout: float = Field(10.0, gt=0, le=300)
+    # from the request's headers to the last byte of its body
+    body_timeout: float = Field(30.0, gt=0, le=600)
+    # an idle keep-alive connection is closed after this many seconds
+    keep_alive_timeout: int = Field(5, ge=1, le=300)
+    # request line plus headers (h11's incomplete-event limit): more is 431
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    # a request body of a JSON API (the dialplan upload has its own, larger limit)
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # connections plus requests in progress; beyond, requests get 503 at once
+    max_connections: int = Field(500, ge=10, le=100_000)
+
+
 class ServiceSettings(_Strict):
     host: str = "127.0.0.1"
     agi_port: int = Field(4573, ge=1, le=65535)
@@ -28,6 +46,22 @@ class ServiceSettings(_Strict):
     agi_secret: SecretStr | None = None
     audiosocket_port: int = Field(9092, ge=1, le=65535)
     http_port: int = Field(8080, ge=1, le=65535)
+    # Addresses or networks of reverse proxies whose X-Forwarded-For/-Proto the HTTP port
+    # believes (the login throttle then keys on the client they name). Empty: none, the peer
+    # address is the client.
+    trusted_proxies: list[str] = []
+    http: HttpLimits = HttpLimits()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_ok(cls, v: list[str]) -> list[str]:
+        out = []
+        for item in v:
+            try:
+                out.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"trusted proxy {item!r} is not an IP address or network") from None
+        return out
 
     @field_validator("agi_secret")
     @classmethod

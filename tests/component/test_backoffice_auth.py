@@ -78,7 +78,24 @@ def test_client_limit(clock: Clock) -> None:
     assert a.fills == ("client",)
     assert t.attempt("admin", "10.0.0.9").refused_for == 300  # even a name never tried
     assert t.attempt("admin", "10.0.0.10").refused_for is None  # another address may
-    assert t.attempt("admin", None).refused_for is None  # no address known: username limit only
+    assert t.attempt("admin", None).refused_for is None  # no address known: the "unknown" key
+
+
+def test_no_address_is_no_way_out(clock: Clock) -> None:
+    """A missing, empty or malformed address is one key ("unknown"), limited like any
+    other; one address in two spellings is one key."""
+    t = LoginThrottle(clock)
+    odd = [None, "", " ", "garbage", "1.2.3.4.5", "::1::2", "unknown"]
+    for i in range(20):
+        assert t.attempt(f"user{i}", odd[i % len(odd)]).refused_for is None
+    for client in odd:
+        assert t.attempt("admin", client).refused_for == 300, client
+    assert t.tracked()["client"] == 1
+    for i in range(19):
+        assert t.attempt(f"v{i}", "0:0:0:0:0:0:0:1").refused_for is None
+    assert t.attempt("w", "::1").refused_for is None  # the 20th failure from ::1
+    assert t.attempt("x", "::1").refused_for == 300
+    assert t.attempt("x", "127.0.0.1").refused_for is None
 
 
 def test_success_clears_the_username(clock: Clock) -> None:

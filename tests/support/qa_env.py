@@ -247,10 +247,12 @@ TOKEN_SECRET = "t" * 48
 
 
 async def build_app(sm: async_sessionmaker[AsyncSession], tmp: Path, settings: Any, *,
-                    clock: Any = None, presence: Any = None) -> tuple[Any, QaServices, int]:
+                    clock: Any = None, presence: Any = None,
+                    limits: Any = None) -> tuple[Any, QaServices, int]:
     """The service's app (`create_app`) on a migrated database, without Asterisk: the demo
     dialplan (a copy under `tmp`) in a real registry, an authenticator on `clock`, and
-    `presence` ({extension: presence}, or anything with `snapshot()`).
+    `presence` ({extension: presence}, or anything with `snapshot()`); `limits`: the HTTP
+    limits (`hotline.pbx.settings.HttpLimits`, default its defaults).
 
     Returns (app, services, the stored id of the dialplan version loaded)."""
     from backoffice.auth import Authenticator
@@ -269,11 +271,11 @@ async def build_app(sm: async_sessionmaker[AsyncSession], tmp: Path, settings: A
     if presence is None or isinstance(presence, dict):
         presence = StaticPresence(presence or {})
     services = QaServices(sm, settings, auth, registry, presence)
-    return create_app(services), services, registry.active_version.id
+    return create_app(services, limits), services, registry.active_version.id
 
 
 async def build_test_env(tmp: Path, *, clock: Any = None, presence: dict[str, str] | None = None,
-                         users: bool = True) -> QaTestEnv:
+                         users: bool = True, limits: Any = None) -> QaTestEnv:
     """Temp SQLite migrated to head, seeded, and the service's app (`create_app`) on it."""
     from hotline.db import migrate
     from hotline.db.base import make_engine, make_sessionmaker
@@ -287,7 +289,8 @@ async def build_test_env(tmp: Path, *, clock: Any = None, presence: dict[str, st
     settings.dir.mkdir(parents=True, exist_ok=True)
     seeded = await seed(sm, settings.dir, users=users)
     pres = presence if presence is not None else {"2001": "available", "2002": "in_use"}
-    app, services, dialplan_version = await build_app(sm, tmp, settings, clock=clock, presence=pres)
+    app, services, dialplan_version = await build_app(sm, tmp, settings, clock=clock, presence=pres,
+                                                      limits=limits)
     return QaTestEnv(app, engine, sm, settings, seeded, url, services, dialplan_version)
 
 
