@@ -234,3 +234,71 @@ async def test_sigterm_drains_and_drops_no_call(
     for n in [*ivrs, during]:
         assert outcomes[n] == ["fallback_answered"], outcomes
     assert "Traceback" not in text, text[-3000:]
+
+
+async def test_ami_cut_for_30_s_loses_no_call_and_presence_is_right_after(
+    asterisk: AsteriskInstance, e2e_settings: Settings, sip_target: str, tmp_path: Path,
+) -> None:
+    """The service's AMI link goes through a proxy that is cut for 30 s (connections dropped,
+    connects refused) while callers talk to operators and new ones arrive; one operator
+    leaves and another arrives during the cut. No call is lost, every row is stored by the
+    service itself, and presence is right once AMI is back."""
+    from callrouting.model import Presence
+    from hotline.app.service import Service
+    from tests.support.tcp_proxy import CuttableProxy
+
+    proxy = CuttableProxy(e2e_settings.asterisk.ami_port)
+    await proxy.start()
+    settings = settings_for(e2e_settings, tmp_path)
+    settings = settings.model_copy(update={"asterisk": settings.asterisk.model_copy(
+        update={"ami_port": proxy.port})})
+    port = settings.asterisk.sip_port
+    ops = [SippOperator(ext, pw, port, answer_delay_ms=300, talk_ms=8000, calls=100,
+                        invite_timeout_ms=180000) for ext, pw in OPERATORS[:4]]
+    leaving = SippOperator(*OPERATORS[6], port, calls=100)  # 1007 leaves during the cut
+    arriving = SippOperator(*OPERATORS[5], port, calls=100)  # 1006 registers during the cut
+    before = [f"+7999310000{i}" for i in range(3)]
+    during = [f"+7999320000{i}" for i in range(3)]
+    svc = Service(settings, with_bot=False)
+    await asyncio.gather(*(o.start() for o in [*ops, leaving]))
+    try:
+        await svc.start()
+        await svc.ami.wait_connected(10)
+        await svc.presence.wait_for("1007", Presence.AVAILABLE, timeout=10)
+        calls = [call(sip_target, n, TO_OPERATOR) for n in before]
+        await asyncio.sleep(5)  # routed and talking
+        await proxy.cut()
+        t0 = time.monotonic()
+        await asyncio.sleep(1)
+        assert not svc.ami.connected
+        calls += [call(sip_target, n, TO_OPERATOR) for n in during]
+        await leaving.stop()  # unregisters
+        await arriving.start()
+        await asyncio.sleep(max(0.0, 30 - (time.monotonic() - t0)))
+        resyncs = svc.presence.resyncs
+        await proxy.restore()
+        await svc.ami.wait_connected(30)
+        async with asyncio.timeout(15):
+            while svc.presence.resyncs == resyncs:
+                await asyncio.sleep(0.1)
+        results = await asyncio.gather(*calls)
+        await asyncio.sleep(2)  # the sessions store their ends
+        snapshot = svc.presence.snapshot()
+        rows = await rows_for(settings, [*before, *during])
+    finally:
+        await svc.stop()
+        await proxy.stop()
+        await stop_all([*ops, leaving, arriving])
+    cdrs = cdrs_of(asterisk)
+    humans = [n for n in [*before, *during] if reached_human(cdrs, n)]
+    outcomes = {n: [r.outcome for r in rs] for n, rs in rows.items()}
+    print(f"\nAMI cut 30 s: calls placed {len(before) + len(during)}, reached a human {len(humans)}, "
+          f"lost {sum(not r.ok for r in results)}, presence after: {dict(sorted(snapshot.items()))}, "
+          f"rows: {outcomes}")
+    assert all(r.ok for r in results), [r.stderr[-500:] for r in results if not r.ok]
+    assert humans == [*before, *during]
+    assert all(len(rs) == 1 and rs[0].ended_at is not None and rs[0].outcome for rs in rows.values()), outcomes
+    assert not any(p.get("node") == "(reconciled)" for rs in rows.values() for r in rs for p in r.path or [])
+    assert snapshot["1006"] is Presence.AVAILABLE and snapshot["1007"] is Presence.UNAVAILABLE
+    assert all(snapshot[ext] is Presence.AVAILABLE for ext, _ in OPERATORS[:4])  # calls over
+    assert {ext for ext, _ in OPERATORS} - set(snapshot) == set()
