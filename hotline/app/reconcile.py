@@ -100,12 +100,12 @@ class Reconciler:
             self._task = None
 
     async def _loop(self, interval: float) -> None:
-        while True:
+        while True:  # the service ran the first pass itself, before serving
+            await asyncio.sleep(interval)
             try:
                 await self.run_once()
             except Exception:
                 log.exception("reconcile.failed")
-            await asyncio.sleep(interval)
 
     async def run_once(self) -> ReconcileReport:
         async with self._lock:
