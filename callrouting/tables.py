@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.db.base import Base
 
-ATTEMPT_OUTCOMES = ("answered", "no_answer", "busy", "unavailable", "failed", "caller_hung_up")
+ATTEMPT_OUTCOMES = ("answered", "no_answer", "busy", "unavailable", "failed", "caller_hung_up",
+                    "ended_unknown")  # the last: closed by reconciliation with no CDR of it
 REVIEW_STATUSES = ("open", "in_review", "done")
 
 

@@ -292,6 +292,12 @@ class IvrCallFlow:
         # Resolved recording settings (`dir` absolute, `asterisk_dir` as Asterisk sees it);
         # None: conversations are not recorded (the composition root sets this).
         self.recordings = recordings
+        self._writes: set[WriteBehind] = set()  # of the calls in progress, for drain()
+
+    async def drain(self) -> None:
+        """Store what the calls in progress still have queued (the service is stopping)."""
+        for writes in list(self._writes):
+            await writes.drain()
 
     def current_dialplan(self) -> Dialplan:
         d = self._dialplans
@@ -312,6 +318,7 @@ class IvrCallFlow:
             caller=row, started_at=self.clock(),
         )
         ctx = CallContext(call_id, chan.uniqueid, caller, dialplan, self.store)
+        self._writes.add(ctx.writes)
         clog = log.bind(uniqueid=chan.uniqueid, caller=number or "unknown",
                         dialplan=dialplan.version_id)
         clog.info("ivr.call_started", known=caller.known, vip=caller.vip)
@@ -347,12 +354,24 @@ class IvrCallFlow:
             ctx.path.append({"node": "(service error)", "at": self.clock().isoformat(),
                              "detail": "session failed; Asterisk falls back to the pool"})
             clog.exception("ivr.session_failed", node=state.node if state else None)
+        except asyncio.CancelledError:
+            # the service stops (its drain ran out of grace): the call goes on in Asterisk
+            # (the pool, or the operator it is bridged to) and only Asterisk's records will
+            # say how it ended: the row stays open for hotline.app.reconcile
+            ctx.path.append({"node": "(service stopped)", "at": self.clock().isoformat(),
+                             "detail": "the call went on in Asterisk; closed from its CDR"})
+            ctx.writes.later(lambda: self.store.update(call_id, path=list(ctx.path)), "path")
+            clog.warning("ivr.call_left_to_asterisk", node=state.node if state else None)
+            outcome = ""
+            raise
         finally:
             if ctx.recording_open:  # the caller hung up during the conversation
                 await self._finish_recording(ctx, wait=True)
             await ctx.writes.drain()
-            await self.store.finish_call(call_id, outcome, ctx.path)
-            clog.info("ivr.call_stored", outcome=outcome, steps=len(ctx.path))
+            self._writes.discard(ctx.writes)
+            if outcome:
+                await self.store.finish_call(call_id, outcome, ctx.path)
+                clog.info("ivr.call_stored", outcome=outcome, steps=len(ctx.path))
 
     # -- effects
 

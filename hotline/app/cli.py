@@ -28,22 +28,30 @@ async def _run(settings: Settings, with_asterisk: bool) -> int:
     if with_asterisk:
         await asyncio.to_thread(provision_root, settings.asterisk.root, settings.asterisk.cache)
         ast.write_config(await service.operators(), secret, service.agi_secret)
-        await asyncio.to_thread(ast.start)
-        log.info("asterisk.started", sip=f"127.0.0.1:{settings.asterisk.sip_port}",
-                 ami=f"127.0.0.1:{settings.asterisk.ami_port}", log=str(ast.log_file))
-    stop = asyncio.Event()
+        if await asyncio.to_thread(ast.start):
+            log.info("asterisk.started", sip=f"127.0.0.1:{settings.asterisk.sip_port}",
+                     ami=f"127.0.0.1:{settings.asterisk.ami_port}", log=str(ast.log_file))
+        else:  # its calls go on: the service's lifecycle is not Asterisk's
+            log.info("asterisk.already_running", action="configuration reloaded, left running")
     loop = asyncio.get_running_loop()
+    stop, hurry = asyncio.Event(), asyncio.Event()
+
+    def on_signal() -> None:
+        (hurry if stop.is_set() else stop).set()  # a second signal cuts the drain short
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     try:
         await service.start()
         _banner(settings, with_asterisk)
         await stop.wait()
-        print("\nstopping...", file=sys.stderr)
+        print(f"\nstopping: finishing calls in progress (at most {settings.service.drain_grace:g} s;"
+              " again to stop now)...", file=sys.stderr)
+        await service.drain(hurry=hurry)
     finally:
         await service.stop()
-        if with_asterisk:
-            await asyncio.to_thread(ast.stop)
+        # Asterisk stops with the service only in demo mode, and only if this run started it
+        if with_asterisk and settings.mode != "production" and await asyncio.to_thread(ast.stop_if_owned):
             log.info("asterisk.stopped")
     return 0
 
@@ -52,7 +60,8 @@ def _banner(s: Settings, with_asterisk: bool) -> None:
     a, v = s.asterisk, s.service
     lines = [
         "",
-        "Hotline is running (Ctrl-C stops the service and Asterisk):",
+        "Hotline is running (Ctrl-C drains and stops the service"
+        + (", and the Asterisk it started):" if s.mode != "production" else "; Asterisk keeps running):"),
         f"  Asterisk 22      SIP udp 127.0.0.1:{a.sip_port}, AMI 127.0.0.1:{a.ami_port}"
         + ("" if with_asterisk else " (not started here)"),
         f"  hotline service  FastAGI 127.0.0.1:{v.agi_port}, AudioSocket 127.0.0.1:{v.audiosocket_port},"
@@ -135,6 +144,7 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 
 def cmd_asterisk(args: argparse.Namespace) -> int:
+    from hotline.app.service import SettingsProblem
     from hotline.pbx.asterisk import AsteriskError, AsteriskInstance, provision_root
 
     settings = _settings(args)
@@ -144,13 +154,43 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
             print(f"Asterisk root ready at {settings.asterisk.root}")
         elif args.action == "stop":
             AsteriskInstance(settings).stop()
+        elif args.action in ("config", "run"):
+            return _asterisk_config_and_run(settings, foreground=args.action == "run")
         elif args.action == "status":
             inst = AsteriskInstance(settings)
             print("running" if inst.running() else "stopped")
-    except AsteriskError as exc:
+    except (AsteriskError, SettingsProblem) as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _asterisk_config_and_run(settings: Settings, *, foreground: bool) -> int:
+    """Asterisk under its own supervisor (deploy/systemd/hotline-asterisk.service): its
+    configuration from the settings and the directory, then exec Asterisk in the foreground."""
+    import os
+
+    from hotline.app.service import Service, ami_secret
+    from hotline.pbx.asterisk import AsteriskInstance, provision_root
+
+    async def operators_and_key() -> tuple[list, str]:  # type: ignore[type-arg]
+        await prepare_database(settings)
+        svc = Service(settings, secret=ami_secret(settings), with_bot=False)
+        try:
+            return await svc.operators(), svc.agi_secret
+        finally:
+            await svc.engine.dispose()
+
+    provision_root(settings.asterisk.root, settings.asterisk.cache)
+    ops, key = asyncio.run(operators_and_key())
+    inst = AsteriskInstance(settings)
+    inst.write_config(ops, ami_secret(settings), key)
+    print(f"Asterisk configuration written to {inst.dir / 'etc'}", file=sys.stderr)
+    if not foreground:
+        return 0
+    cmd = inst.foreground_command()
+    sys.stderr.flush()
+    os.execvp(cmd[0], cmd)  # never returns
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -186,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_call)
 
     a = sub.add_parser("asterisk", help="manage the local Asterisk")
-    a.add_argument("action", choices=["provision", "stop", "status"])
+    a.add_argument("action", choices=["provision", "config", "run", "stop", "status"],
+                   help="config: write its configuration from settings and the directory; "
+                        "run: config, then become Asterisk in the foreground (a systemd unit)")
     a.set_defaults(func=cmd_asterisk)
 
     d = sub.add_parser("db", help="apply migrations and load demo data into an empty database")

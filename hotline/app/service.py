@@ -20,6 +20,7 @@ from directory.tables import OperatorRow
 from hotline.app import secretfile
 from hotline.app.http import create_app
 from hotline.app.httpserver import HttpServer, http_config
+from hotline.app.reconcile import Reconciler, ReconcileReport, ami_live_channels
 from hotline.app.settings import Settings
 from hotline.app.wiring import build_ivr
 from hotline.clock import utcnow
@@ -30,6 +31,7 @@ from hotline.paths import PROJECT_ROOT
 from hotline.pbx.agi import AgiChannel, FastAgiServer, Handler
 from hotline.pbx.ami import AmiClient, AmiError
 from hotline.pbx.asterisk import AsteriskError, AsteriskInstance, Operator
+from hotline.pbx.cdr import CdrLog
 from lottery.facts import DbLotteryFacts
 from recordings.retention import RetentionJob
 from recordings.settings import RecordingSettings
@@ -121,6 +123,9 @@ class Service:
                                          settings.mode)
         self.auth = Authenticator(self.sessionmaker, self.recordings.auth, self.token_secret)
         self.retention = RetentionJob(self.sessionmaker, self.recordings)
+        self.reconciler = Reconciler(self.sessionmaker, CdrLog(self.asterisk.cdr_file),
+                                     lambda: ami_live_channels(self.ami), country=settings.country)
+        self.reconciled: ReconcileReport | None = None  # the pass at start
         self.http = HttpServer(http_config(create_app(self, settings.service.http),
                                            settings.service))
         self._http_task: asyncio.Task[None] | None = None
@@ -236,11 +241,13 @@ class Service:
         if s.mode == "demo":
             await ensure_demo_users(self.sessionmaker, s.resolve(s.var_dir))
         await self.ami.start()
+        await self._reconcile_at_start()
         await self.dialplans.start()
         if self.bot is not None:
             await self.bot.start()
         await self.agi.start()
         self.retention.start()
+        self.reconciler.start(s.service.reconcile_interval)
         self._http_task = asyncio.create_task(self.http.serve(), name="http")
         while not self.http.started:
             if self._http_task.done():
@@ -251,8 +258,47 @@ class Service:
                  http=f"http://{s.service.host}:{s.service.http_port}",
                  dialplan=self.dialplans.health().get("dialplan_active"))
 
+    async def _reconcile_at_start(self) -> None:
+        """Close what a crash left open, from Asterisk's records, before serving new calls
+        (AMI is waited for briefly: without it a live call cannot be told from an ended one,
+        and the periodic pass does it later)."""
+        with contextlib.suppress(TimeoutError):
+            await self.ami.wait_connected(5)
+        try:
+            self.reconciled = await self.reconciler.run_once()
+        except Exception:
+            log.exception("reconcile.failed")
+            return
+        r = self.reconciled
+        log.info("reconcile.at_start", ran=r.ran, closed=r.closed, attempts=r.attempts_closed,
+                 fallback_recorded=r.fallback_recorded, still_up=r.skipped_live)
+
+    async def drain(self, grace: float | None = None, hurry: asyncio.Event | None = None) -> bool:
+        """Stop taking calls and let those in progress finish, at most `grace` seconds
+        (`service.drain_grace`; `hurry` set cuts it short); True if none was left.
+
+        New calls find the FastAGI port closed: AGI() fails at once and Asterisk's dialplan
+        puts the caller into the operator pool. `stop()` then ends what is left: those calls
+        go on in Asterisk and their rows are closed from its records at the next start.
+        """
+        grace = self.settings.service.drain_grace if grace is None else grace
+        log.info("service.draining", calls=self.agi.active_calls, grace=grace)
+        self.agi.close_listener()
+        idle = await self.agi.wait_idle(grace, hurry)
+        if idle:
+            log.info("service.drained")
+        else:
+            log.warning("service.drain_incomplete", calls_left=self.agi.active_calls,
+                        hint="they go on in Asterisk; their rows are closed at the next start")
+        return idle
+
     async def stop(self) -> None:
         await self.agi.stop()
+        for flow in {id(h): h for h in (self.ivr, self.agi.handler)}.values():
+            drain = getattr(flow, "drain", None)
+            if drain is not None:  # the IVR's write-behind queue
+                await drain()
+        await self.reconciler.stop()
         if self._http_task is not None:
             self.http.should_exit = True
             with contextlib.suppress(Exception):

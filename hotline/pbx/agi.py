@@ -14,6 +14,7 @@ import hmac
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -272,6 +273,37 @@ class FastAgiServer:
     @property
     def active_calls(self) -> int:
         return len(self._tasks)
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    def close_listener(self) -> None:
+        """Take no new sessions (draining): Asterisk's connect is refused at once, AGI() fails
+        and its dialplan puts the caller into the operator pool. Sessions in progress go on."""
+        if self._server is not None and self._server.is_serving():
+            self._server.close()
+            log.info("agi.listener_closed", calls_in_progress=len(self._tasks))
+
+    async def wait_idle(self, timeout: float, hurry: asyncio.Event | None = None) -> bool:  # noqa: ASYNC109
+        """Wait until no session is in progress, at most `timeout` s (or until `hurry` is set);
+        True if none is left."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        hurried = asyncio.ensure_future(hurry.wait()) if hurry is not None else None
+        try:
+            while self._tasks:
+                left = deadline - loop.time()
+                if left <= 0 or (hurried is not None and hurried.done()):
+                    return False
+                waiting: set[asyncio.Future[Any]] = set(self._tasks)
+                if hurried is not None:
+                    waiting.add(hurried)
+                await asyncio.wait(waiting, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if hurried is not None:
+                hurried.cancel()
+        return True
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -58,8 +58,8 @@ NOLOAD = [
     "app_voicemail_odbc.so", "res_calendar.so", "res_calendar_caldav.so", "res_calendar_ews.so",
     "res_calendar_exchange.so", "res_calendar_icalendar.so", "res_mwi_devstate.so",
     "cdr_adaptive_odbc.so", "cdr_odbc.so", "cdr_pgsql.so", "cdr_radius.so", "cdr_tds.so",
-    "cdr_sqlite3_custom.so", "cdr_custom.so", "cel_odbc.so", "cel_pgsql.so", "cel_radius.so",
-    "cel_tds.so", "cel_sqlite3_custom.so", "cel_custom.so", "res_cdrel_custom.so",
+    "cdr_sqlite3_custom.so", "cel_odbc.so", "cel_pgsql.so", "cel_radius.so",
+    "cel_tds.so", "cel_sqlite3_custom.so", "cel_custom.so",
     "res_http_media_cache.so", "func_curl.so", "res_ari.so", "res_ari_applications.so",
     "res_ari_asterisk.so", "res_ari_bridges.so", "res_ari_channels.so", "res_ari_device_states.so",
     "res_ari_endpoints.so", "res_ari_events.so", "res_ari_model.so", "res_ari_playbacks.so",
@@ -74,7 +74,6 @@ NOLOAD = [
 ]
 
 STUB_CONFIGS = {
-    "cdr.conf": "[general]\nenable = yes\n",
     "cdr_manager.conf": "[general]\nenabled = yes\n",
     "cel.conf": "[general]\nenable = no\n",
     "followme.conf": "[general]\n",
@@ -93,6 +92,9 @@ COPIED_STOCK = ["indications.conf", "codecs.conf", "ccss.conf", "udptl.conf"]
 DIRECTORY_TEMPLATES = ("pjsip.conf.j2", "queues.conf.j2")
 # secrets (AMI secret, SIP passwords, the FastAGI key): readable by the owner only
 PRIVATE_CONFIGS = {"manager.conf", "pjsip.conf", KEY_FILE}
+
+# Asterisk's own call records (cdr_custom), read by the service's reconciliation on start
+CDR_FILE = "hotline-cdr.csv"
 
 Progress = Callable[[str], None]
 
@@ -212,6 +214,7 @@ class AsteriskInstance:
         self.inside = f"/srv/hotline/{self.name}"  # path as Asterisk sees it
         self.dir = self.root / self.inside.lstrip("/")  # path as we see it
         self.proc: subprocess.Popen[bytes] | None = None
+        self.owned = False  # started by this object (start()): only then stop_if_owned stops it
 
     # paths the service shares with Asterisk
     @property
@@ -225,6 +228,11 @@ class AsteriskInstance:
     @property
     def log_file(self) -> Path:
         return self.dir / "log" / "console.log"
+
+    @property
+    def cdr_file(self) -> Path:
+        """Asterisk's call records (cdr_custom.conf), one CSV line per CDR."""
+        return self.dir / "log" / "cdr-custom" / CDR_FILE
 
     @property
     def sound_dirs(self) -> tuple[Path, ...]:
@@ -267,7 +275,7 @@ class AsteriskInstance:
             rtp_start=a.rtp_start, rtp_end=a.rtp_end, operators=ops, test_caller=a.test_caller,
             pool_queue=a.pool_queue, hotline_extension=a.hotline_extension,
             agi_host=s.host, agi_port=s.agi_port, agi_key_variable=KEY_VARIABLE,
-            agi_first_answer_timeout=f"{a.agi_first_answer_timeout:g}",
+            agi_first_answer_timeout=f"{a.agi_first_answer_timeout:g}", cdr_file=CDR_FILE,
         )
         if ami_secret is not None:
             _check_conf_value(ami_secret, "AMI secret")
@@ -299,6 +307,7 @@ class AsteriskInstance:
         self.check_root()
         for sub in ("etc", "run", "log", "spool", "lib", "cache", "sounds", "recordings"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self.cdr_file.parent.mkdir(exist_ok=True)  # cdr_custom does not create it
         self._render([tpl.name for tpl in TEMPLATES.glob("*.j2")],
                      self._context(operators, ami_secret, agi_secret))
         etc = self.dir / "etc"
@@ -330,11 +339,19 @@ class AsteriskInstance:
         except (AsteriskError, subprocess.TimeoutExpired):
             return False
 
-    def start(self, timeout: float = 30) -> None:
-        """Start Asterisk in the foreground of a new session and wait until fully booted."""
+    def start(self, timeout: float = 30) -> bool:
+        """Start Asterisk in the foreground of a new session and wait until fully booted.
+
+        An Asterisk already running on this instance is left running (it may carry live
+        calls: the service's lifecycle is not Asterisk's) and reloads the configuration just
+        written instead; returns False then. `owned` says whether this object started it, and
+        only then may `stop_if_owned` stop it.
+        """
         self.check_root()
         if self.running():
-            self.stop()
+            self.rx("core reload")
+            self.owned = False
+            return False
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_file, "ab")
         try:
@@ -344,6 +361,7 @@ class AsteriskInstance:
             )
         finally:
             log.close()
+        self.owned = True
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -351,17 +369,30 @@ class AsteriskInstance:
             try:
                 out = self.rx("core waitfullybooted", timeout=5)
                 if "fully booted" in out.lower():
-                    return
+                    return True
             except (AsteriskError, subprocess.TimeoutExpired):
                 pass
             time.sleep(0.2)
         self.stop()
         raise AsteriskError(f"Asterisk did not boot within {timeout}s; see {self.log_file}")
 
+    def foreground_command(self) -> list[str]:
+        """The command that runs this instance in the foreground (a systemd unit's ExecStart)."""
+        return self._cmd("-f", "-n")
+
     def reload(self, what: str = "") -> None:
         self.rx(f"{what} reload".strip() if what else "core reload")
 
+    def stop_if_owned(self, timeout: float = 10) -> bool:
+        """Stop Asterisk only if `start()` started it; True if it did."""
+        if not self.owned:
+            return False
+        self.stop(timeout)
+        return True
+
     def stop(self, timeout: float = 10) -> None:
+        """Stop this instance now (its calls end): `hotline asterisk stop`, tests, `make run`."""
+        self.owned = False
         try:
             self.rx("core stop now", timeout=5)
         except (AsteriskError, subprocess.TimeoutExpired):

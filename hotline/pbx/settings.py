@@ -62,6 +62,13 @@ class ServiceSettings(_Strict):
             except ValueError:
                 raise ValueError(f"trusted proxy {item!r} is not an IP address or network") from None
         return out
+    # On SIGTERM (or Ctrl-C) the service stops taking calls (Asterisk's fallback queues new
+    # ones) and gives the calls in progress this long to finish before it exits; the calls it
+    # leaves then go on in Asterisk. A systemd unit's TimeoutStopSec must be longer.
+    drain_grace: float = Field(30.0, ge=0, le=3600)
+    # How often the service closes, from Asterisk's call records, the calls nobody else will
+    # (those left by a crash or a drain, those the fallback took while the service was frozen).
+    reconcile_interval: float = Field(60.0, ge=1, le=86400)
 
     @field_validator("agi_secret")
     @classmethod

@@ -62,6 +62,9 @@ def asterisk(e2e_settings: Settings) -> Iterator[AsteriskInstance]:
     inst = AsteriskInstance(s)
     ops, key = asyncio.run(operators())
     inst.write_config(ops, secret, key)  # every Service on these settings has this key
+    if inst.running():  # left by an earlier run: start afresh on this configuration
+        inst.stop()
+    inst.cdr_file.unlink(missing_ok=True)  # Asterisk's records of earlier runs: not this database's calls
     inst.start()
     yield inst
     inst.stop()

@@ -322,7 +322,7 @@ class SippOperator:
     Asterisk restarts, the operator would look available to later tests)."""
 
     def __init__(self, extension: str, password: str, sip_port: int, *, answer_delay_ms: int = 500,
-                 talk_ms: int = 2000, invite_timeout_ms: int = 60000):
+                 talk_ms: int = 2000, invite_timeout_ms: int = 60000, calls: int = 1):
         self.extension, self.sip_port = extension, sip_port
         self.dir = Path(tempfile.mkdtemp(prefix=f"sipp-op-{extension}-"))
         (self.dir / "register.xml").write_text(REGISTER_SCENARIO.format(ext=extension, password=password))
@@ -333,6 +333,7 @@ class SippOperator:
             invite_timeout=invite_timeout_ms,
         ))
         self.port = free_udp_port()
+        self.calls = calls  # answered one after the other (sipp -m)
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -349,7 +350,7 @@ class SippOperator:
         self.registered = True
         mport = free_udp_port()
         self.proc = await asyncio.create_subprocess_exec(
-            "sipp", f"127.0.0.1:{self.sip_port}", "-sf", str(self.dir / "uas.xml"), "-m", "1",
+            "sipp", f"127.0.0.1:{self.sip_port}", "-sf", str(self.dir / "uas.xml"), "-m", str(self.calls),
             "-i", "127.0.0.1", "-p", str(self.port), "-mp", str(mport), "-nostdin",
             "-trace_msg", "-message_file", str(self.dir / "messages.log"), "-trace_err",
             "-error_file", str(self.dir / "errors.log"),
@@ -359,6 +360,12 @@ class SippOperator:
     def messages(self) -> str:
         p = self.dir / "messages.log"
         return p.read_text(errors="replace") if p.exists() else ""
+
+
+    def answered(self) -> int:
+        """Calls this operator answered (ACKs of its 200 OK)."""
+        return len(re.findall(r"^ACK sip:", self.messages(), re.M))
+
 
     async def wait(self, timeout: float = 60) -> int:
         assert self.proc
