@@ -69,23 +69,6 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     return ok
 
 
-def token_secret(auth: AuthSettings, var_dir: Path, mode: str) -> str:
-    """The signing secret: from settings; in demo mode generated once under var/."""
-    if auth.token_secret is not None:
-        return auth.token_secret.get_secret_value()
-    if mode == "production":
-        raise RuntimeError(
-            "backoffice.auth.token_secret is not set: production has no default secret "
-            "(set HOTLINE_RECORDINGS__AUTH__TOKEN_SECRET, 32+ characters)"
-        )
-    path = var_dir / "qa-token-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(48))
-    return path.read_text().strip()
-
-
 @dataclass(frozen=True)
 class Principal:
     user_id: int

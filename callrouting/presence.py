@@ -7,9 +7,8 @@ every (re)connect, and "stale" (everyone unavailable) while AMI is down, so rout
 old values.
 
 Sources (Asterisk 22): `DeviceStateChange` (Device: PJSIP/<endpoint>, State: NOT_INUSE ...),
-`ContactStatus` (AOR, EndpointName, URI, ContactStatus), and on resync `PJSIPShowEndpoints`
-(EndpointList: ObjectName, DeviceState as text), `DeviceStateList` and `PJSIPShowContacts`
-(ContactList: ObjectName "<aor>;@<hash>", Endpoint, Uri, Status). Operators are keyed by
+`ContactStatus` (AOR, EndpointName, URI, ContactStatus), and on resync `DeviceStateList` (the
+AMI user may not list endpoints or contacts: see `_resync_once`). Operators are keyed by
 extension = PJSIP endpoint name; contacts whose event names no endpoint fall back to the AOR
 name (the usual one-AOR-per-endpoint setup).
 """
@@ -328,37 +327,23 @@ class PresenceTracker:
         self.log.error(
             "presence.resync_gave_up",
             attempts=attempts,
-            hint="check the AMI user's read permissions (system, call, reporting)",
+            hint="check the AMI user's permissions (write: reporting for DeviceStateList)",
         )
         client.reconnect("presence resync failed")
 
     async def _resync_once(self, client: AmiClient) -> None:
         """Rebuild presence from list actions; live events seen meanwhile are replayed on top."""
-        from hotline.pbx.ami import (
-            AmiActionError,
-            ContactList,
-            DeviceStateChange,
-            EndpointList,
-            parse_event,
-        )
+        from hotline.pbx.ami import DeviceStateChange, parse_event
 
         self._resyncing = True
         self._replay = []
         try:
+            # DeviceStateList only: PJSIPShowEndpoints and PJSIPShowContacts need the AMI
+            # `system` write class, which the service's user does not have (it would make the
+            # secret a shell: hotline.pbx.asterisk.AMI_WRITE). A PJSIP endpoint's device state
+            # already folds in its contacts (UNAVAILABLE with none reachable), and live
+            # ContactStatus events still refine it; contacts stay unknown until one arrives.
             states: dict[str, str] = {}
-            known_endpoints: set[str] | None = None
-            try:
-                for msg in await client.action_list(
-                    {"Action": "PJSIPShowEndpoints"}, "EndpointListComplete", self.list_timeout
-                ):
-                    ev = parse_event(msg)
-                    if isinstance(ev, EndpointList):
-                        states[ev.endpoint] = ev.device_state
-                known_endpoints = set(states)
-            except AmiActionError as exc:
-                known_endpoints = set() if "no endpoints" in exc.message.lower() else None
-                if known_endpoints is None:
-                    self.log.warning("presence.resync_endpoints_failed", error=str(exc))
             for msg in await client.action_list(
                 {"Action": "DeviceStateList"}, "DeviceStateListComplete", self.list_timeout
             ):
@@ -367,23 +352,7 @@ class PresenceTracker:
                     ext = extension_of_device(ev.device)
                     if ext is not None:
                         states[ext] = ev.state
-            if known_endpoints is not None:
-                for ext in set(self.book.extensions) - known_endpoints:
-                    states[ext] = "INVALID"
-            contacts: dict[str, dict[str, str]] | None = {}
-            try:
-                for msg in await client.action_list(
-                    {"Action": "PJSIPShowContacts"}, "ContactListComplete", self.list_timeout
-                ):
-                    ev = parse_event(msg)
-                    if isinstance(ev, ContactList):
-                        name = ev.endpoint if ev.endpoint in self.book.extensions else ev.aor
-                        assert contacts is not None
-                        contacts.setdefault(name, {})[ev.uri] = ev.status
-            except AmiActionError as exc:
-                if "no contacts" not in exc.message.lower():
-                    self.log.warning("presence.resync_contacts_failed", error=str(exc))
-                    contacts = None
+            contacts: dict[str, dict[str, str]] | None = None
         except BaseException:  # failed or cancelled: stop buffering, stay stale
             self._resyncing = False
             self._replay = []
@@ -399,23 +368,12 @@ class PresenceTracker:
                 self.book.set_contact_status(args[0], args[1], args[2])
         after = self.book.snapshot()
         self.resyncs += 1
-        missing = (
-            sorted(set(self.book.extensions) - known_endpoints)
-            if known_endpoints is not None
-            else []
-        )
         self.log.info(
             "presence.resynced",
             operators=len(self.book.extensions),
             available=sum(1 for p in after.values() if p is Presence.AVAILABLE),
             replayed=len(replay),
         )
-        if missing:
-            self.log.warning(
-                "presence.unknown_endpoints",
-                extensions=missing,
-                hint="these operator extensions are not PJSIP endpoints in Asterisk",
-            )
         self._emit(
             [
                 PresenceChange(e, changes_before[e], after[e])

@@ -27,8 +27,10 @@ the call.  If the session fails, the AGI ends without it and Asterisk queues the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -156,6 +158,10 @@ class PromptSource(Protocol):
         """The sound name Asterisk plays for one prompt."""
         ...
 
+    def playing(self, prompt: ResolvedPrompt) -> AbstractAsyncContextManager[str]:
+        """`target`, kept on disk until the block that plays it ends."""
+        ...
+
 
 # ---------------------------------------------------------------- prompts
 
@@ -187,13 +193,24 @@ class CachedPrompts:
         path = await self.render(prompt.text, prompt.language, prompt.voice)
         return playback_target(Path(self.to_inside(path)))
 
+    @contextlib.asynccontextmanager
+    async def playing(self, prompt: ResolvedPrompt) -> AsyncIterator[str]:
+        """A text prompt's file is held in the (bounded) cache while the call plays it."""
+        if prompt.file is not None:
+            yield prompt.file
+            return
+        assert prompt.text is not None
+        async with self.cache.playing(prompt.text, prompt.language, self._voice(prompt.voice)) as path:
+            yield playback_target(Path(self.to_inside(path)))
+
     async def prerender(self, dialplan: Dialplan) -> int:
-        """Render every fixed text of a dialplan (before it serves), logging progress."""
+        """Render every fixed text of a dialplan (before it serves), logging progress; they are
+        pinned: the cache's bound is for texts made from what callers type."""
         todo = static_texts(dialplan)
         t0 = asyncio.get_running_loop().time()
         for i, (text, language, voice) in enumerate(todo, start=1):
             cached = self.cache.is_cached(text, language, self._voice(voice))
-            await self.render(text, language, voice)
+            self.cache.pin(await self.render(text, language, voice))
             if i == len(todo) or i % 10 == 0:
                 log.info("ivr.prerender", version=dialplan.version_id, done=i, total=len(todo),
                          last_cached=cached)
@@ -532,7 +549,8 @@ class IvrCallFlow:
     async def _play(self, chan: AgiChannel, prompts: Iterable[ResolvedPrompt],
                     escape: str) -> str | None:
         for p in prompts:
-            key = await chan.stream_file(await self.prompts.target(p), escape)
+            async with self.prompts.playing(p) as target:
+                key = await chan.stream_file(target, escape)
             if key:
                 return key  # barge-in: the rest of the prompt is skipped
         return None
@@ -543,8 +561,8 @@ class IvrCallFlow:
         prompts = list(effect.prompts)
         first = await self._play(chan, prompts[:-1], DIGITS) if len(prompts) > 1 else None
         if first is None and prompts and _get_data_fits(effect):
-            got = await get_data(chan, await self.prompts.target(prompts[-1]), timeout_ms,
-                                 effect.max_digits)
+            async with self.prompts.playing(prompts[-1]) as target:
+                got = await get_data(chan, target, timeout_ms, effect.max_digits)
             return got.digits
         if first is None and prompts:
             first = await self._play(chan, prompts[-1:], DIGITS)

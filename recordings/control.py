@@ -79,7 +79,7 @@ async def start_recording(
             return RecordingStarted(row.id, None, False, reason)
 
     rel = recording_relpath(call_id, now, settings.format)
-    resolve_recording(settings.dir, rel).parent.mkdir(parents=True, exist_ok=True)
+    _make_shared_dir(resolve_recording(settings.dir, rel).parent)
     await agi.exec("MixMonitor", mixmonitor_args(settings, rel))
     async with sm() as s, s.begin():
         row = RecordingRow(call_id=call_id, path=rel, started_at=now, enabled=True, node=node)
@@ -88,6 +88,19 @@ async def start_recording(
                            data={"path": rel, "node": node}))
         await s.flush()
         return RecordingStarted(row.id, rel, True)
+
+
+def _make_shared_dir(path: Path) -> None:
+    """Make the recording's directory so that Asterisk, which runs as its own user in the
+    recordings directory's group, can write into it: each new level group-writable, setgid
+    (what is made inside keeps the group; the umask would take the group's write away)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for d in reversed(missing):
+        d.mkdir(exist_ok=True)
+        d.chmod(0o2770)
 
 
 async def finish_recording(sm: async_sessionmaker[AsyncSession], settings: RecordingSettings,

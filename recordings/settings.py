@@ -13,7 +13,7 @@ class AuthSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Signs session tokens. No default: demo mode generates one under var/ (see
-    # `backoffice.auth.token_secret`); production refuses to start without it.
+    # `hotline.app.service.token_secret`); production refuses to start without it.
     token_secret: SecretStr | None = None
     token_ttl_minutes: int = Field(480, ge=5, le=7 * 24 * 60)
     cookie_name: str = Field("hotline_session", pattern=r"^[A-Za-z0-9_]{1,40}$")

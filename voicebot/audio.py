@@ -138,11 +138,14 @@ def wav_bytes(pcm: bytes, rate: int = PHONE_RATE) -> bytes:
 
 
 def write_wav(path: str | os.PathLike[str], pcm: bytes, rate: int = PHONE_RATE) -> Path:
-    """Write mono 16-bit WAV atomically (temp file in the same directory, then rename)."""
+    """Write mono 16-bit WAV atomically (temp file in the same directory, then rename).
+
+    Mode 0644 (mkstemp makes 0600): Asterisk plays prompts as its own user."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(wav_bytes(pcm, rate))
         os.replace(tmp, target)

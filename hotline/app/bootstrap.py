@@ -27,13 +27,16 @@ def settings_or_exit(args: argparse.Namespace) -> Settings:
 
 
 async def prepare_database(settings: Settings) -> None:
-    """Migrate, then load the demo directory and lottery data into an empty database."""
+    """Migrate; in demo mode, then load the demo directory and lottery data into an empty
+    database. Production never loads them (its settings may not even name the directory)."""
     from directory.file import load_directory_file
     from hotline.app.demo import seed_if_empty
     from hotline.db import migrate
     from hotline.db.base import make_engine, make_sessionmaker
 
     await migrate.upgrade(settings.database_url)
+    if settings.mode != "demo" or settings.directory is None:
+        return
     engine = make_engine(settings.database_url)
     directory = settings.resolve(settings.directory)  # relative: under the project root
     try:

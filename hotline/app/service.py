@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from backoffice.auth import Authenticator, ensure_demo_users, token_secret
+from backoffice.auth import Authenticator, ensure_demo_users
 from callrouting.config import load_routing_config
 from callrouting.presence import PresenceTracker
 from callrouting.router import CallRouter
@@ -32,6 +32,7 @@ from hotline.pbx.agi import AgiChannel, FastAgiServer, Handler
 from hotline.pbx.ami import AmiClient, AmiError
 from hotline.pbx.asterisk import AsteriskError, AsteriskInstance, Operator
 from hotline.pbx.cdr import CdrLog
+from hotline.pbx.console import ConsoleError, run_command
 from lottery.facts import DbLotteryFacts
 from recordings.retention import RetentionJob
 from recordings.settings import RecordingSettings
@@ -70,9 +71,23 @@ def agi_secret(settings: Settings) -> str:
     return _demo_secret(settings, "agi-secret")
 
 
-def _demo_secret(settings: Settings, name: str) -> str:
+def token_secret(settings: Settings) -> str:
+    """The secret that signs the QA/admin auth tokens: from settings; in demo mode generated
+    under var/ on first use (0600, atomically, like the AMI and FastAGI secrets)."""
+    auth = settings.recordings.auth
+    if auth.token_secret is not None:
+        return auth.token_secret.get_secret_value()
+    if settings.mode == "production":
+        raise SettingsProblem(
+            "recordings.auth.token_secret is not set: production has no default secret "
+            "(set HOTLINE_RECORDINGS__AUTH__TOKEN_SECRET, 32+ characters)"
+        )
+    return _demo_secret(settings, "qa-token-secret", nbytes=48)
+
+
+def _demo_secret(settings: Settings, name: str, nbytes: int = 24) -> str:
     try:
-        return secretfile.read_or_create(settings.resolve(settings.var_dir) / name)
+        return secretfile.read_or_create(settings.resolve(settings.var_dir) / name, nbytes)
     except secretfile.EmptySecretFile as exc:
         raise SettingsProblem(str(exc)) from None
 
@@ -119,8 +134,7 @@ class Service:
         # the dialplan guards the first answer (asterisk.agi_first_answer_timeout): lift it
         self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self.handler,
                                  key=self.agi_secret, guard=True)
-        self.token_secret = token_secret(self.recordings.auth, settings.resolve(settings.var_dir),
-                                         settings.mode)
+        self.token_secret = token_secret(settings)  # never logged
         self.auth = Authenticator(self.sessionmaker, self.recordings.auth, self.token_secret)
         self.retention = RetentionJob(self.sessionmaker, self.recordings)
         self.reconciler = Reconciler(self.sessionmaker, CdrLog(self.asterisk.cdr_file),
@@ -166,7 +180,7 @@ class Service:
     async def directory_changed(self) -> None:
         """The admin API changed operators, teams or backups: bring Asterisk and presence along.
 
-        Rewrites pjsip.conf and queues.conf from the directory, reloads them over AMI (new
+        Rewrites pjsip.conf and queues.conf from the directory, reloads them (new
         operators can register, removed or deactivated ones lose their endpoint and their
         queue membership) and swaps in a presence tracker for the new operator list. The
         router needs nothing: it loads the directory for every call. Never raises: the
@@ -186,16 +200,22 @@ class Service:
                 self._swap_presence(self._new_presence([o.extension for o in ops]))
 
     async def _reload_asterisk(self) -> bool:
-        """Reload endpoints and queue members from the files on disk; False if AMI can't now."""
+        """Reload endpoints and queue members from the files on disk; False if Asterisk can't now.
+
+        res_pjsip through the control socket (over AMI its reload needs a class that makes the
+        AMI user a shell: hotline.pbx.asterisk.AMI_WRITE); the queue over AMI (QueueReload is
+        open to any AMI user)."""
         if not self.ami.connected:
             log.warning("directory.reload_deferred", reason="AMI not connected")
             return False
         try:
             # endpoints, auths and AORs; then the pool's members (and parameters) from queues.conf
-            await self.ami.action({"Action": "Reload", "Module": "res_pjsip.so"}, check=True)
+            out = await run_command(self.asterisk.control_socket, "module reload res_pjsip.so")
+            if "reloaded successfully" not in out.lower():
+                raise ConsoleError(f"module reload res_pjsip.so: {out.strip()[-300:] or 'no answer'}")
             await self.ami.action({"Action": "QueueReload", "Queue": self.settings.asterisk.pool_queue,
                                    "Members": "yes", "Parameters": "yes"}, check=True)
-        except AmiError as exc:
+        except (AmiError, ConsoleError) as exc:
             log.warning("directory.reload_failed", error=str(exc), hint="retried on AMI reconnect")
             return False
         self._reload_pending = False

@@ -11,7 +11,15 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hotline.paths import PROJECT_ROOT
@@ -23,6 +31,7 @@ from voicebot.settings import BotSettings
 
 DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "config" / "hotline.yaml"
 ENV_PREFIX = "HOTLINE_"
+DEMO_DIRECTORY = PROJECT_ROOT / "config" / "directory.yaml"
 
 
 class _Strict(BaseModel):
@@ -56,7 +65,40 @@ class Settings(BaseSettings):
     recordings: RecordingSettings = RecordingSettings(dir=Path("."), asterisk_dir=None)
     dialplan: Path = PROJECT_ROOT / "dialplan" / "hotline.yaml"
     routing: Path = PROJECT_ROOT / "config" / "routing.yaml"
-    directory: Path = PROJECT_ROOT / "config" / "directory.yaml"
+    # The demo directory (teams, operators with demo SIP passwords, callers): loaded with the
+    # demo lottery data into an empty database in demo mode only. Production directories come
+    # from the admin API (`hotline users`, /api/admin/...); setting this there is refused.
+    # None: config/directory.yaml in demo mode, none in production.
+    directory: Path | None = None
+
+    @field_validator("directory")
+    @classmethod
+    def _no_demo_directory_in_production(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        if v is not None and info.data.get("mode") == "production":
+            raise ValueError(
+                "the directory file is demo data (demo SIP passwords) and is loaded in demo mode "
+                "only: remove it from production settings and manage operators through the "
+                "admin API"
+            )
+        return v
+
+    @field_validator("asterisk")
+    @classmethod
+    def _no_test_caller_in_production(cls, v: AsteriskSettings, info: ValidationInfo) -> AsteriskSettings:
+        if info.data.get("mode") == "production" and v.test_caller:
+            raise ValueError(
+                "test_caller: the unauthenticated test caller (any process on this machine "
+                "calls in without a password) is for demo mode only: remove it or set it false"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _mode_defaults(self) -> Settings:
+        if self.asterisk.test_caller is None:
+            self.asterisk = self.asterisk.model_copy(update={"test_caller": self.mode == "demo"})
+        if self.directory is None and self.mode == "demo":
+            self.directory = DEMO_DIRECTORY
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -9,9 +9,12 @@ sockets, logs and spool under `<root>/srv/hotline/<instance>/` and its own ports
 from __future__ import annotations
 
 import fcntl
+import grp
 import os
+import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -90,8 +93,38 @@ STUB_CONFIGS = {
 COPIED_STOCK = ["indications.conf", "codecs.conf", "ccss.conf", "udptl.conf"]
 # Rendered from the operator directory: rewritten and reloaded when the directory changes.
 DIRECTORY_TEMPLATES = ("pjsip.conf.j2", "queues.conf.j2")
-# secrets (AMI secret, SIP passwords, the FastAGI key): readable by the owner only
+# secrets (AMI secret, SIP passwords, the FastAGI key): readable by their writer (the
+# service) and Asterisk's group only, never by other users
 PRIVATE_CONFIGS = {"manager.conf", "pjsip.conf", KEY_FILE}
+PRIVATE_MODE = 0o640
+
+# Asterisk drops to this user and group of its root before it loads a module; `asterisk.conf`
+# says so (runuser/rungroup) and gives them the control socket. Not the package's `asterisk`
+# (uid 101): chroot shares user ids with the host, where 101 is some other account (postgres
+# on these machines), which could then signal Asterisk and read its files. `ensure_run_user`
+# adds this one to the root with ids that no host account or group has.
+RUN_USER = RUN_GROUP = "hotline-asterisk"
+RUN_IDS = range(65700, 66700)  # above Debian's ranges for system and normal accounts
+# Directories Asterisk writes (socket, logs, spool, astdb, cache, recordings): its own, with
+# the group's write (setgid: files made there keep the group, so the service in the group
+# can read and delete recordings). The service writes etc/ and sounds/, Asterisk only reads
+# them: group read, no write, so Asterisk cannot change its own configuration.
+ASTERISK_WRITES = ("run", "log", "spool", "lib", "cache", "recordings")
+SERVICE_WRITES = ("etc", "sounds")
+
+# What the service's AMI user may do: nothing more than the service asks for. Action
+# privileges are Asterisk 22's (main/manager.c, res/res_pjsip/*, apps/app_queue.c); an action
+# is allowed when the user's write classes meet any class the action is registered with.
+#   Login, Logoff, Ping, QueueReload (class 0: any logged-in user)
+#   CoreSettings (system|reporting), DeviceStateList (call|reporting) -> reporting
+# Events read: ContactStatus, FullyBooted (system); DeviceStateChange, DialBegin, DialEnd
+# (call); AgentCalled, AgentConnect (agent). Never write command (Command: the CLI, `!` is a
+# shell), config (UpdateConfig, GetConfig of manager.conf), system (MixMonitor's Command runs
+# a shell, ModuleLoad, DBPut) or originate (dialplan applications on demand). The pjsip reload
+# needs system or config over AMI, so it goes through the control socket instead
+# (hotline.pbx.console), whose file permissions admit Asterisk's group only.
+AMI_READ = ("system", "call", "agent")
+AMI_WRITE = ("reporting",)
 
 # Asterisk's own call records (cdr_custom), read by the service's reconciliation on start
 CDR_FILE = "hotline-cdr.csv"
@@ -226,6 +259,11 @@ class AsteriskInstance:
         return self.dir / "recordings"
 
     @property
+    def control_socket(self) -> Path:
+        """asterisk.ctl (astrundir): what `asterisk -r` and hotline.pbx.console connect to."""
+        return self.dir / "run" / "asterisk.ctl"
+
+    @property
     def log_file(self) -> Path:
         return self.dir / "log" / "console.log"
 
@@ -272,10 +310,12 @@ class AsteriskInstance:
         ctx: dict[str, object] = dict(
             inst=self.inside, instance=self.name, noload=NOLOAD, ami_port=a.ami_port,
             ami_user=a.ami_user, sip_port=a.sip_port,
-            rtp_start=a.rtp_start, rtp_end=a.rtp_end, operators=ops, test_caller=a.test_caller,
+            rtp_start=a.rtp_start, rtp_end=a.rtp_end, operators=ops, test_caller=bool(a.test_caller),
             pool_queue=a.pool_queue, hotline_extension=a.hotline_extension,
             agi_host=s.host, agi_port=s.agi_port, agi_key_variable=KEY_VARIABLE,
             agi_first_answer_timeout=f"{a.agi_first_answer_timeout:g}", cdr_file=CDR_FILE,
+            ami_read=",".join(AMI_READ), ami_write=",".join(AMI_WRITE),
+            run_user=RUN_USER, run_group=RUN_GROUP,
         )
         if ami_secret is not None:
             _check_conf_value(ami_secret, "AMI secret")
@@ -296,18 +336,95 @@ class AsteriskInstance:
             text = env.get_template(name).render(**ctx)
             tmp = target.with_name(f".{target.name}.tmp")
             tmp.unlink(missing_ok=True)  # created anew so that its mode is the one given here
-            mode = 0o600 if target.name in PRIVATE_CONFIGS else 0o644
-            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as f:
+            mode = PRIVATE_MODE if target.name in PRIVATE_CONFIGS else 0o644
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o600)
+            with os.fdopen(fd, "w") as f:
+                # group (Asterisk's) and its read bit set before a byte is written
+                self._give_group(f.fileno())
+                os.fchmod(f.fileno(), mode)
                 f.write(text)
             tmp.replace(target)
+
+    # --- who owns what -------------------------------------------------------------------
+
+    def run_ids(self) -> tuple[int, int]:
+        """(uid, gid) of `RUN_USER` and `RUN_GROUP` as the root's own passwd and group say."""
+        uid = _id_in(self.root / "etc" / "passwd", RUN_USER)
+        gid = _id_in(self.root / "etc" / "group", RUN_GROUP)
+        if uid is None or gid is None:
+            raise AsteriskError(
+                f"the Asterisk root {self.root} has no user/group {RUN_USER!r}: run `make run` or "
+                "`hotline asterisk provision` as root (hotline.pbx.asterisk.ensure_run_user adds it)"
+            )
+        for table, getter, value in (("user", pwd.getpwuid, uid), ("group", grp.getgrgid, gid)):
+            try:
+                host = getter(value)[0]
+            except KeyError:
+                continue
+            raise AsteriskError(
+                f"{RUN_USER}'s {table} id {value} in {self.root} is the host's {table} {host!r}: "
+                f"Asterisk would share its rights; remove the {RUN_USER} lines from the root's "
+                "etc/passwd and etc/group and start again as root to choose free ids"
+            )
+        return uid, gid
+
+    def _give_group(self, fd: int) -> None:
+        """Hand a file the service writes to Asterisk's group (when the service may)."""
+        if os.geteuid() == 0:
+            os.fchown(fd, -1, self.run_ids()[1])
+
+    def ensure_run_user(self) -> None:
+        """Add `RUN_USER`/`RUN_GROUP` to the root (as root), with ids free on host and root."""
+        if _id_in(self.root / "etc" / "passwd", RUN_USER) is not None or os.geteuid() != 0:
+            return
+        used = _ids(self.root / "etc" / "passwd") | _ids(self.root / "etc" / "group")
+        free = next((i for i in RUN_IDS if i not in used and not _host_has(i)), None)
+        if free is None:
+            raise AsteriskError(f"no id in {RUN_IDS.start}-{RUN_IDS.stop - 1} is free for {RUN_USER}")
+        with (self.root / "etc" / "group").open("a") as f:
+            f.write(f"{RUN_GROUP}:x:{free}:\n")
+        with (self.root / "etc" / "passwd").open("a") as f:
+            f.write(f"{RUN_USER}:x:{free}:{free}:Hotline Asterisk:/nonexistent:/usr/sbin/nologin\n")
+
+    def prepare_dirs(self) -> None:
+        """The instance's directories with the owners and modes Asterisk needs as `RUN_USER`.
+
+        As root (tests, `make run`) everything Asterisk writes is handed to it, including
+        what an earlier root-run Asterisk left there; otherwise the directories must already
+        be set up so (the service's user then belongs to Asterisk's group)."""
+        root = os.geteuid() == 0
+        if root:
+            self.ensure_run_user()
+        uid, gid = self.run_ids() if root else (-1, -1)
+        for sub in (*SERVICE_WRITES, *ASTERISK_WRITES):
+            d = self.dir / sub
+            d.mkdir(parents=True, exist_ok=True)
+            if not root:
+                continue
+            if sub in ASTERISK_WRITES:
+                for path in (d, *d.rglob("*")):
+                    os.chown(path, uid, gid, follow_symlinks=False)
+                    if path.is_dir() and not path.is_symlink():
+                        path.chmod(0o2770)
+            elif sub == "etc":
+                os.chown(d, -1, gid)
+                d.chmod(0o2750)
+            else:  # sounds: what an earlier run wrote for a root Asterisk, readable by this one
+                for path in (d, *d.rglob("*")):
+                    os.chown(path, -1, gid, follow_symlinks=False)
+                    if path.is_symlink():
+                        continue
+                    mode = stat.S_IMODE(path.lstat().st_mode)
+                    path.chmod(0o2755 if path.is_dir() else mode | 0o040)
 
     def write_config(self, operators: Iterable[Operator], ami_secret: str, agi_secret: str) -> None:
         """All configuration; `agi_secret` is the key the service asks Asterisk for (it serves no
         FastAGI session without it), kept in its own private file (`KEY_FILE`)."""
         self.check_root()
-        for sub in ("etc", "run", "log", "spool", "lib", "cache", "sounds", "recordings"):
-            (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        self.cdr_file.parent.mkdir(exist_ok=True)  # cdr_custom does not create it
+        # cdr_custom does not create its directory: made first, so that prepare_dirs hands it
+        # to Asterisk's user with the rest of log/
+        self.cdr_file.parent.mkdir(parents=True, exist_ok=True)
+        self.prepare_dirs()
         self._render([tpl.name for tpl in TEMPLATES.glob("*.j2")],
                      self._context(operators, ami_secret, agi_secret))
         etc = self.dir / "etc"
@@ -404,6 +521,34 @@ class AsteriskInstance:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
             self.proc = None
+
+
+def _id_in(table: Path, name: str) -> int | None:
+    """The numeric id of `name` in a passwd or group file (name:x:id:...), None if absent."""
+    try:
+        lines = table.read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    for line in lines:
+        fields = line.split(":")
+        if len(fields) > 2 and fields[0] == name and fields[2].isdigit():
+            return int(fields[2])
+    return None
+
+
+def _ids(table: Path) -> frozenset[int]:
+    fields = (line.split(":") for line in table.read_text().splitlines())
+    return frozenset(int(f[2]) for f in fields if len(f) > 2 and f[2].isdigit())
+
+
+def _host_has(i: int) -> bool:
+    for getter in (pwd.getpwuid, grp.getgrgid):
+        try:
+            getter(i)
+            return True
+        except KeyError:
+            pass
+    return False
 
 
 def _check_operator(o: Operator) -> None:

@@ -94,7 +94,9 @@ class AsteriskSettings(_Strict):
     ami_user: str = Field("hotline", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     # No default: `hotline run` in demo mode generates one under var/ when unset.
     ami_secret: SecretStr | None = None
-    test_caller: bool = True  # unauthenticated caller endpoint matched by 127.0.0.1
+    # An unauthenticated caller endpoint matched by 127.0.0.1 (sipp, `make call`). None: on in
+    # demo mode, off in production (hotline.app.settings.Settings refuses it there).
+    test_caller: bool | None = None
     hotline_extension: str = Field("100", pattern=r"^[0-9A-Za-z]{1,20}$")
     # How long Asterisk waits for the service's first answer on a new call (its FastAGI
     # handshake) before it puts the caller into the pool itself: a frozen service strands no

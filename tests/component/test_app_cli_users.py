@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 import hotline.logs
 from backoffice.auth import Authenticator, verify_password
 from backoffice.models import AuthSessionRow, Role, UserRow
+from directory.tables import OperatorRow
 from hotline.api_errors import ApiError
 from hotline.app import cli_users as user_cli
 from hotline.app.cli import main
@@ -67,6 +68,14 @@ def login(tmp_path: Path, username: str, password: str) -> str:
             return exc.error_id
         async with sm() as s:
             return str(await s.scalar(select(AuthSessionRow.id).order_by(AuthSessionRow.created_at.desc())))
+
+    return db(tmp_path, work)
+
+
+def operators(tmp_path: Path) -> list[str]:
+    async def work(sm: Any) -> list[str]:
+        async with sm() as s:
+            return list((await s.scalars(select(OperatorRow.extension))).all())
 
     return db(tmp_path, work)
 
@@ -135,7 +144,16 @@ def test_refusals_exit_2_and_write_nothing(tmp_path: Path,
 
 def test_operator_link_and_list_without_hashes(tmp_path: Path,
                                                hotline_user: Callable[..., tuple[int, str, str]]) -> None:
-    # the empty database got the demo directory (operators 1001-1007), as `hotline db` does
+    # production loads no demo directory: the operator comes from the admin API (here its row)
+    assert hotline_user("list")[0] == 0  # migrated, and empty
+    assert operators(tmp_path) == []
+
+    async def add_operator(sm: Any) -> None:
+        async with sm() as s, s.begin():
+            s.add(OperatorRow(name="Anna Petrova", extension="1001",
+                              sip_password="production-sip-pass-1001"))
+
+    db(tmp_path, add_operator)
     code, out, _ = hotline_user("add", "anna", "--role", "operator", "--operator", "1001",
                                 "--password-stdin", stdin=PASSWORD)
     assert code == 0 and "operator 1001" in out

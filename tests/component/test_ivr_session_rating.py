@@ -3,6 +3,8 @@ AGI channel (no Asterisk) over a migrated SQLite database with the demo director
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,6 +115,10 @@ class ScriptedChannel:
 class Prompts:
     async def target(self, prompt: ResolvedPrompt) -> str:
         return f"tts/{prompt.text}"
+
+    @contextlib.asynccontextmanager
+    async def playing(self, prompt: ResolvedPrompt) -> AsyncIterator[str]:
+        yield await self.target(prompt)
 
 
 async def manager_id(sm: Any) -> tuple[int, int]:

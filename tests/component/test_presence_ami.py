@@ -58,10 +58,10 @@ async def test_initial_resync_sets_presence(wired, fake_ami: FakeAmi) -> None:
     assert not tracker.stale
     # 1003 is UNAVAILABLE in Asterisk; 1004 is in the directory but not a PJSIP endpoint
     assert tracker.snapshot() == {"1001": A, "1002": U, "1003": X, "1004": X}
-    warn = [e for e in logs if e["event"] == "presence.unknown_endpoints"]
-    assert warn and warn[0]["extensions"] == ["1004"]
+    assert any(e["event"] == "presence.resynced" for e in logs)
+    # only what the service's AMI user may do (write=reporting: hotline.pbx.asterisk.AMI_WRITE)
     sent = [a["Action"] for a in fake_ami.actions]
-    assert {"PJSIPShowEndpoints", "DeviceStateList", "PJSIPShowContacts"} <= set(sent)
+    assert sent == ["Login", "CoreSettings", "DeviceStateList"], sent
 
 
 async def test_device_state_events_drive_transitions(wired, fake_ami: FakeAmi) -> None:
@@ -132,12 +132,12 @@ async def test_disconnect_marks_stale_then_reconnect_resyncs(wired, fake_ami: Fa
 async def test_events_during_resync_are_not_lost(wired, fake_ami: FakeAmi) -> None:
     client, tracker = wired
 
-    async def ring_after_device_list() -> None:
-        # DeviceStateList already said NOT_INUSE; now 1001 starts ringing mid-resync
-        fake_ami.devices["PJSIP/1001"] = "RINGING"
+    async def ring_during_device_list() -> None:
+        # the list Asterisk is about to send was taken before: it still says NOT_INUSE; the
+        # event that 1001 starts ringing overtakes it while the resync is under way
         await fake_ami.push_event("DeviceStateChange", Device="PJSIP/1001", State="RINGING")
 
-    fake_ami.hooks["pjsipshowcontacts"] = ring_after_device_list
+    fake_ami.hooks["devicestatelist"] = ring_during_device_list
     await client.start()
     await client.wait_connected(5)
     assert tracker.get("1001") is R
@@ -153,15 +153,21 @@ async def test_stale_until_first_connect_and_wait_for_timeout(wired, fake_ami: F
         await tracker.wait_for("1001", A, timeout=0.1)
 
 
-async def test_resync_without_any_contacts_means_nobody_registered(
+async def test_resync_without_any_registered_phone_means_nobody_available(
     wired, fake_ami: FakeAmi
 ) -> None:
+    """Asterisk gives a PJSIP endpoint without a contact the device state UNAVAILABLE; devices
+    it never saw are not listed at all: both are unavailable."""
     client, tracker = wired
-    fake_ami.contacts.clear()  # Asterisk answers "No Contacts found" (an error response)
-    fake_ami.devices["PJSIP/1002"] = "NOT_INUSE"
+    fake_ami.contacts.clear()
+    fake_ami.devices.clear()
+    fake_ami.devices["PJSIP/1002"] = "UNAVAILABLE"
     await client.start()
     await client.wait_connected(5)
     assert tracker.snapshot() == {"1001": X, "1002": X, "1003": X, "1004": X}
+    await fake_ami.set_contact("1002", "sip:1002@127.0.0.1:5062", "Created")
+    await fake_ami.set_device_state("PJSIP/1002", "NOT_INUSE")
+    await tracker.wait_for("1002", A, timeout=2)
 
 
 async def test_failed_resync_retries_then_forces_reconnect(wired, fake_ami: FakeAmi) -> None:

@@ -77,7 +77,7 @@ async def test_a_real_call_is_served_through_the_key(asterisk: AsteriskInstance,
     key = service.agi_secret
     etc = asterisk.dir / "etc"
     assert (etc / KEY_FILE).read_text().count(key) == 1
-    assert stat.S_IMODE((etc / KEY_FILE).stat().st_mode) == 0o600
+    assert stat.S_IMODE((etc / KEY_FILE).stat().st_mode) == 0o640  # and Asterisk's group
     tail = LogTail(asterisk)
     res = await place_call(target=sip_target, caller_id="89161230001", steps=[], timeout=30)
     assert res.ok, res.stderr + res.messages[-3000:]

@@ -25,6 +25,7 @@ from directory.tables import OperatorRow
 from hotline.app.service import Service
 from hotline.app.settings import Settings
 from hotline.db.calls import CallRow
+from hotline.pbx.console import run_command
 from hotline.pbx.sipp import HangUp, Pause, place_call
 from tests.e2e.peers import Baresip
 
@@ -180,8 +181,8 @@ async def test_manager_busy_backups_ring_together_first_answer_wins(routing: Rou
     """Must-show 2: manager in another call -> backups at once, together; first wins."""
     svc = routing.service
     async with phones(svc, [("1002", True), ("1001", False), ("1003", False)]) as ph:
-        await svc.ami.originate("PJSIP/1002", application="Wait", data="40", caller_id_num="200",
-                                ring_timeout=10)
+        # the CLI, as root on the control socket: the service's AMI user may not originate
+        await run_command(svc.asterisk.control_socket, "channel originate PJSIP/1002 application Wait 40")
         await svc.presence.wait_for("1002", Presence.IN_USE, timeout=5)
         answering = asyncio.create_task(answer_when_ringing(ph["1001"], delay=1.0))
         placing = asyncio.create_task(call(svc.settings.asterisk.sip_port, IVAN, talk_ms=7000))

@@ -131,3 +131,91 @@ def test_agi_secret_rules_and_the_secret_is_never_echoed(tmp_path: Path, bad: st
     main(["--config", str(write(tmp_path, f"service:\n  agi_secret: {good}\n")), "settings"])
     out = capsys.readouterr().out
     assert '"agi_port"' in out and good not in out and "agi_secret" not in out
+
+
+# --- production never takes the demo data ---------------------------------------------------
+
+
+def test_production_refuses_the_demo_directory_and_the_test_caller(tmp_path: Path) -> None:
+    """The shipped settings with mode switched to production: both demo-only keys refused,
+    each named with its line."""
+    shipped = (Path(__file__).parents[2] / "config" / "hotline.yaml").read_text()
+    p = write(tmp_path, shipped.replace("\nmode: demo\n", "\nmode: production\n", 1))
+    assert "mode: production" in p.read_text()
+    with pytest.raises(SettingsError) as e:
+        load_settings(p)
+    by_key = {" -> ".join(map(str, pr.path)): pr for pr in e.value.problems}
+    assert set(by_key) == {"directory", "asterisk"}, str(e.value)
+    assert "demo mode only" in by_key["directory"].message
+    assert "test caller" in by_key["asterisk"].message
+    lines = shipped.splitlines()
+    assert lines[by_key["directory"].position.line - 1].startswith("directory:")
+
+
+def test_production_refusal_through_the_environment(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTLINE_MODE", "production")
+    monkeypatch.setenv("HOTLINE_ASTERISK__TEST_CALLER", "true")
+    with pytest.raises(SettingsError) as e:
+        load_settings(tmp_path / "missing.yaml")
+    assert "test caller" in str(e.value) and "demo mode only" in str(e.value)
+
+
+def test_the_test_caller_is_on_in_demo_and_off_in_production(tmp_path: Path) -> None:
+    assert Settings(mode="demo", var_dir=tmp_path).asterisk.test_caller is True
+    prod = Settings(mode="production", var_dir=tmp_path)
+    assert prod.asterisk.test_caller is False
+    ctx = AsteriskInstance(prod)._context([], "production-ami-secret", "production-agi-key-0123456789")
+    assert ctx["test_caller"] is False
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from hotline.pbx.asterisk import TEMPLATES
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined)
+    assert "[test-caller]" not in env.get_template("pjsip.conf.j2").render(**ctx)
+    demo = AsteriskInstance(Settings(mode="demo", var_dir=tmp_path))._context(
+        [], "demo-ami-secret-x", "demo-agi-key-0123456789")
+    assert "[test-caller]" in env.get_template("pjsip.conf.j2").render(**demo)
+
+
+def test_token_secret_is_a_demo_secret_file_like_the_others(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """0600 from the first byte (even with an open umask), atomic, stable, and a leftover
+    empty file is one clear settings error, not an empty signing key."""
+    import os
+    import stat
+    import threading
+
+    from hotline.app.service import SettingsProblem, ami_secret, token_secret
+
+    with pytest.raises(SettingsProblem, match="token_secret is not set"):
+        token_secret(Settings(mode="production", var_dir=tmp_path))
+    monkeypatch.setenv("HOTLINE_RECORDINGS__AUTH__TOKEN_SECRET", "p" * 40)
+    assert token_secret(Settings(mode="production", var_dir=tmp_path)) == "p" * 40
+    monkeypatch.delenv("HOTLINE_RECORDINGS__AUTH__TOKEN_SECRET")
+
+    demo = Settings(mode="demo", var_dir=tmp_path / "var")
+    results: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def start() -> None:
+        barrier.wait()
+        results.append(token_secret(demo))
+
+    old = os.umask(0)
+    try:
+        threads = [threading.Thread(target=start) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        os.umask(old)
+    path = tmp_path / "var" / "qa-token-secret"
+    assert len(set(results)) == 1 and results[0] == path.read_text() and len(results[0]) >= 60
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == ["qa-token-secret"]  # no temporary
+    assert token_secret(demo) == results[0] != ami_secret(demo)
+    path.write_text("")  # what a touch-then-write start cut short left behind
+    with pytest.raises(SettingsProblem, match="qa-token-secret is empty: delete it"):
+        token_secret(demo)
