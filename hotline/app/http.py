@@ -6,7 +6,7 @@ root (`hotline.app.service`) builds the app, so this module does not import it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI
@@ -19,6 +19,8 @@ from backoffice.access import ACCESS, AccessPolicy, check_access, install_access
 from backoffice.app import backoffice_routers
 from backoffice.auth import Authenticator
 from hotline.api_errors import ERROR_RESPONSES, install_error_handlers
+from hotline.app.metrics_http import Network, metrics_router
+from hotline.metrics import Metrics
 from ivr.api import build_router as dialplan_router
 from ivr.registry import DialplanRegistry
 from recordings.settings import RecordingSettings
@@ -59,6 +61,10 @@ class AppServices(Protocol):
     def ami(self) -> AmiStatus: ...
     @property
     def agi(self) -> AgiStatus: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def metrics_allow(self) -> Sequence[Network]: ...  # who may scrape /metrics
     async def directory_changed(self) -> None: ...
 
 
@@ -118,6 +124,7 @@ def create_app(service: AppServices) -> FastAPI:
 
     # Routers carry their full paths and are included without a prefix (see backoffice.access).
     app.include_router(dialplan_router(service.dialplans), responses=ERROR_RESPONSES)
+    app.include_router(metrics_router(service.metrics, service.metrics_allow))
     for router in backoffice_routers(service.sessionmaker, service.recordings, service.auth,
                                      lambda: service.presence.snapshot(), service.directory_changed):
         app.include_router(router)

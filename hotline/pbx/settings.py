@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator
 
 
 def default_cache_dir() -> Path:
@@ -28,6 +28,10 @@ class ServiceSettings(_Strict):
     agi_secret: SecretStr | None = None
     audiosocket_port: int = Field(9092, ge=1, le=65535)
     http_port: int = Field(8080, ge=1, le=65535)
+    # who may scrape GET /metrics on the HTTP port (no login; docs/decisions/0004): loopback
+    # unless a Prometheus elsewhere is named here, e.g. ["10.1.2.3/32"]
+    metrics_allow: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [IPvAnyNetwork("127.0.0.0/8"), IPvAnyNetwork("::1/128")])
 
     @field_validator("agi_secret")
     @classmethod
