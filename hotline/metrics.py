@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -28,8 +27,9 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.exposition import choose_encoder
 
-__all__ = ["CONTENT_TYPE_LATEST", "Gauge", "Metrics", "Waiting", "agi_command_name"]
+__all__ = ["Gauge", "Metrics", "Waiting", "agi_command_name"]
 
 # The call outcomes `ivr.session` stores (its OUTCOMES values, and "failed" for a broken session)
 CALL_OUTCOMES = ("completed", "transferred", "transfer_failed", "caller_hung_up", "failed")
@@ -150,8 +150,14 @@ class Metrics:
             self.agi_command.labels(c)
 
     def render(self) -> bytes:
-        """The registry in the Prometheus text format (`CONTENT_TYPE_LATEST`)."""
+        """The registry in the Prometheus text format 0.0.4."""
         return generate_latest(self.registry)
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """(body, content type) for a scraper's Accept header: the Prometheus text format, or
+        OpenMetrics when asked for (prometheus_client's own negotiation)."""
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self.registry), content_type
 
     def agi_replied(self, cmd: str, seconds: float) -> None:
         name = agi_command_name(cmd)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, Request, Response
 
 from hotline.api_errors import ApiError
-from hotline.metrics import CONTENT_TYPE_LATEST, Metrics
+from hotline.metrics import Metrics
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -42,6 +42,7 @@ def metrics_router(metrics: Metrics, allow: Sequence[Network]) -> APIRouter:
             raise ApiError(403, "address_not_allowed",
                            "metrics are served only to the addresses in service.metrics_allow",
                            {"address": host})
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        body, content_type = metrics.exposition(request.headers.get("accept"))
+        return Response(body, headers={"Content-Type": content_type})
 
     return router
