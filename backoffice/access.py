@@ -41,6 +41,9 @@ ACCESS: dict[tuple[str, str], tuple[Role, ...]] = {
     # the service
     ("GET", "/health"): PUBLIC,  # liveness: no personal data
     ("GET", "/"): PUBLIC,  # redirect to the web page
+    # Prometheus scraping: no login, but only from service.metrics_allow (loopback by default;
+    # hotline.app.metrics_http refuses other addresses); docs/decisions/0005
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/api/operators"): ANY,
     # FastAPI's API documentation (Starlette routes: public is all they can be)
     **{(m, p): PUBLIC for p in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")

@@ -40,6 +40,7 @@ from callrouting.policy import (
 )
 from callrouting.store import RoutingStore
 from hotline.clock import utcnow
+from hotline.metrics import Metrics, Waiting
 from hotline.pbx.agi import AgiChannel, AgiError, AgiHangup
 
 if TYPE_CHECKING:
@@ -176,6 +177,7 @@ class RoutingExecutor:
         clock: Callable[[], datetime] = utcnow,
         dial_options: str = "g",
         queue_options: str = "g",
+        metrics: Metrics | None = None,
     ):
         for opts in (dial_options, queue_options):
             if not _OPTIONS.fullmatch(opts):
@@ -189,6 +191,8 @@ class RoutingExecutor:
         self.timings: list[StepTiming] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answer_stored = False
+        self.metrics = metrics or Metrics()
+        self._waiting: Waiting | None = None  # the caller, counted while a step waits for a person
 
     # ---- the loop
 
@@ -210,10 +214,14 @@ class RoutingExecutor:
                 self.timings.append(timing)
                 if self.events is not None:
                     self.events.current = timing
-                if step.kind is StepKind.RING:
-                    record = await self._ring(step, timing)
-                else:
-                    record = await self._queue(step, timing)
+                self._waiting = self.metrics.waiting("ring" if step.kind is StepKind.RING else "queue")
+                try:
+                    if step.kind is StepKind.RING:
+                        record = await self._ring(step, timing)
+                    else:
+                        record = await self._queue(step, timing)
+                finally:
+                    self._waiting.done()
                 timing.ended_at = time.monotonic()
                 attempts.append(record)
                 if record.answered_by is not None:
@@ -364,6 +372,8 @@ class RoutingExecutor:
 
     def _answered_now(self, extension: str, at: datetime) -> None:
         """AMI saw the answer: put it on the call row at once (the wallboard shows it)."""
+        if self._waiting is not None:
+            self._waiting.done()  # talking now, no longer waiting
         op = self.directory.by_extension(extension)
         self._spawn(self._store_answer(op.id if op else None, at))
 

@@ -25,6 +25,7 @@ from callrouting.store import RoutingStore
 from directory.lookup import find_caller
 from hotline.clock import utcnow
 from hotline.db.calls import CallStore
+from hotline.metrics import Metrics
 from hotline.pbx.agi import AgiChannel, AgiHangup
 
 if TYPE_CHECKING:
@@ -88,8 +89,10 @@ class CallRouter:
         clock: Callable[[], datetime] = utcnow,
         dial_options: str = "g",
         queue_options: str = "g",
+        metrics: Metrics | None = None,
     ):
         self.store = RoutingStore(sessionmaker, country=country)
+        self.metrics = metrics or Metrics()
         self.config = config
         self._presence = presence
         self._ami = ami
@@ -122,6 +125,7 @@ class CallRouter:
         return TransferResult(result.outcome)
 
     async def route(self, chan: AgiChannel, request: RouteRequest) -> RoutingResult:
+        asked = time.monotonic()
         store = self.store
         directory = await store.load_directory()
         caller = await store.find_caller(request.caller_number)
@@ -138,6 +142,7 @@ class CallRouter:
             now=self.clock(),
         )
         decided = time.monotonic()
+        self.metrics.routing_decision.observe(decided - asked)
         log.info("routing.planned", uniqueid=chan.uniqueid, call_id=request.call_id,
                  steps=[(s.reason, list(s.extensions) or s.queue) for s in plan.steps],
                  display=plan.display_name, notes=list(plan.notes))
@@ -145,10 +150,15 @@ class CallRouter:
             chan, plan, call_id=request.call_id, directory=directory, store=store,
             presence=self.presence, ami=self.ami(), clock=self.clock,
             dial_options=self.dial_options, queue_options=self.queue_options,
+            metrics=self.metrics,
         )
         result = await executor.run()
         if result.timings:
             result.timings[0].decided_at = decided  # the decision is the plan, not the loop
+        rung = [min(t.ring_started.values()) for t in result.timings if t.ring_started]
+        if rung:  # seen on AMI (DialBegin, AgentCalled); none: nobody was rung
+            self.metrics.routing_to_ring.observe(rung[0] - decided)
+        self.metrics.routing_finished.labels(result.outcome).inc()
         self.last_result = result
         return result
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
@@ -41,6 +42,7 @@ import structlog
 from directory.lookup import find_caller
 from hotline.clock import utcnow
 from hotline.db.calls import CallStore
+from hotline.metrics import Gauge, Metrics
 from hotline.pbx.agi import DIGITS, AgiChannel, AgiHangup
 from hotline.phone import normalize_number
 from ivr import machine
@@ -92,23 +94,29 @@ class WriteBehind:
 
     Keys pressed between two AGI commands are lost by Asterisk, so the next prompt must
     not wait for the database (under 150 callers SQLite writes reached 1.6 s). Path
-    writes coalesce: a queued one stores whatever the path is when it runs.
+    writes coalesce: a queued one stores whatever the path is when it runs. `depth` (the
+    service's `hotline_write_behind_queue_depth`) counts the jobs queued, over all calls.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, depth: Gauge | None = None) -> None:
         self._jobs: deque[tuple[str, Callable[[], Awaitable[None]]]] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._depth = depth
 
     def later(self, job: Callable[[], Awaitable[None]], kind: str = "job") -> None:
         if kind == "path" and self._jobs and self._jobs[-1][0] == "path":
             return  # the queued path write will store the newer path too
         self._jobs.append((kind, job))
+        if self._depth is not None:
+            self._depth.inc()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="ivr-write-behind")
 
     async def _run(self) -> None:
         while self._jobs:
             _, job = self._jobs.popleft()
+            if self._depth is not None:
+                self._depth.dec()
             try:
                 await job()
             except Exception:
@@ -296,8 +304,10 @@ class IvrCallFlow:
         clock: Callable[[], datetime] = utcnow,
         lookup_timeout: float = 5.0,
         recordings: RecordingSettings | None = None,
+        metrics: Metrics | None = None,
     ):
         self.store = store
+        self.metrics = metrics or Metrics()
         self._dialplans = dialplans
         self.prompts = prompts
         self.facts = facts
@@ -321,6 +331,17 @@ class IvrCallFlow:
         return d() if callable(d) else d.active
 
     async def __call__(self, chan: AgiChannel) -> None:
+        m = self.metrics
+        m.calls_in_progress.inc()
+        ended: list[str] = []  # the call's outcome, once it has one
+        try:
+            await self._call(chan, ended)
+        finally:  # no outcome: the lookup or the call's row failed (Asterisk queues the caller)
+            m.calls_in_progress.dec()
+            m.calls_finished.labels(ended[0] if ended else "failed").inc()
+
+    async def _call(self, chan: AgiChannel, ended: list[str]) -> None:
+        setup_from = time.perf_counter()
         dialplan = self.current_dialplan()  # this call keeps it, whatever gets activated later
         raw = chan.env.get("agi_callerid") or None
         number = normalize_number(raw, self.country)
@@ -334,7 +355,8 @@ class IvrCallFlow:
             channel=chan.env.get("agi_channel"), caller_id_raw=raw, caller_number=number,
             caller=row, started_at=self.clock(),
         )
-        ctx = CallContext(call_id, chan.uniqueid, caller, dialplan, self.store)
+        ctx = CallContext(call_id, chan.uniqueid, caller, dialplan, self.store,
+                          writes=WriteBehind(self.metrics.write_behind_depth))
         self._writes.add(ctx.writes)
         clog = log.bind(uniqueid=chan.uniqueid, caller=number or "unknown",
                         dialplan=dialplan.version_id)
@@ -344,6 +366,7 @@ class IvrCallFlow:
         state: CallState | None = None
         try:
             await chan.answer()
+            self.metrics.ivr_setup.observe(time.perf_counter() - setup_from)
             # `calls.answered_at`/`answered_by_id` are the operator's answer (routing stores
             # them, first answer wins; ASA and ratings read them): not the IVR's answer
             answered_at = self.clock()
@@ -382,6 +405,7 @@ class IvrCallFlow:
             outcome = ""
             raise
         finally:
+            ended.append(outcome)
             if ctx.recording_open:  # the caller hung up during the conversation
                 await self._finish_recording(ctx, wait=True)
             await ctx.writes.drain()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from hotline.metrics import Metrics
 from hotline.pbx.settings import ServiceSettings
 from lottery.answers import LotteryFacts
 from voicebot.asr import AsrEngine, AsrError
@@ -135,8 +136,10 @@ class BotGateway:
         classifier_factory: Callable[[], FrameClassifier] | None = None,
         on_session: Callable[[uuid.UUID, BotSession], None] | None = None,
         asr_threads: int | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.facts = facts
         self.asr_factory = asr_factory
         self.tts = PhraseTts(tts, language, voice)
@@ -309,6 +312,9 @@ class BotGateway:
             result = dataclasses.replace(result, outcome="hangup")
         clog.info("bot.finished", outcome=result.outcome, reason=result.reason,
                   intent=result.intent)  # fmt: skip
+        self.metrics.bot_sessions.labels(result.outcome).inc()
+        for seconds in result.turn_latencies:
+            self.metrics.bot_turn.observe(seconds)
         return result
 
     async def _store(self, call_context: Any, result: BotResult) -> None:

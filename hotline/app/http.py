@@ -6,7 +6,7 @@ root (`hotline.app.service`) builds the app, so this module does not import it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI
@@ -20,6 +20,8 @@ from backoffice.app import backoffice_routers
 from backoffice.auth import Authenticator
 from hotline.api_errors import ERROR_RESPONSES, install_error_handlers
 from hotline.app.bodylimit import BodyLimit
+from hotline.app.metrics_http import Network, metrics_router
+from hotline.metrics import Metrics
 from hotline.pbx.settings import HttpLimits
 from hotline.yamlsrc import DEFAULT_LIMITS as YAML_LIMITS
 from ivr.api import build_router as dialplan_router
@@ -62,6 +64,10 @@ class AppServices(Protocol):
     def ami(self) -> AmiStatus: ...
     @property
     def agi(self) -> AgiStatus: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def metrics_allow(self) -> Sequence[Network]: ...  # who may scrape /metrics
     async def directory_changed(self) -> None: ...
 
 
@@ -136,6 +142,7 @@ def create_app(service: AppServices, limits: HttpLimits | None = None) -> FastAP
 
     # Routers carry their full paths and are included without a prefix (see backoffice.access).
     app.include_router(dialplan_router(service.dialplans), responses=ERROR_RESPONSES)
+    app.include_router(metrics_router(service.metrics, service.metrics_allow))
     for router in backoffice_routers(service.sessionmaker, service.recordings, service.auth,
                                      lambda: service.presence.snapshot(), service.directory_changed):
         app.include_router(router)

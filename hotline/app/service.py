@@ -27,6 +27,7 @@ from hotline.clock import utcnow
 from hotline.db import migrate
 from hotline.db.base import make_engine, make_sessionmaker
 from hotline.db.calls import CallStore
+from hotline.metrics import Metrics
 from hotline.paths import PROJECT_ROOT
 from hotline.pbx.agi import AgiChannel, FastAgiServer, Handler
 from hotline.pbx.ami import AmiClient, AmiError
@@ -114,10 +115,12 @@ class Service:
         self.secret = secret if secret is not None else ami_secret(settings)
         self.engine: AsyncEngine = make_engine(settings.database_url, settings.database.echo)
         self.sessionmaker: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
-        self.store = CallStore(self.sessionmaker)
+        self.metrics = Metrics(process=True)  # this service's registry, served at /metrics
+        self.store = CallStore(self.sessionmaker, self.metrics)
         self.asterisk = AsteriskInstance(settings)  # paths shared with Asterisk
         a = settings.asterisk
         self.ami = AmiClient(a.host, a.ami_port, a.ami_user, self.secret)
+        self.metrics.ami_connected.set_function(lambda: float(self.ami.connected))
         self.presence = PresenceTracker([])  # the directory's operators at start
         self.facts = DbLotteryFacts(self.sessionmaker, utcnow)
         self.router: CallRouter | None = None  # needs the directory: built at start
@@ -127,13 +130,13 @@ class Service:
             settings, self.store, self.sessionmaker, self.asterisk.sounds_dir,
             self.asterisk.to_inside, bot=self.bot, transfer=self._transfer,
             recordings=self.recordings if self.recordings.enabled else None,
-            sound_dirs=self.asterisk.sound_dirs,
+            sound_dirs=self.asterisk.sound_dirs, metrics=self.metrics,
         )
         self.handler = handler or self.ivr
         self.agi_secret = agi_secret(settings)  # never logged
         # the dialplan guards the first answer (asterisk.agi_first_answer_timeout): lift it
         self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self.handler,
-                                 key=self.agi_secret, guard=True)
+                                 key=self.agi_secret, guard=True, metrics=self.metrics)
         self.token_secret = token_secret(settings)  # never logged
         self.auth = Authenticator(self.sessionmaker, self.recordings.auth, self.token_secret)
         self.retention = RetentionJob(self.sessionmaker, self.recordings)
@@ -165,7 +168,12 @@ class Service:
             return choose_asr(b.language, b.vosk_model_dir, vocabulary=words)
 
         return BotGateway(self.settings, self.facts, asr_factory, make_tts(b.tts), utcnow,
-                          store=self.store, language=b.language, voice=b.voice)
+                          store=self.store, language=b.language, voice=b.voice,
+                          metrics=self.metrics)
+
+    @property
+    def metrics_allow(self) -> list[Any]:  # ip networks (hotline.app.http.AppServices)
+        return list(self.settings.service.metrics_allow)
 
     async def _transfer(self, chan: AgiChannel, transfer: Any, call_context: Any = None) -> Any:
         assert self.router is not None, "service not started"
@@ -253,7 +261,7 @@ class Service:
         directory = await RoutingStore(self.sessionmaker, country=s.country).load_directory()
         routing = load_routing_config(s.resolve(s.routing), directory)
         self.router = CallRouter(self.sessionmaker, routing, lambda: self.presence,
-                                 ami=lambda: self.ami, country=s.country)
+                                 ami=lambda: self.ami, country=s.country, metrics=self.metrics)
         ops = await self.operators()
         self.presence = PresenceTracker([o.extension for o in ops])
         self.presence.attach(self.ami)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hotline.app.settings import Settings
 from hotline.clock import utcnow
 from hotline.db.calls import CallStore
+from hotline.metrics import Metrics
 from ivr.registry import DialplanRegistry
 from ivr.session import BotFn, CachedPrompts, IvrCallFlow, TransferFn
 from ivr.store import DialplanVersionStore
@@ -42,6 +43,7 @@ def build_ivr(
     poll_interval: float = 1.0,
     recordings: RecordingSettings | None = None,
     sound_dirs: tuple[Path, ...] = (),
+    metrics: Metrics | None = None,
 ) -> tuple[DialplanRegistry, IvrCallFlow]:
     """`sounds_dir`/`to_inside`: `AsteriskInstance(settings).sounds_dir` and `.to_inside`."""
     prompts = CachedPrompts(PromptCache(tts or make_tts("espeak"), sounds_dir / "prompts"),
@@ -57,5 +59,6 @@ def build_ivr(
         store, registry, prompts, DbLotteryFacts(sessionmaker, clock),
         country=settings.country, pool_queue=settings.asterisk.pool_queue,
         bot=bot, transfer=transfer, clock=clock, recordings=recordings,
+        metrics=metrics or store.metrics,
     )
     return registry, flow

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hotline.clock import utcnow
 from hotline.db.base import Base
+from hotline.metrics import Metrics
 
 
 class CallRow(Base):
@@ -58,8 +59,11 @@ class CallEventRow(Base):
 
 
 class CallStore:
-    def __init__(self, sm: async_sessionmaker[AsyncSession]):
+    """The call-record writes; each one is timed (and counted when it fails) in `metrics`."""
+
+    def __init__(self, sm: async_sessionmaker[AsyncSession], metrics: Metrics | None = None):
         self.sm = sm
+        self.metrics = metrics or Metrics()
 
     async def start_call(
         self,
@@ -72,28 +76,31 @@ class CallStore:
         caller: Any | None,  # a directory.tables.CallerRow (id, name)
         started_at: datetime,
     ) -> int:
-        async with self.sm() as s, s.begin():
-            row = CallRow(
-                uniqueid=uniqueid, linkedid=linkedid, channel=channel,
-                caller_id_raw=caller_id_raw, caller_number=caller_number,
-                caller_ref_id=caller.id if caller else None,
-                caller_name=caller.name if caller else None,
-                started_at=started_at, path=[],
-            )
-            s.add(row)
-            await s.flush()
-            s.add(CallEventRow(call_id=row.id, at=started_at, kind="call_started",
-                               data={"caller_id": caller_id_raw, "known": caller is not None}))
-            return row.id
+        with self.metrics.db_write_timer("start_call"):
+            async with self.sm() as s, s.begin():
+                row = CallRow(
+                    uniqueid=uniqueid, linkedid=linkedid, channel=channel,
+                    caller_id_raw=caller_id_raw, caller_number=caller_number,
+                    caller_ref_id=caller.id if caller else None,
+                    caller_name=caller.name if caller else None,
+                    started_at=started_at, path=[],
+                )
+                s.add(row)
+                await s.flush()
+                s.add(CallEventRow(call_id=row.id, at=started_at, kind="call_started",
+                                   data={"caller_id": caller_id_raw, "known": caller is not None}))
+                return row.id
 
     async def event(self, call_id: int, kind: str, data: dict[str, Any] | None = None,
                     at: datetime | None = None) -> None:
-        async with self.sm() as s, s.begin():
-            s.add(CallEventRow(call_id=call_id, at=at or utcnow(), kind=kind, data=data or {}))
+        with self.metrics.db_write_timer("event"):
+            async with self.sm() as s, s.begin():
+                s.add(CallEventRow(call_id=call_id, at=at or utcnow(), kind=kind, data=data or {}))
 
     async def update(self, call_id: int, **values: Any) -> None:
-        async with self.sm() as s, s.begin():
-            await s.execute(update(CallRow).where(CallRow.id == call_id).values(**values))
+        with self.metrics.db_write_timer("update"):
+            async with self.sm() as s, s.begin():
+                await s.execute(update(CallRow).where(CallRow.id == call_id).values(**values))
 
     async def finish_call(self, call_id: int, outcome: str, path: list[dict[str, Any]] | None = None,
                           at: datetime | None = None) -> None:
@@ -101,9 +108,11 @@ class CallStore:
         values: dict[str, Any] = {"ended_at": at, "outcome": outcome}
         if path is not None:
             values["path"] = path
-        async with self.sm() as s, s.begin():
-            await s.execute(update(CallRow).where(CallRow.id == call_id).values(**values))
-            s.add(CallEventRow(call_id=call_id, at=at, kind="call_ended", data={"outcome": outcome}))
+        with self.metrics.db_write_timer("finish_call"):
+            async with self.sm() as s, s.begin():
+                await s.execute(update(CallRow).where(CallRow.id == call_id).values(**values))
+                s.add(CallEventRow(call_id=call_id, at=at, kind="call_ended",
+                                   data={"outcome": outcome}))
 
     async def get_by_uniqueid(self, uniqueid: str) -> CallRow | None:
         async with self.sm() as s:

@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+
+from hotline.metrics import Metrics
 
 log = structlog.get_logger("hotline.pbx.agi")
 
@@ -94,9 +97,11 @@ def parse_response(line: str) -> AgiResponse:
 class AgiChannel:
     """One FastAGI connection: the channel's variables and commands on it."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 metrics: Metrics | None = None):
         self._reader = reader
         self._writer = writer
+        self.metrics = metrics  # None: commands are not timed
         self.env: dict[str, str] = {}
         self.hung_up = False
         self._lock = asyncio.Lock()
@@ -138,6 +143,7 @@ class AgiChannel:
         if self.hung_up:
             raise AgiHangup("channel hung up")
         async with self._lock:
+            sent = time.perf_counter()
             try:
                 self._writer.write(cmd.encode() + b"\n")
                 await self._writer.drain()
@@ -159,6 +165,8 @@ class AgiChannel:
                         self.hung_up = True  # out of step with Asterisk from here on
                         self._writer.close()
                         raise AgiError(f"AGI usage text longer than {USAGE_LINES} lines")
+                    if self.metrics is not None:
+                        self.metrics.agi_replied(cmd, time.perf_counter() - sent)
                     return line
 
     async def _reply_line(self) -> str:
@@ -251,13 +259,15 @@ class FastAgiServer:
     """
 
     def __init__(self, host: str, port: int, handler: Handler, *, key: str | None = None,
-                 guard: bool = False, handshake_timeout: float = HANDSHAKE_TIMEOUT):
+                 guard: bool = False, handshake_timeout: float = HANDSHAKE_TIMEOUT,
+                 metrics: Metrics | None = None):
         if key is not None and not key:
             raise ValueError("an empty FastAGI key would accept any session")
         self.host, self.port, self.handler = host, port, handler
         self._key = key.encode() if key is not None else None
         self.guard = guard
         self.handshake_timeout = handshake_timeout
+        self.metrics = metrics  # times every channel's commands (None: not timed)
         self.refused = 0  # sessions closed before the handler: no environment, wrong key
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -309,7 +319,7 @@ class FastAgiServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)  # type: ignore[arg-type]
-        chan = AgiChannel(reader, writer)
+        chan = AgiChannel(reader, writer, self.metrics)
         try:
             if await self._handshake(chan, writer):
                 await self.handler(chan)

@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator
 
 
 def default_cache_dir() -> Path:
@@ -69,6 +69,10 @@ class ServiceSettings(_Strict):
     # How often the service closes, from Asterisk's call records, the calls nobody else will
     # (those left by a crash or a drain, those the fallback took while the service was frozen).
     reconcile_interval: float = Field(60.0, ge=1, le=86400)
+    # who may scrape GET /metrics on the HTTP port (no login; docs/decisions/0005): loopback
+    # unless a Prometheus elsewhere is named here, e.g. ["10.1.2.3/32"]
+    metrics_allow: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [IPvAnyNetwork("127.0.0.0/8"), IPvAnyNetwork("::1/128")])
 
     @field_validator("agi_secret")
     @classmethod

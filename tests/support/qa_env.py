@@ -11,6 +11,7 @@ import struct
 import wave
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from backoffice.models import Role
 from callrouting.tables import CallAttemptRow, CallReviewRow
 from directory.tables import CallerRow, OperatorRow, TeamRow
 from hotline.db.calls import CallEventRow, CallRow
+from hotline.metrics import Metrics
 from recordings.models import RatingRow, RecordingRow
 from recordings.storage import recording_relpath
 
@@ -225,6 +227,8 @@ class QaServices:
     presence: Any  # has snapshot()
     ami: NoAmi = field(default_factory=NoAmi)
     agi: NoAgi = field(default_factory=NoAgi)
+    metrics: Metrics = field(default_factory=Metrics)
+    metrics_allow: tuple[Any, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
     directory_changes: int = 0  # directory_changed() calls (the admin API's reload hook)
 
     async def directory_changed(self) -> None:
