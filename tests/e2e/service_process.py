@@ -12,6 +12,7 @@ SIGTERM drains (as `hotline run` does) and stops.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import signal
@@ -30,7 +31,7 @@ def write_settings(settings: Any, path: Path) -> Path:
     def plain(value: object) -> object:
         if isinstance(value, SecretStr):
             return value.get_secret_value()
-        if isinstance(value, Path):
+        if isinstance(value, (Path, ipaddress.IPv4Network, ipaddress.IPv6Network)):
             return str(value)
         raise TypeError(f"cannot write {type(value).__name__} into the settings file")
 
