@@ -237,7 +237,8 @@ class Service:
         directory = await RoutingStore(self.sessionmaker, country=s.country).load_directory()
         routing = load_routing_config(s.resolve(s.routing), directory)
         self.router = CallRouter(self.sessionmaker, routing, lambda: self.presence,
-                                 ami=lambda: self.ami, country=s.country)
+                                 ami=lambda: self.ami, country=s.country,
+                                 writes=self.store.writes)  # one write path, in order
         ops = await self.operators()
         self.presence = PresenceTracker([o.extension for o in ops])
         self.presence.attach(self.ami)
@@ -272,5 +273,6 @@ class Service:
             await self.bot.stop()
         await self.dialplans.stop()
         await self.ami.stop()
+        await self.store.writes.close(timeout=30)  # what is still queued then is logged as lost
         await self.engine.dispose()
         log.info("service.stopped")

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from hotline.db.calls import CallEventRow
+from hotline.db.writes import WriteQueue
 from recordings.control import finish_recording, start_recording
 from recordings.models import RecordingRow
 from tests.support.qa_env import build_test_env, write_wav
@@ -28,17 +29,18 @@ async def test_start_and_finish_recording(tmp_path: Path) -> None:
         agi = FakeAgi()
         call_id = env.seeded.calls[7]
         at = datetime(2026, 11, 3, 12, 0, 1, tzinfo=UTC)
-        started = await start_recording(agi, env.sm, env.settings, call_id=call_id, node="operator", now=at)
+        writes = WriteQueue(env.sm)
+        started = await start_recording(agi, writes, env.settings, call_id=call_id, node="operator", now=at)
         assert started.enabled and started.path == f"2026/11/03/call-{call_id}-120001.wav"
         assert agi.commands == [("MixMonitor", f"{env.settings.dir}/{started.path},b")]
         write_wav(env.settings.dir / started.path, seconds=1.5)  # what Asterisk would write
-        await finish_recording(env.sm, env.settings, started.recording_id, started.path)
+        await finish_recording(writes, env.settings, started.recording_id, started.path)
 
-        off = await start_recording(agi, env.sm, env.settings, call_id=call_id, node="sales", record=False, now=at)
+        off = await start_recording(agi, writes, env.settings, call_id=call_id, node="sales", record=False, now=at)
         assert not off.enabled and off.path is None and len(agi.commands) == 1  # no MixMonitor
         async with env.sm() as s:
-            rec = await s.get(RecordingRow, started.recording_id)
-            no = await s.get(RecordingRow, off.recording_id)
+            rec = await s.get(RecordingRow, await started.recording_id)
+            no = await s.get(RecordingRow, await off.recording_id)
             kinds = (await s.scalars(select(CallEventRow.kind).where(CallEventRow.call_id == call_id))).all()
         assert rec is not None and rec.duration == 1.5 and rec.size == 44 + 1.5 * 8000 * 2
         assert no is not None and no.disabled_reason == "dialplan node sales has record: false"
