@@ -147,11 +147,14 @@ class WriteStats:
     retries: int = 0  # batch attempts that failed transiently
     transactions: int = 0
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    transaction_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    batch_max: int = 0
     failures: deque[str] = field(default_factory=lambda: deque(maxlen=1000))  # transient causes
 
     def reset(self) -> None:
-        self.committed = self.lost = self.retries = self.transactions = 0
+        self.committed = self.lost = self.retries = self.transactions = self.batch_max = 0
         self.latencies_ms.clear()
+        self.transaction_ms.clear()
         self.failures.clear()
 
 
@@ -252,6 +255,7 @@ class WriteQueue:
         first_failure: float | None = None
         delay = self.first_delay
         while True:
+            t0 = time.monotonic()
             try:
                 results = await self._transaction(entries)
             except Exception as error:
@@ -280,6 +284,8 @@ class WriteQueue:
                 continue
             now = time.monotonic()
             self.stats.transactions += 1
+            self.stats.transaction_ms.append((now - t0) * 1000)
+            self.stats.batch_max = max(self.stats.batch_max, len(entries))
             for e, result in zip(entries, results, strict=True):
                 self.stats.committed += 1
                 self.stats.latencies_ms.append((now - e.submitted) * 1000)
