@@ -279,13 +279,12 @@ class IvrCallFlow:
         call_id = self.store.open_call(
             uniqueid=chan.uniqueid, linkedid=chan.env.get("agi_linkedid") or None,
             channel=chan.env.get("agi_channel"), caller_id_raw=raw, caller_number=number,
-            caller=row, started_at=self.clock(),
+            caller=row, started_at=self.clock(), dialplan_version=dialplan.version_id,
         )
         ctx = CallContext(call_id, chan.uniqueid, caller, dialplan, self.store)
         clog = log.bind(uniqueid=chan.uniqueid, caller=number or "unknown",
                         dialplan=dialplan.version_id)
         clog.info("ivr.call_started", known=caller.known, vip=caller.vip)
-        self.store.update(call_id, dialplan_version=dialplan.version_id)
         outcome = "caller_hung_up"
         state: CallState | None = None
         try:

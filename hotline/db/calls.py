@@ -16,14 +16,13 @@ from sqlalchemy import (
     ForeignKey,
     String,
     select,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hotline.clock import utcnow
 from hotline.db.base import Base
-from hotline.db.writes import RowRef, WriteQueue, fit, ref_id
+from hotline.db.writes import RowRef, WriteQueue, fit, ref_id, update_later
 
 
 class CallRow(Base):
@@ -92,6 +91,7 @@ class CallStore:
         caller_number: str | None,
         caller: Any | None,  # a directory.tables.CallerRow (id, name)
         started_at: datetime,
+        dialplan_version: str | None = None,
     ) -> CallRef:
         """Queue the call's row; returns at once (`ref.stored`: the id once committed)."""
         ref = CallRef("call " + uniqueid, uniqueid=uniqueid)
@@ -99,7 +99,7 @@ class CallStore:
             "uniqueid": uniqueid, "linkedid": linkedid, "channel": channel,
             "caller_id_raw": caller_id_raw, "caller_number": caller_number,
             "caller_ref_id": caller.id if caller else None,
-            "caller_name": caller.name if caller else None,
+            "caller_name": caller.name if caller else None, "dialplan_version": dialplan_version,
         })
         started = {"caller_id": values["caller_id_raw"], "known": caller is not None}
         if values["caller_id_raw"] != caller_id_raw:
@@ -137,7 +137,7 @@ class CallStore:
         values = fit(CallRow, values)
 
         async def job(s: AsyncSession) -> None:
-            await s.execute(update(CallRow).where(CallRow.id == ref_id(call)).values(**values))
+            update_later(s, CallRow, ref_id(call), values)
 
         return self.writes.submit(job, what="call_update", data={"call": _name(call), **values})
 
@@ -145,7 +145,7 @@ class CallStore:
         """Store the call's path as it is when the write runs (queued path writes coalesce)."""
 
         async def job(s: AsyncSession) -> None:
-            await s.execute(update(CallRow).where(CallRow.id == ref_id(call)).values(path=path()))
+            update_later(s, CallRow, ref_id(call), {"path": path()})
 
         return self.writes.submit(job, what="call_path", key=("path", call if isinstance(call, int) else id(call)),
                                   data={"call": _name(call)})
@@ -159,7 +159,7 @@ class CallStore:
 
         async def job(s: AsyncSession) -> None:
             cid = ref_id(call)
-            await s.execute(update(CallRow).where(CallRow.id == cid).values(**values))
+            update_later(s, CallRow, cid, values)
             s.add(CallEventRow(call_id=cid, at=at, kind="call_ended", data={"outcome": outcome}))
 
         return self.writes.submit(job, what="call_ended", data={
