@@ -196,11 +196,12 @@ class WriteQueue:
 
     def __init__(self, sm: async_sessionmaker[AsyncSession], *, batch: int = 200,
                  retry_for: float = 600.0, first_delay: float = 0.05, max_delay: float = 2.0,
-                 warn_depth: int = 1000, max_depth: int = 200_000):
+                 warn_depth: int = 1000, max_depth: int = 200_000, slow_s: float = 1.0):
         self.sm = sm
         self.batch, self.retry_for = batch, retry_for
         self.first_delay, self.max_delay = first_delay, max_delay
         self.warn_depth, self.max_depth = warn_depth, max_depth
+        self.slow_s = slow_s  # a transaction slower than this is logged with its phases
         self.stats = WriteStats()
         self._queue: deque[_Entry] = deque()
         self._pending: dict[Hashable, _Entry] = {}
@@ -285,7 +286,7 @@ class WriteQueue:
         while True:
             t0 = time.monotonic()
             try:
-                results = await self._transaction(entries)
+                results, marks = await self._transaction(entries)
             except Exception as error:
                 why = transient(error)
                 now = time.monotonic()
@@ -311,6 +312,7 @@ class WriteQueue:
                 delay = min(delay * 2, self.max_delay)
                 continue
             now = time.monotonic()
+            self._log_slow(len(entries), marks)
             self.stats.transactions += 1
             self.stats.transaction_ms.append((now - t0) * 1000)
             self.stats.batch_max = max(self.stats.batch_max, len(entries))
@@ -324,12 +326,29 @@ class WriteQueue:
                          failed_for_s=round(now - first_failure, 1))
             return
 
-    async def _transaction(self, entries: list[_Entry]) -> list[Any]:
-        async with self.sm() as s, s.begin():
-            out = [await e.job(s) for e in entries]
-            await _send_later(s)
-            await s.flush()
-        return out
+    async def _transaction(self, entries: list[_Entry]) -> tuple[list[Any], list[float]]:
+        """Run the jobs in one transaction; returns their results and when each phase ended.
+        Nothing after the commit may raise here: the batch would be run again."""
+        marks = [time.monotonic()]
+        async with self.sm() as s:
+            async with s.begin():
+                await s.connection()  # checked out, transaction begun
+                marks.append(time.monotonic())
+                out = [await e.job(s) for e in entries]
+                marks.append(time.monotonic())
+                await _send_later(s)
+                await s.flush()
+                marks.append(time.monotonic())
+            marks.append(time.monotonic())  # committed
+        return out, marks
+
+    def _log_slow(self, jobs: int, marks: list[float]) -> None:
+        if marks[-1] - marks[0] <= self.slow_s:
+            return
+        phases = ("begin", "jobs", "updates", "commit")
+        log.warning("db.write_slow", jobs=jobs, depth=len(self._queue),
+                    **{f"{name}_ms": round((b - a) * 1000, 1)
+                       for name, a, b in zip(phases, marks, marks[1:], strict=False)})
 
     def _lose(self, e: _Entry, reason: str, error: BaseException | None = None) -> None:
         self.stats.lost += 1
