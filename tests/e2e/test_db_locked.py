@@ -106,10 +106,13 @@ async def test_calls_are_routed_while_the_database_is_locked_and_every_row_arriv
         await manager.wait_for_line(r"(?i)call established", timeout=60)  # routed: 1001 talks
         results = await asyncio.gather(*unknown)
         assert all(r.ok for r in results), [r.stderr[-500:] for r in results if not r.ok]
-        # still locked: nothing of the three could be written, and writes were refused
+        async with asyncio.timeout(30):  # SQLite gave up waiting (busy timeout): retried
+            while writes.stats.retries == 0:
+                await asyncio.sleep(0.1)
+        # still locked: nothing of the three could be written, nothing was committed
         for c in UNKNOWN:
             assert len(await rows(service, c)) == before[c]
-        assert writes.depth > 0 and writes.stats.retries > 0 and writes.stats.committed == 0
+        assert writes.depth > 0 and writes.stats.committed == 0
         await asyncio.sleep(max(0.0, LOCK_S - (time.monotonic() - locked_at)))
         held_s = time.monotonic() - locked_at
     result = await maria
