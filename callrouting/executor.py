@@ -40,6 +40,8 @@ from callrouting.policy import (
 )
 from callrouting.store import RoutingStore
 from hotline.clock import utcnow
+from hotline.db.calls import CallKey
+from hotline.db.writes import RowRef, known_id
 from hotline.metrics import Metrics, Waiting
 from hotline.pbx.agi import AgiChannel, AgiError, AgiHangup
 
@@ -169,7 +171,7 @@ class RoutingExecutor:
         chan: AgiChannel,
         plan: RingPlan,
         *,
-        call_id: int | None,
+        call_id: CallKey | None,
         directory: Directory,
         store: RoutingStore | None,
         presence: PresenceTracker | Callable[[], PresenceTracker | None] | None,
@@ -186,10 +188,9 @@ class RoutingExecutor:
         self.directory, self.store, self.presence = directory, store, presence
         self.ami, self.clock = ami, clock
         self.dial_options, self.queue_options = dial_options, queue_options
-        self.log = log.bind(uniqueid=chan.uniqueid, call_id=call_id)
+        self.log = log.bind(uniqueid=chan.uniqueid, call_id=known_id(call_id))
         self.events: CallEvents | None = None
         self.timings: list[StepTiming] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._answer_stored = False
         self.metrics = metrics or Metrics()
         self._waiting: Waiting | None = None  # the caller, counted while a step waits for a person
@@ -237,8 +238,6 @@ class RoutingExecutor:
         finally:
             if self.events is not None:
                 self.events.close()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
         answered = any(a.outcome is Outcome.ANSWERED for a in attempts)
         result = RoutingResult(
             outcome="answered" if answered else "failed",
@@ -298,7 +297,7 @@ class RoutingExecutor:
                 if self.events is not None and self.events.answered
                 else ended - timedelta(seconds=talk or 0)
             )
-            await self._store_answer(answered_by, at)
+            self._store_answer(answered_by, at)
         return await self._finish(step, attempt, outcome, answered_by, started, ended)
 
     async def _queue(self, step: RingStep, timing: StepTiming) -> AttemptRecord:
@@ -333,41 +332,28 @@ class RoutingExecutor:
             op = self.directory.by_extension(answered_ext or "")
             answered_by = op.id if op else None
             at = self.events.answered[1] if self.events and self.events.answered else ended
-            await self._store_answer(answered_by, at)
+            self._store_answer(answered_by, at)
         return await self._finish(step, attempt, outcome, answered_by, started, ended)
 
     async def _before_step(self, step: RingStep) -> None:
         await self.chan.set_variable("CALLERID(name)", self.plan.display_name)
         if step.flag_for_review is not None and self.store and self.call_id is not None:
-            self._spawn(self.store.flag_review(self.call_id, str(step.flag_for_review),
-                                               self.clock()))
+            self.store.flag_review(self.call_id, str(step.flag_for_review), self.clock())
             self.log.info("routing.flagged_for_review", reason=str(step.flag_for_review),
                           step=step.reason)
 
-    # ---- bookkeeping (never delays a ring: writes run beside the Dial)
+    # ---- bookkeeping (never delays a ring: the store queues its writes, hotline.db.writes,
+    # which retries them and logs any it has to give up)
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.log.error("routing.store_failed", error=repr(task.exception()))
-
-    def _spawn_attempt(self, step: RingStep, started: datetime) -> asyncio.Task[int] | None:
+    def _spawn_attempt(self, step: RingStep, started: datetime) -> RowRef | None:
         if self.store is None or self.call_id is None:
             return None
-        return self._spawn(
-            self.store.add_attempt(
-                self.call_id,
-                step_index=step.index,
-                reason=step.reason,
-                targets=step.extensions if step.kind is StepKind.RING else [step.queue or ""],
-                started_at=started,
-            )
+        return self.store.add_attempt(
+            self.call_id,
+            step_index=step.index,
+            reason=step.reason,
+            targets=step.extensions if step.kind is StepKind.RING else [step.queue or ""],
+            started_at=started,
         )
 
     def _answered_now(self, extension: str, at: datetime) -> None:
@@ -375,32 +361,27 @@ class RoutingExecutor:
         if self._waiting is not None:
             self._waiting.done()  # talking now, no longer waiting
         op = self.directory.by_extension(extension)
-        self._spawn(self._store_answer(op.id if op else None, at))
+        self._store_answer(op.id if op else None, at)
 
-    async def _store_answer(self, operator_id: int | None, at: datetime) -> None:
+    def _store_answer(self, operator_id: int | None, at: datetime) -> None:
         if self.store is not None and self.call_id is not None and not self._answer_stored:
             self._answer_stored = True
-            await self.store.mark_answered(self.call_id, operator_id, at)
+            self.store.mark_answered(self.call_id, operator_id, at)
 
     async def _finish(
         self,
         step: RingStep,
-        attempt: asyncio.Task[int] | None,
+        attempt: RowRef | None,
         outcome: Outcome,
         answered_by: int | None,
         started: datetime,
         ended: datetime,
     ) -> AttemptRecord:
         if attempt is not None and self.store is not None:
-            try:
-                attempt_id = await attempt
-            except Exception:
-                self.log.exception("routing.attempt_not_stored")
-            else:
-                await self.store.finish_attempt(
-                    attempt_id, started_at=started, ended_at=ended,
-                    outcome=str(outcome), answered_by_id=answered_by,
-                )
+            self.store.finish_attempt(
+                attempt, started_at=started, ended_at=ended,
+                outcome=str(outcome), answered_by_id=answered_by,
+            )
         self.log.info("routing.step_ended", step=step.index, reason=step.reason,
                       outcome=str(outcome), answered_by=answered_by,
                       seconds=round((ended - started).total_seconds(), 2))

@@ -9,6 +9,7 @@ finish) for running routing without the IVR (tests, benchmark, demo).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from callrouting.rules import RoutingConfig
 from callrouting.store import RoutingStore
 from directory.lookup import find_caller
 from hotline.clock import utcnow
-from hotline.db.calls import CallStore
+from hotline.db.calls import CallKey, CallStore
+from hotline.db.writes import WriteLost, WriteQueue, known_id
 from hotline.metrics import Metrics
 from hotline.pbx.agi import AgiChannel, AgiHangup
 
@@ -46,7 +48,7 @@ INTENT_TOPICS = {
 class RouteRequest:
     """Everything the router needs about one call, from any front end."""
 
-    call_id: int | None
+    call_id: CallKey | None  # a CallRef while its row is still queued
     caller_number: str | None  # as Asterisk gave it; normalised by the store
     context: CallContext
 
@@ -90,8 +92,9 @@ class CallRouter:
         dial_options: str = "g",
         queue_options: str = "g",
         metrics: Metrics | None = None,
+        writes: WriteQueue | None = None,  # the service's one write path (the call store's)
     ):
-        self.store = RoutingStore(sessionmaker, country=country)
+        self.store = RoutingStore(sessionmaker, country=country, writes=writes)
         self.metrics = metrics or Metrics()
         self.config = config
         self._presence = presence
@@ -143,7 +146,7 @@ class CallRouter:
         )
         decided = time.monotonic()
         self.metrics.routing_decision.observe(decided - asked)
-        log.info("routing.planned", uniqueid=chan.uniqueid, call_id=request.call_id,
+        log.info("routing.planned", uniqueid=chan.uniqueid, call_id=known_id(request.call_id),
                  steps=[(s.reason, list(s.extensions) or s.queue) for s in plan.steps],
                  display=plan.display_name, notes=list(plan.notes))
         executor = RoutingExecutor(
@@ -187,7 +190,7 @@ class RoutingCallFlow:
         raw = chan.env.get("agi_callerid") or None
         number = self.router.store.normalize(raw)
         caller = await find_caller(self.calls.sm, number)
-        call_id = await self.calls.start_call(
+        call_id = self.calls.open_call(  # queued: routing does not wait for the database
             uniqueid=chan.uniqueid, linkedid=chan.env.get("agi_linkedid") or None,
             channel=chan.env.get("agi_channel"), caller_id_raw=raw, caller_number=number,
             caller=caller, started_at=self.clock(),
@@ -206,4 +209,5 @@ class RoutingCallFlow:
         except AgiHangup:
             pass
         finally:
-            await self.calls.finish_call(call_id, outcome)
+            with contextlib.suppress(WriteLost):  # logged with its data by the write queue
+                await self.calls.finish_call(call_id, outcome)

@@ -3,16 +3,18 @@
 `RoutingStore` is the only place routing touches the database: it turns ORM rows into the
 pure core's values (`Directory`, `Caller`, `CallHistory`) and stores what the executor did.
 Numbers are normalised with `normalize_number` on the way in, so "8 916 ..." finds
-"+7916...".
+"+7916...". Writes go through the one write path (`hotline.db.writes.WriteQueue`), shared
+with the call store, so they land in order after the call's own row.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -21,14 +23,17 @@ from callrouting.policy import CallHistory
 from callrouting.tables import ATTEMPT_OUTCOMES, CallAttemptRow, CallReviewRow
 from directory.lookup import find_caller
 from directory.tables import OperatorRow, TeamRow
-from hotline.db.calls import CallRow
+from hotline.db.calls import CallKey, CallRow
+from hotline.db.writes import RowRef, WriteQueue, known_id, ref_id
 from hotline.phone import normalize_number
 
 
 class RoutingStore:
-    def __init__(self, sm: async_sessionmaker[AsyncSession], *, country: str = "RU"):
+    def __init__(self, sm: async_sessionmaker[AsyncSession], *, country: str = "RU",
+                 writes: WriteQueue | None = None):
         self.sm = sm
         self.country = country
+        self.writes = writes if writes is not None else WriteQueue(sm)
 
     # ---- reading the directory and history
 
@@ -74,7 +79,8 @@ class RoutingStore:
         )
 
     async def history(
-        self, caller: Caller | None, raw_number: str | None = None, *, exclude_call: int | None = None
+        self, caller: Caller | None, raw_number: str | None = None, *,
+        exclude_call: CallKey | None = None,
     ) -> CallHistory:
         """The operator who last answered this caller (by caller record, else by number)."""
         number = caller.number if caller else self.normalize(raw_number)
@@ -85,77 +91,89 @@ class RoutingStore:
             q = q.where(CallRow.caller_ref_id == caller.id)
         else:
             q = q.where(CallRow.caller_number == number)
-        if exclude_call is not None:
-            q = q.where(CallRow.id != exclude_call)
+        exclude = known_id(exclude_call)  # a call still queued is not in the table yet
+        if exclude is not None:
+            q = q.where(CallRow.id != exclude)
         async with self.sm() as s:
             last = await s.scalar(q.order_by(CallRow.started_at.desc(), CallRow.id.desc()).limit(1))
         return CallHistory(last_manager_id=last)
 
-    # ---- writing what the executor did
+    # ---- writing what the executor did (queued on the one write path: never delays a ring)
 
-    async def add_attempt(
+    def add_attempt(
         self,
-        call_id: int,
+        call_id: CallKey,
         *,
         step_index: int,
         reason: str,
         targets: Sequence[str],
         started_at: datetime,
-    ) -> int:
-        async with self.sm() as s, s.begin():
-            row = CallAttemptRow(
-                call_id=call_id,
-                step_index=step_index,
-                reason=reason,
-                targets=list(targets),
-                started_at=started_at,
-            )
+    ) -> RowRef:
+        """Queue the attempt's row; `await` the returned ref for its id."""
+        ref = RowRef("attempt")
+        targets = list(targets)
+
+        async def job(s: AsyncSession) -> int:
+            row = CallAttemptRow(call_id=ref_id(call_id), step_index=step_index, reason=reason,
+                                 targets=targets, started_at=started_at)
             s.add(row)
             await s.flush()
+            ref.id = row.id
             return row.id
 
-    async def finish_attempt(
+        ref.stored = self.writes.submit(job, what="attempt_started", data={
+            "call": known_id(call_id), "step": step_index, "reason": reason, "targets": targets,
+            "started_at": started_at.isoformat()})
+        return ref
+
+    def finish_attempt(
         self,
-        attempt_id: int,
+        attempt_id: int | RowRef,
         *,
         started_at: datetime,
         ended_at: datetime,
         outcome: str,
         answered_by_id: int | None,
-    ) -> None:
+    ) -> asyncio.Future[Any]:
         if outcome not in ATTEMPT_OUTCOMES:
             raise ValueError(f"unknown attempt outcome {outcome!r}")
-        async with self.sm() as s, s.begin():
-            await s.execute(
-                update(CallAttemptRow)
-                .where(CallAttemptRow.id == attempt_id)
-                .values(
-                    ended_at=ended_at,
-                    duration=round((ended_at - started_at).total_seconds(), 3),
-                    outcome=outcome,
-                    answered_by_id=answered_by_id,
-                )
-            )
+        values = {"ended_at": ended_at, "duration": round((ended_at - started_at).total_seconds(), 3),
+                  "outcome": outcome, "answered_by_id": answered_by_id}
 
-    async def mark_answered(self, call_id: int, operator_id: int | None, at: datetime) -> None:
+        async def job(s: AsyncSession) -> None:
+            await s.execute(update(CallAttemptRow)
+                            .where(CallAttemptRow.id == ref_id(attempt_id)).values(**values))
+
+        return self.writes.submit(job, what="attempt_ended", data={
+            "attempt": known_id(attempt_id), **values, "ended_at": ended_at.isoformat()})
+
+    def mark_answered(self, call_id: CallKey, operator_id: int | None,
+                      at: datetime) -> asyncio.Future[Any]:
         """Who answered goes on the call row (first answer wins; later calls don't overwrite)."""
-        async with self.sm() as s, s.begin():
+
+        async def job(s: AsyncSession) -> None:
             await s.execute(
                 update(CallRow)
-                .where(CallRow.id == call_id, CallRow.answered_at.is_(None))
+                .where(CallRow.id == ref_id(call_id), CallRow.answered_at.is_(None))
                 .values(answered_by_id=operator_id, answered_at=at)
             )
 
-    async def flag_review(self, call_id: int, reason: str, at: datetime) -> bool:
-        """Flag the call for QA review; False if it already was (one review per call)."""
-        try:
-            async with self.sm() as s, s.begin():
-                if await s.scalar(select(CallReviewRow.id).where(CallReviewRow.call_id == call_id)):
-                    return False
-                s.add(CallReviewRow(call_id=call_id, reason=reason, flagged_at=at, status="open"))
-        except IntegrityError:
-            return False
-        return True
+        return self.writes.submit(job, what="call_answered", data={
+            "call": known_id(call_id), "operator": operator_id, "at": at.isoformat()})
+
+    def flag_review(self, call_id: CallKey, reason: str, at: datetime) -> asyncio.Future[Any]:
+        """Flag the call for QA review; the future gives False if it already was (one review
+        per call: the one writer checks before it inserts)."""
+
+        async def job(s: AsyncSession) -> bool:
+            cid = ref_id(call_id)
+            if await s.scalar(select(CallReviewRow.id).where(CallReviewRow.call_id == cid)):
+                return False
+            s.add(CallReviewRow(call_id=cid, reason=reason, flagged_at=at, status="open"))
+            return True
+
+        return self.writes.submit(job, what="review_flagged", data={
+            "call": known_id(call_id), "reason": reason, "at": at.isoformat()})
 
     # ---- screen-pop reads
 

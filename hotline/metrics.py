@@ -13,10 +13,6 @@ commands, stages, write kinds), never caller numbers, names or ids.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -36,7 +32,11 @@ CALL_OUTCOMES = ("completed", "transferred", "transfer_failed", "caller_hung_up"
 ROUTING_OUTCOMES = ("answered", "failed")
 BOT_OUTCOMES = ("done", "operator", "hangup", "failed")
 WAIT_STAGES = ("ring", "queue")  # the caller's operators are rung / the caller is in the pool
-DB_WRITES = ("start_call", "event", "update", "finish_call")
+# the kinds of write on the one write path (hotline.db.writes.WriteQueue: `what`, first word)
+DB_WRITES = ("call_started", "call_event", "call_path", "call_update", "call_answered",
+             "call_ended", "attempt_started", "attempt_ended", "recording_started",
+             "recording_disabled", "recording_not_started", "recording_finished", "rating",
+             "review_flagged")
 # AGI commands timed by their reply. EXEC is not: its reply comes when the application ends
 # (a Dial or Queue lasts the whole conversation); routing and bot metrics cover those.
 AGI_COMMANDS = ("ANSWER", "STREAM FILE", "GET DATA", "WAIT FOR DIGIT", "SET VARIABLE",
@@ -123,16 +123,19 @@ class Metrics:
         # AMI (hotline.pbx.ami), read at scrape time
         self.ami_connected = Gauge(
             "hotline_ami_connected", "1 while the AMI session is logged in", registry=r)
-        # the database (hotline.db.calls) and the IVR's write-behind (ivr.session)
+        # the database: the one write path (hotline.db.writes.WriteQueue), behind the callers
         self.db_write = Histogram(
-            "hotline_db_write_seconds", "One call-record write transaction, commit included",
+            "hotline_db_write_seconds", "One call-record write, from queued to committed",
             ["op"], buckets=_DB, registry=r)
         self.db_write_failures = Counter(
-            "hotline_db_write_failures", "Call-record write transactions that raised", ["op"],
-            registry=r)
+            "hotline_db_write_failures",
+            "Writes in a transaction that failed (retried when transient)", ["op"], registry=r)
+        self.db_writes_lost = Counter(
+            "hotline_db_writes_lost", "Writes given up (permanent error, or failing too long)",
+            ["op"], registry=r)
         self.write_behind_depth = Gauge(
             "hotline_write_behind_queue_depth",
-            "Call bookkeeping writes queued behind the callers, not yet started", registry=r)
+            "Call-record writes queued, not yet committed", registry=r)
 
         # every label value known up front: a series exists (at 0) before its first event
         for o in CALL_OUTCOMES:
@@ -146,6 +149,7 @@ class Metrics:
         for w in DB_WRITES:
             self.db_write.labels(w)
             self.db_write_failures.labels(w)
+            self.db_writes_lost.labels(w)
         for c in AGI_COMMANDS:
             self.agi_command.labels(c)
 
@@ -166,15 +170,3 @@ class Metrics:
 
     def waiting(self, stage: str) -> Waiting:
         return Waiting(self.callers_waiting.labels(stage))
-
-    @contextmanager
-    def db_write_timer(self, op: str) -> Iterator[None]:
-        """Time one write transaction; count it as failed if it raises (not if cancelled)."""
-        started = time.perf_counter()
-        try:
-            yield
-        except Exception:
-            self.db_write_failures.labels(op).inc()
-            raise
-        finally:
-            self.db_write.labels(op).observe(time.perf_counter() - started)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -41,8 +40,9 @@ import structlog
 
 from directory.lookup import find_caller
 from hotline.clock import utcnow
-from hotline.db.calls import CallStore
-from hotline.metrics import Gauge, Metrics
+from hotline.db.calls import CallKey, CallStore
+from hotline.db.writes import WriteLost
+from hotline.metrics import Metrics
 from hotline.pbx.agi import DIGITS, AgiChannel, AgiHangup
 from hotline.phone import normalize_number
 from ivr import machine
@@ -89,49 +89,11 @@ OUTCOMES = {  # machine outcome -> stored call outcome (the foundation's words)
 QUEUE_FAILED = {"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"}
 
 
-class WriteBehind:
-    """Stores a call's bookkeeping behind the caller, in order, on one task per call.
-
-    Keys pressed between two AGI commands are lost by Asterisk, so the next prompt must
-    not wait for the database (under 150 callers SQLite writes reached 1.6 s). Path
-    writes coalesce: a queued one stores whatever the path is when it runs. `depth` (the
-    service's `hotline_write_behind_queue_depth`) counts the jobs queued, over all calls.
-    """
-
-    def __init__(self, depth: Gauge | None = None) -> None:
-        self._jobs: deque[tuple[str, Callable[[], Awaitable[None]]]] = deque()
-        self._task: asyncio.Task[None] | None = None
-        self._depth = depth
-
-    def later(self, job: Callable[[], Awaitable[None]], kind: str = "job") -> None:
-        if kind == "path" and self._jobs and self._jobs[-1][0] == "path":
-            return  # the queued path write will store the newer path too
-        self._jobs.append((kind, job))
-        if self._depth is not None:
-            self._depth.inc()
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="ivr-write-behind")
-
-    async def _run(self) -> None:
-        while self._jobs:
-            _, job = self._jobs.popleft()
-            if self._depth is not None:
-                self._depth.dec()
-            try:
-                await job()
-            except Exception:
-                log.exception("ivr.write_failed")
-
-    async def drain(self) -> None:
-        if self._task is not None:
-            await self._task
-
-
 @dataclass
 class CallContext:
     """What the pluggable bot and transfer steps get to know about the call."""
 
-    call_id: int
+    call_id: CallKey  # a CallRef: its row may still be queued (hotline.db.writes)
     uniqueid: str
     caller: CallerInfo
     dialplan: Dialplan
@@ -140,7 +102,6 @@ class CallContext:
     path: list[dict[str, Any]] = field(default_factory=list)
     recording: RecordingStarted | None = None  # the latest transfer's recording
     recording_open: bool = False  # MixMonitor runs and its row is not finished yet
-    writes: WriteBehind = field(default_factory=WriteBehind)
 
 
 BotFn = Callable[[AgiChannel, StartBot, CallContext], Awaitable[BotFinished]]
@@ -319,12 +280,6 @@ class IvrCallFlow:
         # Resolved recording settings (`dir` absolute, `asterisk_dir` as Asterisk sees it);
         # None: conversations are not recorded (the composition root sets this).
         self.recordings = recordings
-        self._writes: set[WriteBehind] = set()  # of the calls in progress, for drain()
-
-    async def drain(self) -> None:
-        """Store what the calls in progress still have queued (the service is stopping)."""
-        for writes in list(self._writes):
-            await writes.drain()
 
     def current_dialplan(self) -> Dialplan:
         d = self._dialplans
@@ -350,18 +305,17 @@ class IvrCallFlow:
             number=number or "", name=row.name if row else None, known=row is not None,
             vip=bool(row and row.vip), language=row.language if row else None,
         )
-        call_id = await self.store.start_call(
+        # every write is queued behind the caller (hotline.db.writes): a slow or locked
+        # database never holds up a prompt, and keys pressed between two AGI commands are lost
+        call_id = self.store.open_call(
             uniqueid=chan.uniqueid, linkedid=chan.env.get("agi_linkedid") or None,
             channel=chan.env.get("agi_channel"), caller_id_raw=raw, caller_number=number,
-            caller=row, started_at=self.clock(),
+            caller=row, started_at=self.clock(), dialplan_version=dialplan.version_id,
         )
-        ctx = CallContext(call_id, chan.uniqueid, caller, dialplan, self.store,
-                          writes=WriteBehind(self.metrics.write_behind_depth))
-        self._writes.add(ctx.writes)
+        ctx = CallContext(call_id, chan.uniqueid, caller, dialplan, self.store)
         clog = log.bind(uniqueid=chan.uniqueid, caller=number or "unknown",
                         dialplan=dialplan.version_id)
         clog.info("ivr.call_started", known=caller.known, vip=caller.vip)
-        ctx.writes.later(lambda: self.store.update(call_id, dialplan_version=dialplan.version_id))
         outcome = "caller_hung_up"
         state: CallState | None = None
         try:
@@ -370,7 +324,7 @@ class IvrCallFlow:
             # `calls.answered_at`/`answered_by_id` are the operator's answer (routing stores
             # them, first answer wins; ASA and ratings read them): not the IVR's answer
             answered_at = self.clock()
-            ctx.writes.later(lambda: self.store.event(call_id, "ivr.answered", at=answered_at))
+            self.store.event(call_id, "ivr.answered", at=answered_at)
             state, effects = machine.start(dialplan, caller, self.clock())
             while True:
                 ctx.state = state
@@ -400,7 +354,7 @@ class IvrCallFlow:
             # say how it ended: the row stays open for hotline.app.reconcile
             ctx.path.append({"node": "(service stopped)", "at": self.clock().isoformat(),
                              "detail": "the call went on in Asterisk; closed from its CDR"})
-            ctx.writes.later(lambda: self.store.update(call_id, path=list(ctx.path)), "path")
+            self.store.update_path(call_id, lambda: list(ctx.path))
             clog.warning("ivr.call_left_to_asterisk", node=state.node if state else None)
             outcome = ""
             raise
@@ -408,11 +362,13 @@ class IvrCallFlow:
             ended.append(outcome)
             if ctx.recording_open:  # the caller hung up during the conversation
                 await self._finish_recording(ctx, wait=True)
-            await ctx.writes.drain()
-            self._writes.discard(ctx.writes)
-            if outcome:
-                await self.store.finish_call(call_id, outcome, ctx.path)
-                clog.info("ivr.call_stored", outcome=outcome, steps=len(ctx.path))
+            if outcome:  # none: the service stopped mid-call and reconciliation closes the row
+                stored = self.store.finish_call(call_id, outcome, ctx.path)
+                if outcome != "failed":  # else Asterisk's fallback waits for this AGI to end
+                    with contextlib.suppress(WriteLost):  # logged with its data by the queue
+                        await stored  # nobody waits on this AGI any more: tests read the row
+                clog.info("ivr.call_stored", outcome=outcome, steps=len(ctx.path),
+                          stored=stored.done())
 
     # -- effects
 
@@ -423,12 +379,12 @@ class IvrCallFlow:
         ctx.path += [{"node": s.node, "at": s.at.isoformat(), "detail": s.detail} for s in steps]
         for st in steps:
             log.info("ivr.step", uniqueid=ctx.uniqueid, node=st.node, detail=st.detail)
-        ctx.writes.later(lambda: self.store.update(ctx.call_id, path=list(ctx.path)), "path")
+        self.store.update_path(ctx.call_id, lambda: list(ctx.path))  # the newest path
 
     async def _carry_out(self, chan: AgiChannel, ctx: CallContext, state: CallState,
                          effects: list[Effect]) -> Event | None:
         """Run the effects in order; return the event for the one the machine awaits."""
-        await self._record(ctx, effects)  # stored behind the caller (WriteBehind)
+        await self._record(ctx, effects)  # stored behind the caller (the write queue)
         actions = [e for e in effects if not isinstance(e, RecordPath)]
         awaited = _awaited_index(actions, state.awaiting)
         event: Event | None = None
@@ -451,7 +407,7 @@ class IvrCallFlow:
         if isinstance(effect, Lookup):
             return await self._lookup(chan, effect)
         if isinstance(effect, StartBot):
-            await self.store.event(ctx.call_id, "ivr.bot", {"topic": effect.topic})
+            self.store.event(ctx.call_id, "ivr.bot", {"topic": effect.topic})
             try:
                 return await self.bot(chan, effect, ctx)
             except AgiHangup:
@@ -461,7 +417,7 @@ class IvrCallFlow:
                 return BotFinished("failed")
         if isinstance(effect, Transfer):
             data = {k: v for k, v in effect.context.items() if k != "variables"}
-            await self.store.event(ctx.call_id, "ivr.transfer", data)
+            self.store.event(ctx.call_id, "ivr.transfer", data)
             await self._start_recording(chan, ctx, effect)
             try:
                 result = await self.transfer(chan, effect, ctx)
@@ -471,7 +427,7 @@ class IvrCallFlow:
                 log.exception("ivr.transfer_failed", uniqueid=ctx.uniqueid)
                 result = TransferResult("failed")
             await self._stop_recording(chan, ctx)
-            await self.store.event(ctx.call_id, "ivr.transfer_result", {"outcome": result.outcome})
+            self.store.event(ctx.call_id, "ivr.transfer_result", {"outcome": result.outcome})
             return result
         if isinstance(effect, SaveRating):
             await self._save_ratings(ctx, [effect])
@@ -492,7 +448,7 @@ class IvrCallFlow:
             await self._stop_recording(chan, ctx)
         try:
             ctx.recording = await start_recording(
-                chan, self.store.sm, self.recordings, call_id=ctx.call_id,
+                chan, self.store.writes, self.recordings, call_id=ctx.call_id,
                 node=effect.context.get("node"), record=bool(effect.context.get("record", True)),
                 now=self.clock(),
             )
@@ -523,8 +479,8 @@ class IvrCallFlow:
         if wait:  # the channel is going away: give Asterisk a moment to close the file
             await asyncio.sleep(0.5)
         try:
-            await finish_recording(self.store.sm, self.recordings, rec.recording_id, rec.path)
-        except Exception:
+            finish_recording(self.store.writes, self.recordings, rec.recording_id, rec.path)
+        except Exception:  # the file's size could not be read
             log.exception("ivr.recording_not_finished", uniqueid=ctx.uniqueid)
 
     async def _rate_by_bot(self, chan: AgiChannel, ctx: CallContext,
@@ -551,7 +507,7 @@ class IvrCallFlow:
             return None
         data = {"score": answer.score, "via": answer.via, "heard": answer.transcript,
                 "attempts": answer.attempts, "reason": answer.reason}  # fmt: skip
-        ctx.writes.later(lambda: self.store.event(ctx.call_id, "ivr.rating_by_bot", data))
+        self.store.event(ctx.call_id, "ivr.rating_by_bot", data)
         return RatingGiven(answer.score, answer.via, answer.attempts, answer.reason,
                            answer.transcript)  # fmt: skip
 
@@ -560,9 +516,9 @@ class IvrCallFlow:
             if not isinstance(e, SaveRating):
                 continue
             rec = ctx.recording
-            try:
-                await store_rating(
-                    self.store.sm, call_id=ctx.call_id, score=e.score,
+            try:  # queued: a failed write is retried and, if it never succeeds, logged
+                store_rating(
+                    self.store.writes, call_id=ctx.call_id, score=e.score,
                     recording_id=rec.recording_id if rec is not None else None,
                     reason=e.reason, attempts=e.attempts, at=self.clock(),
                     via=e.via,

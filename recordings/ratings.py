@@ -7,51 +7,63 @@ once per call.  The operator is the one routing stored as having answered
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from directory.tables import OperatorRow
 from hotline.clock import utcnow
-from hotline.db.calls import CallEventRow, CallRow
+from hotline.db.calls import CallEventRow, CallKey, CallRow
+from hotline.db.writes import RowRef, WriteQueue, known_id, ref_id
 from recordings.models import RatingRow, RatingStatus
 
 
-async def store_rating(
-    sm: async_sessionmaker[AsyncSession],
+def store_rating(
+    writes: WriteQueue,
     *,
-    call_id: int,
+    call_id: CallKey,
     score: int | None,
-    recording_id: int | None = None,
+    recording_id: int | RowRef | None = None,
     reason: str | None = None,
     attempts: int | None = None,
     at: datetime | None = None,
     via: str | None = None,
-) -> int:
-    """Store (or replace) the call's rating; `score` None stores "no rating". Returns its id."""
+) -> asyncio.Future[Any]:
+    """Store (or replace) the call's rating; `score` None stores "no rating".
+
+    Queued on the one write path, after the call's earlier writes (who answered); the
+    future gives the rating's id once stored."""
     if score is not None and not 1 <= score <= 5:
         raise ValueError(f"a rating is 1-5, got {score!r}")
     at = at or utcnow()
     status = RatingStatus.RATED if score is not None else RatingStatus.NO_RATING
-    async with sm() as s, s.begin():
-        operator_id = await s.scalar(select(CallRow.answered_by_id).where(CallRow.id == call_id))
+
+    async def job(s: AsyncSession) -> int:
+        cid, rec_id = ref_id(call_id), ref_id(recording_id)
+        operator_id = await s.scalar(select(CallRow.answered_by_id).where(CallRow.id == cid))
         team_id = None
         if operator_id is not None:
             team_id = await s.scalar(select(OperatorRow.team_id).where(OperatorRow.id == operator_id))
-        row = await s.scalar(select(RatingRow).where(RatingRow.call_id == call_id))
+        row = await s.scalar(select(RatingRow).where(RatingRow.call_id == cid))
         if row is None:
-            row = RatingRow(call_id=call_id)
+            row = RatingRow(call_id=cid)
             s.add(row)
         row.operator_id, row.team_id = operator_id, team_id
         row.score, row.status, row.rated_at = score, str(status), at
         row.via = via if score is not None else None
-        if recording_id is not None:
-            row.recording_id = recording_id
-        s.add(CallEventRow(call_id=call_id, at=at, kind="rating", data={
+        if rec_id is not None:
+            row.recording_id = rec_id
+        s.add(CallEventRow(call_id=cid, at=at, kind="rating", data={
             "score": score, "status": str(status), "via": row.via, "reason": reason,
             "attempts": attempts,
-            "operator_id": operator_id, "recording_id": recording_id,
+            "operator_id": operator_id, "recording_id": rec_id,
         }))
         await s.flush()
         return row.id
+
+    return writes.submit(job, what="rating", data={
+        "call": known_id(call_id), "score": score, "via": via, "reason": reason,
+        "attempts": attempts, "recording": known_id(recording_id), "at": at.isoformat()})

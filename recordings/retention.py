@@ -2,6 +2,8 @@
 
 The row keeps its metadata but loses its link (`path` set to None), gets `purged_at` and a
 reason, and the call gets a `recording_purged` event, so the call record shows what happened.
+A file that cannot be deleted (permissions, a directory in its place) is skipped with a
+warning and its row left as it is, so the next round tries it again; the others go on.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class PurgeReport:
     files_deleted: int = 0
     files_missing: int = 0
     refused: list[int] = field(default_factory=list)  # unsafe stored paths: row kept, file kept
+    undeletable: list[int] = field(default_factory=list)  # could not delete now: next round
 
 
 async def purge_expired(sm: async_sessionmaker[AsyncSession], settings: RecordingSettings,
@@ -49,7 +52,8 @@ async def purge_expired(sm: async_sessionmaker[AsyncSession], settings: Recordin
                 select(RecordingRow).where(RecordingRow.purged_at.is_(None),
                                            RecordingRow.path.is_not(None),
                                            RecordingRow.started_at < cutoff,
-                                           RecordingRow.id.not_in(report.refused or [-1]))
+                                           RecordingRow.id.not_in(
+                                               [*report.refused, *report.undeletable] or [-1]))
                 .order_by(RecordingRow.id).limit(batch)
             )).all()
         if not rows:
@@ -67,6 +71,11 @@ async def purge_expired(sm: async_sessionmaker[AsyncSession], settings: Recordin
                 report.files_deleted += 1
             except FileNotFoundError:
                 report.files_missing += 1
+            except OSError as exc:  # permissions, a directory, a busy mount: go on, retry later
+                log.warning("retention.delete_failed", recording=row.id, path=row.path,
+                            error=str(exc))
+                report.undeletable.append(row.id)
+                continue
             async with sm() as s, s.begin():
                 rec = await s.get(RecordingRow, row.id)
                 if rec is None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from hotline.db.writes import RowRef
 from hotline.metrics import Metrics
 from hotline.pbx.settings import ServiceSettings
 from lottery.answers import LotteryFacts
@@ -324,15 +325,13 @@ class BotGateway:
             call_id, earlier = call_context.get("call_id"), call_context.get("context")
         else:
             call_id, earlier = getattr(call_context, "call_id", None), None
-        if self.store is None or not isinstance(call_id, int):
+        if self.store is None or not isinstance(call_id, int | RowRef):
             return
         slots = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
                  for k, v in result.slots.items()}  # fmt: skip
         context = {**dict(earlier or {}),
                    "bot": {"outcome": result.outcome, "reason": result.reason,
                            "intent": result.intent, "slots": slots}}  # fmt: skip
-        try:
-            await self.store.update(call_id, intent=result.intent,
-                                    bot_transcript=result.transcript_json(), context=context)  # fmt: skip
-        except Exception:
-            log.exception("bot.store_failed", call_id=call_id)
+        # queued on the one write path (retried; logged with its data if it never succeeds)
+        self.store.update(call_id, intent=result.intent,
+                          bot_transcript=result.transcript_json(), context=context)  # fmt: skip

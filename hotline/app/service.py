@@ -116,7 +116,7 @@ class Service:
         self.engine: AsyncEngine = make_engine(settings.database_url, settings.database.echo)
         self.sessionmaker: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
         self.metrics = Metrics(process=True)  # this service's registry, served at /metrics
-        self.store = CallStore(self.sessionmaker, self.metrics)
+        self.store = CallStore(self.sessionmaker, metrics=self.metrics)
         self.asterisk = AsteriskInstance(settings)  # paths shared with Asterisk
         a = settings.asterisk
         self.ami = AmiClient(a.host, a.ami_port, a.ami_user, self.secret)
@@ -261,7 +261,8 @@ class Service:
         directory = await RoutingStore(self.sessionmaker, country=s.country).load_directory()
         routing = load_routing_config(s.resolve(s.routing), directory)
         self.router = CallRouter(self.sessionmaker, routing, lambda: self.presence,
-                                 ami=lambda: self.ami, country=s.country, metrics=self.metrics)
+                                 ami=lambda: self.ami, country=s.country, metrics=self.metrics,
+                                 writes=self.store.writes)  # one write path, in order
         ops = await self.operators()
         self.presence = PresenceTracker([o.extension for o in ops])
         self.presence.attach(self.ami)
@@ -322,10 +323,6 @@ class Service:
 
     async def stop(self) -> None:
         await self.agi.stop()
-        for flow in {id(h): h for h in (self.ivr, self.agi.handler)}.values():
-            drain = getattr(flow, "drain", None)
-            if drain is not None:  # the IVR's write-behind queue
-                await drain()
         await self.reconciler.stop()
         if self._http_task is not None:
             self.http.should_exit = True
@@ -337,5 +334,6 @@ class Service:
             await self.bot.stop()
         await self.dialplans.stop()
         await self.ami.stop()
+        await self.store.writes.close(timeout=30)  # what is still queued then is logged as lost
         await self.engine.dispose()
         log.info("service.stopped")

@@ -1,7 +1,13 @@
-"""Stores calls and their steps (the path a caller took) in the database."""
+"""Stores calls and their steps (the path a caller took) in the database.
+
+Every write goes through `hotline.db.writes.WriteQueue` (in order, retried, never blocking
+the caller); a new call is a `CallRef` until its row is stored."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,13 +16,13 @@ from sqlalchemy import (
     ForeignKey,
     String,
     select,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hotline.clock import utcnow
 from hotline.db.base import Base
+from hotline.db.writes import RowRef, WriteQueue, fit, ref_id, update_later
 from hotline.metrics import Metrics
 
 
@@ -56,16 +62,29 @@ class CallEventRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+@dataclass(eq=False)
+class CallRef(RowRef):
+    """A call whose row may still be in the write-behind queue (`id` is set once stored)."""
+
+    uniqueid: str = ""
+
+
+CallKey = int | RowRef  # a stored call's id, or a call still on its way to the database
 
 
 class CallStore:
-    """The call-record writes; each one is timed (and counted when it fails) in `metrics`."""
+    """The calls and call_events tables, written through the one write path (`WriteQueue`).
 
-    def __init__(self, sm: async_sessionmaker[AsyncSession], metrics: Metrics | None = None):
+    Writes return futures: the call flow goes on at once; a caller that needs the row stored
+    (a test, the end of a call) awaits them."""
+
+    def __init__(self, sm: async_sessionmaker[AsyncSession], writes: WriteQueue | None = None,
+                 metrics: Metrics | None = None):
         self.sm = sm
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics or Metrics()  # the queue's writes are timed and counted there
+        self.writes = writes if writes is not None else WriteQueue(sm, metrics=self.metrics)
 
-    async def start_call(
+    def open_call(
         self,
         *,
         uniqueid: str,
@@ -75,45 +94,87 @@ class CallStore:
         caller_number: str | None,
         caller: Any | None,  # a directory.tables.CallerRow (id, name)
         started_at: datetime,
-    ) -> int:
-        with self.metrics.db_write_timer("start_call"):
-            async with self.sm() as s, s.begin():
-                row = CallRow(
-                    uniqueid=uniqueid, linkedid=linkedid, channel=channel,
-                    caller_id_raw=caller_id_raw, caller_number=caller_number,
-                    caller_ref_id=caller.id if caller else None,
-                    caller_name=caller.name if caller else None,
-                    started_at=started_at, path=[],
-                )
-                s.add(row)
-                await s.flush()
-                s.add(CallEventRow(call_id=row.id, at=started_at, kind="call_started",
-                                   data={"caller_id": caller_id_raw, "known": caller is not None}))
-                return row.id
+        dialplan_version: str | None = None,
+    ) -> CallRef:
+        """Queue the call's row; returns at once (`ref.stored`: the id once committed)."""
+        ref = CallRef("call " + uniqueid, uniqueid=uniqueid)
+        values = fit(CallRow, {
+            "uniqueid": uniqueid, "linkedid": linkedid, "channel": channel,
+            "caller_id_raw": caller_id_raw, "caller_number": caller_number,
+            "caller_ref_id": caller.id if caller else None,
+            "caller_name": caller.name if caller else None, "dialplan_version": dialplan_version,
+        })
+        started = {"caller_id": values["caller_id_raw"], "known": caller is not None}
+        if values["caller_id_raw"] != caller_id_raw:
+            started["caller_id_truncated_from"] = len(caller_id_raw or "")
 
-    async def event(self, call_id: int, kind: str, data: dict[str, Any] | None = None,
-                    at: datetime | None = None) -> None:
-        with self.metrics.db_write_timer("event"):
-            async with self.sm() as s, s.begin():
-                s.add(CallEventRow(call_id=call_id, at=at or utcnow(), kind=kind, data=data or {}))
+        async def job(s: AsyncSession) -> int:
+            row = CallRow(**values, started_at=started_at, path=[])
+            s.add(row)
+            await s.flush()
+            s.add(CallEventRow(call_id=row.id, at=started_at, kind="call_started", data=started))
+            ref.id = row.id
+            return row.id
 
-    async def update(self, call_id: int, **values: Any) -> None:
-        with self.metrics.db_write_timer("update"):
-            async with self.sm() as s, s.begin():
-                await s.execute(update(CallRow).where(CallRow.id == call_id).values(**values))
+        ref.stored = self.writes.submit(job, what="call_started",
+                                        data={**values, "started_at": started_at.isoformat()})
+        return ref
 
-    async def finish_call(self, call_id: int, outcome: str, path: list[dict[str, Any]] | None = None,
-                          at: datetime | None = None) -> None:
+    async def start_call(self, **kw: Any) -> int:
+        """`open_call` and wait for the row: the call's id."""
+        ref = self.open_call(**kw)
+        assert ref.stored is not None
+        return int(await ref.stored)
+
+    def event(self, call: CallKey, kind: str, data: dict[str, Any] | None = None,
+              at: datetime | None = None) -> asyncio.Future[Any]:
+        at, data = at or utcnow(), data or {}
+
+        async def job(s: AsyncSession) -> None:
+            s.add(CallEventRow(call_id=ref_id(call), at=at, kind=kind, data=data))
+
+        return self.writes.submit(job, what=f"call_event {kind}",
+                                  data={"call": _name(call), "data": data, "at": at.isoformat()})
+
+    def update(self, call: CallKey, **values: Any) -> asyncio.Future[Any]:
+        values = fit(CallRow, values)
+
+        async def job(s: AsyncSession) -> None:
+            update_later(s, CallRow, ref_id(call), values)
+
+        return self.writes.submit(job, what="call_update", data={"call": _name(call), **values})
+
+    def update_path(self, call: CallKey, path: Callable[[], list[Any]]) -> asyncio.Future[Any]:
+        """Store the call's path as it is when the write runs (queued path writes coalesce)."""
+
+        async def job(s: AsyncSession) -> None:
+            update_later(s, CallRow, ref_id(call), {"path": path()})
+
+        return self.writes.submit(job, what="call_path", key=("path", call if isinstance(call, int) else id(call)),
+                                  data={"call": _name(call)})
+
+    def finish_call(self, call: CallKey, outcome: str, path: list[dict[str, Any]] | None = None,
+                    at: datetime | None = None) -> asyncio.Future[Any]:
         at = at or utcnow()
-        values: dict[str, Any] = {"ended_at": at, "outcome": outcome}
+        values: dict[str, Any] = fit(CallRow, {"ended_at": at, "outcome": outcome})
         if path is not None:
-            values["path"] = path
-        with self.metrics.db_write_timer("finish_call"):
-            async with self.sm() as s, s.begin():
-                await s.execute(update(CallRow).where(CallRow.id == call_id).values(**values))
-                s.add(CallEventRow(call_id=call_id, at=at, kind="call_ended",
-                                   data={"outcome": outcome}))
+            values["path"] = list(path)
+
+        async def job(s: AsyncSession) -> None:
+            cid = ref_id(call)
+            update_later(s, CallRow, cid, values)
+            s.add(CallEventRow(call_id=cid, at=at, kind="call_ended", data={"outcome": outcome}))
+
+        return self.writes.submit(job, what="call_ended", data={
+            "call": _name(call), "outcome": outcome, "at": at.isoformat(), "path": path})
 
     async def get_by_uniqueid(self, uniqueid: str) -> CallRow | None:
         async with self.sm() as s:
             return await s.scalar(select(CallRow).where(CallRow.uniqueid == uniqueid))
+
+
+def _name(call: CallKey) -> Any:
+    """How a lost write names its call in the log."""
+    if isinstance(call, CallRef):
+        return {"uniqueid": call.uniqueid, "id": call.id}
+    return call.id if isinstance(call, RowRef) else call

@@ -16,7 +16,9 @@
    stored as completed with the full path.  A failed call is explained from AMI DTMFEnd and
    the service's GET DATA times: which menu lost its key and whether Asterisk ever got it.
    The service's CPU (user+system of this process, which runs it), its peak RSS and
-   Asterisk's CPU are sampled during each step.
+   Asterisk's CPU are sampled during each step.  Database writes at each step, from the
+   service's write queue: latency from queued to committed (p50/p95), writes lost (a lost
+   write fails the step) and transient failures retried.
 
 `run()` returns measures [{name, unit, n, p50, p95, ...}] for var/bench/results.json.
 """
@@ -161,22 +163,31 @@ def timed(flow: Any, timeline: Timeline) -> Any:
 
 
 class DbWrites:
-    """How long the session's call-store writes take (they run between a key and the next
-    prompt: the path is stored before the caller hears the next menu)."""
+    """The service's database writes during one load step, from its write queue
+    (`hotline.db.writes`): latency from the moment the session queued a write until it was
+    committed, writes given up (lost), and transient failures that were retried."""
 
     def __init__(self, store: Any) -> None:
-        self.times: list[float] = []
-        for name in ("update", "start_call", "finish_call"):  # caller lookup: directory.lookup
-            setattr(store, name, self._timed(getattr(store, name)))
+        self.stats = store.writes.stats
 
-    def _timed(self, fn: Any) -> Any:
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return await fn(*args, **kwargs)
-            finally:
-                self.times.append((time.perf_counter() - t) * 1000)
-        return wrapper
+    def reset(self) -> None:
+        self.stats.reset()
+
+    def summary(self) -> dict[str, Any]:
+        times = list(self.stats.latencies_ms)
+        causes: dict[str, int] = defaultdict(int)
+        for why in self.stats.failures:
+            causes[why] += 1
+        return {"db_write_n": len(times),
+                "db_write_p50": round(statistics.median(times), 1) if times else None,
+                "db_write_p95": round(pct(times, 0.95), 1) if times else None,
+                "db_write_lost": self.stats.lost, "db_write_retries": self.stats.retries,
+                "db_write_failures": dict(causes), "db_transactions": self.stats.transactions,
+                "db_transaction_p95": round(pct(list(self.stats.transaction_ms), 0.95), 1)
+                if self.stats.transaction_ms else None,
+                "db_transaction_max": round(max(self.stats.transaction_ms), 1)
+                if self.stats.transaction_ms else None,
+                "db_batch_max": self.stats.batch_max}
 
 
 def sqlite_synchronous(engine: Any, mode: str) -> None:
@@ -279,12 +290,13 @@ async def _level(svc: Service, timeline: Timeline, db: DbWrites, target: str, ca
     async with svc.sessionmaker() as s:
         before = max((await s.scalars(select(CallRow.id))).all() or [0])
     timeline.reset()
-    db.times.clear()
+    db.reset()
     with ServiceLoad(asterisk_pid) as load:
         rc, tail = await _load(target, callers, rate=max(10, callers // 5))
     async with asyncio.timeout(15):  # the sessions store their ends
         while svc.agi.active_calls:
             await asyncio.sleep(0.1)
+    await svc.store.writes.flush()
     async with svc.sessionmaker() as s:
         rows = (await s.scalars(select(CallRow).where(CallRow.id > before)
                                 .order_by(CallRow.id))).all()
@@ -292,13 +304,12 @@ async def _level(svc: Service, timeline: Timeline, db: DbWrites, target: str, ca
     ok = [r for r in rows if r.outcome == "completed" and
           [(p["node"], p["detail"]) for p in r.path][-1:] == walked]
     bad = [diagnose(r, timeline) for r in rows if r not in ok]
-    failures = callers - len(ok)
+    writes = db.summary()
+    failures = callers - len(ok) + writes["db_write_lost"]  # a lost write fails the step
     lat = timeline.latencies()
     return {"callers": callers, "ok": len(ok), "failures": failures, "sipp_exit": rc,
             "sipp_tail": tail if rc else "", "lost": bad,
-            "ami_keys": sum(len(v) for v in timeline.digits.values()),
-            "db_write_p50": round(statistics.median(db.times), 1) if db.times else None,
-            "db_write_p95": round(pct(db.times, 0.95), 1) if db.times else None,
+            "ami_keys": sum(len(v) for v in timeline.digits.values()), **writes,
             "key_to_prompt_p50": round(statistics.median(lat), 1) if lat else None,
             "key_to_prompt_p95": round(pct(lat, 0.95), 1) if lat else None,
             "cpu": round(100 * load.cpu / load.wall, 1), "rss": round(load.peak_rss_mb, 1),
@@ -352,7 +363,10 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
             print(f"  ivr load {n:>3} callers: ok={lv['ok']} failures={lv['failures']} "
                   f"sipp_exit={lv['sipp_exit']} key->prompt p50/p95={lv['key_to_prompt_p50']}/"
                   f"{lv['key_to_prompt_p95']} ms db write p50/p95={lv['db_write_p50']}/"
-                  f"{lv['db_write_p95']} ms service cpu={lv['cpu']}% rss={lv['rss']} MB "
+                  f"{lv['db_write_p95']} ms (n={lv['db_write_n']} lost={lv['db_write_lost']} "
+                  f"retried={lv['db_write_retries']} {lv['db_write_failures'] or ''} "
+                  f"txns={lv['db_transactions']} txn p95/max={lv['db_transaction_p95']}/"
+                  f"{lv['db_transaction_max']} ms batch max={lv['db_batch_max']}) service cpu={lv['cpu']}% rss={lv['rss']} MB "
                   f"asterisk cpu={lv['asterisk_cpu']}% ({lv['wall']} s)", flush=True)
             for line in lv["lost"][:8]:
                 print(f"    lost: {line}", flush=True)
@@ -395,6 +409,14 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
          "wall_s": best["wall"] if best else None},
         {"name": "ivr.load.service_rss_peak_at_max", "unit": "MB", "n": 1,
          "p50": best["rss"] if best else None, "p95": best["rss"] if best else None},
+        {"name": "ivr.load.db_write_at_max", "unit": "ms", "n": best["db_write_n"] if best else 0,
+         "p50": best["db_write_p50"] if best else None,
+         "p95": best["db_write_p95"] if best else None,
+         "lost": best["db_write_lost"] if best else None,
+         "retried": best["db_write_retries"] if best else None,
+         "steps": [{k: lv[k] for k in ("callers", "db_write_n", "db_write_p50", "db_write_p95",
+                                       "db_write_lost", "db_write_retries", "db_write_failures")}
+                   for lv in levels]},
     ]
 
 

@@ -137,7 +137,8 @@ async def run_call(sm: Any, tmp_path: Path, replies: list[str], *, record: bool 
     settings = RecordingSettings(dir=rec_dir, asterisk_dir="/var/spool/asterisk/recordings")
     chan = ScriptedChannel(replies, rec_dir, settings.asterisk_dir or "")
     op_id, _ = await manager_id(sm)
-    routing = RoutingStore(sm)
+    calls = CallStore(sm)
+    routing = RoutingStore(sm, writes=calls.writes)  # one write path, as in the service
 
     async def transfer(ch: Any, effect: Transfer, ctx: CallContext) -> TransferResult:
         ch.log.append("DIAL")
@@ -148,7 +149,7 @@ async def run_call(sm: Any, tmp_path: Path, replies: list[str], *, record: bool 
             ch.hung_up = True  # Dial returned -1: the caller hung up on the operator
         return TransferResult("answered")
 
-    flow = IvrCallFlow(CallStore(sm), lambda: dp, Prompts(), None,  # type: ignore[arg-type]
+    flow = IvrCallFlow(calls, lambda: dp, Prompts(), None,  # type: ignore[arg-type]
                        transfer=transfer, recordings=settings)
     await flow(chan)  # type: ignore[arg-type]
     async with sm() as s:

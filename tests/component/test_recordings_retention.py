@@ -77,3 +77,28 @@ async def test_retention_job_runs_and_stops(env: QaTestEnv) -> None:
         await asyncio.sleep(0.02)
     await job.stop()
     assert job.last is not None and job.last.purged == [env.seeded.recordings["call8_old"]]
+
+
+async def test_purge_skips_a_file_it_cannot_delete_and_retries_it_next_round(env: QaTestEnv) -> None:
+    """A directory where the file should be (unlink fails with EISDIR, also for root): the round
+    goes on with the other recordings, keeps that row, and the next round deletes it."""
+    far_future = datetime(2027, 12, 1, tzinfo=UTC)
+    stuck_rel = await _path(env, "call3")
+    stuck = env.settings.dir / stuck_rel
+    stuck.unlink()
+    stuck.mkdir()
+    (stuck / "inside").write_bytes(b"x")  # a non-empty directory: nothing can unlink it
+    report = await purge_expired(env.sm, env.settings, far_future)
+    stuck_id = env.seeded.recordings["call3"]
+    assert report.undeletable == [stuck_id]
+    assert stuck_id not in report.purged
+    assert env.seeded.recordings["call1"] in report.purged  # the others went on
+    async with env.sm() as s:
+        row = await s.get(RecordingRow, stuck_id)
+    assert row is not None and row.path == stuck_rel and row.purged_at is None
+
+    (stuck / "inside").unlink()
+    stuck.rmdir()
+    stuck.write_bytes(b"RIFF")  # the file is deletable again
+    again = await purge_expired(env.sm, env.settings, far_future)
+    assert again.purged == [stuck_id] and again.files_deleted == 1 and not stuck.exists()

@@ -196,13 +196,14 @@ async def rated_call(sm: Any, tmp_path: Path, bot: Any, caller: Caller | None,
     assert dp is not None, problems
     chan = RatingChannel(caller, list(replies or []), tmp_path)
     op_id, _ = await manager_id(sm)
-    routing = RoutingStore(sm)
+    calls = CallStore(sm)
+    routing = RoutingStore(sm, writes=calls.writes)  # one write path, as in the service
 
     async def transfer(ch: Any, effect: Transfer, ctx: CallContext) -> TransferResult:
         await routing.mark_answered(ctx.call_id, op_id, NOW)
         return TransferResult("answered")
 
-    flow = IvrCallFlow(CallStore(sm), lambda: dp, Prompts(), None, bot=bot,  # type: ignore[arg-type]
+    flow = IvrCallFlow(calls, lambda: dp, Prompts(), None, bot=bot,  # type: ignore[arg-type]
                        transfer=transfer)  # fmt: skip
     await flow(chan)  # type: ignore[arg-type]
     async with sm() as s:
@@ -308,7 +309,8 @@ async def test_ivr_bot_node_stores_what_the_bot_learned(sm: Any, tmp_path: Path,
     """The IVR hands the gateway its CallContext: intent, transcript and the bot's outcome are
     stored with the call (`make call` after hours once ended in ivr.bot_failed here)."""
     asr.texts.append("when is the next draw")
-    gateway.store = CallStore(sm)
+    calls = CallStore(sm)
+    gateway.store = calls  # the service gives the bot the call store (one write path)
     dp, problems = parse_dialplan(BOT_PLAN, "b.yaml")
     assert dp is not None, problems
 
@@ -318,7 +320,7 @@ async def test_ivr_bot_node_stores_what_the_bot_learned(sm: Any, tmp_path: Path,
 
     chan = RatingChannel(asks_then_hangs_up, [], tmp_path)
     chan.socket.hang_up = True
-    flow = IvrCallFlow(CallStore(sm), lambda: dp, Prompts(), None, bot=gateway)  # type: ignore[arg-type]
+    flow = IvrCallFlow(calls, lambda: dp, Prompts(), None, bot=gateway)  # type: ignore[arg-type]
     await flow(chan)  # type: ignore[arg-type]
     async with sm() as s:
         call = await s.scalar(select(CallRow).where(CallRow.uniqueid == "u-1"))

@@ -102,9 +102,10 @@ async def test_a_call_to_an_operator_shows_in_the_metrics(service: Service,
     assert delta("hotline_routing_finished_total", outcome="answered") == 1
     assert v(after, "hotline_callers_waiting", stage="ring") == 0
     assert v(after, "hotline_callers_waiting", stage="queue") == 0
-    assert delta("hotline_db_write_seconds_count", op="start_call") == 1
-    assert delta("hotline_db_write_seconds_count", op="finish_call") == 1
-    assert delta("hotline_db_write_seconds_count", op="event") >= 3
+    assert delta("hotline_db_write_seconds_count", op="call_started") == 1
+    assert delta("hotline_db_write_seconds_count", op="call_ended") == 1
+    assert delta("hotline_db_write_seconds_count", op="call_event") >= 3
+    assert sum(val for (n, _), val in after.items() if n == "hotline_db_writes_lost_total") == 0
     assert sum(val for (n, _), val in after.items() if n == "hotline_db_write_failures_total") == 0
     assert v(after, "hotline_write_behind_queue_depth") == 0
     assert v(after, "hotline_ami_connected") == 1
@@ -116,4 +117,5 @@ async def test_a_call_to_an_operator_shows_in_the_metrics(service: Service,
              agi_commands={dict(k[1])["command"]: delta(k[0], **dict(k[1])) for k in after
                            if k[0] == "hotline_agi_command_seconds_count"},
              db_writes=sum(delta("hotline_db_write_seconds_count", op=o)
-                           for o in ("start_call", "event", "update", "finish_call")))
+                           for o in ("call_started", "call_event", "call_path", "call_update",
+                                     "call_answered", "call_ended")))

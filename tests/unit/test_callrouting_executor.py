@@ -10,6 +10,7 @@ from callrouting.executor import RoutingExecutor, extension_of_channel
 from callrouting.model import Caller, Directory, Operator, Presence, Role, Team
 from callrouting.policy import CallContext, CallHistory, Outcome, plan_call
 from callrouting.rules import RingSettings, RoutingConfig
+from hotline.db.writes import RowRef
 from hotline.pbx.agi import AgiHangup
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -63,24 +64,25 @@ class FakePresence:
 
 
 class FakeStore:
+    """RoutingStore's write side as the executor sees it: calls that queue and return at once."""
+
     def __init__(self) -> None:
         self.attempts: list[dict[str, Any]] = []
         self.reviews: list[str] = []
         self.answered: list[int | None] = []
 
-    async def add_attempt(self, call_id: int, **kw: Any) -> int:
+    def add_attempt(self, call_id: int, **kw: Any) -> RowRef:
         self.attempts.append(dict(kw))
-        return len(self.attempts)
+        return RowRef("attempt", len(self.attempts))
 
-    async def finish_attempt(self, attempt_id: int, **kw: Any) -> None:
-        self.attempts[attempt_id - 1].update(kw)
+    def finish_attempt(self, attempt_id: RowRef, **kw: Any) -> None:
+        self.attempts[attempt_id.require() - 1].update(kw)
 
-    async def mark_answered(self, call_id: int, operator_id: int | None, at: datetime) -> None:
+    def mark_answered(self, call_id: int, operator_id: int | None, at: datetime) -> None:
         self.answered.append(operator_id)
 
-    async def flag_review(self, call_id: int, reason: str, at: datetime) -> bool:
+    def flag_review(self, call_id: int, reason: str, at: datetime) -> None:
         self.reviews.append(reason)
-        return True
 
 
 def _plan(presence: dict[int, Presence]):  # type: ignore[no-untyped-def]
