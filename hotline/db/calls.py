@@ -17,17 +17,20 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hotline.clock import utcnow
 from hotline.db.base import Base
+from hotline.db.fields import ClippedString
 
 
 class CallRow(Base):
     __tablename__ = "calls"
     id: Mapped[int] = mapped_column(primary_key=True)
-    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
-    linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
-    channel: Mapped[str | None] = mapped_column(String(200))
-    caller_id_raw: Mapped[str | None] = mapped_column(String(200))  # as Asterisk gave it
+    # Asterisk's ids: up to AST_MAX_UNIQUEID (150) characters with a long systemname
+    uniqueid: Mapped[str] = mapped_column(String(150), unique=True)
+    linkedid: Mapped[str | None] = mapped_column(String(150), index=True)
+    # what the caller (and Asterisk) sent, clipped to fit: hotline.db.fields
+    channel: Mapped[str | None] = mapped_column(ClippedString(200, "calls.channel"))
+    caller_id_raw: Mapped[str | None] = mapped_column(ClippedString(200, "calls.caller_id_raw"))
     caller_number: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164 or None
-    caller_name: Mapped[str | None] = mapped_column(String(200))
+    caller_name: Mapped[str | None] = mapped_column(ClippedString(200, "calls.caller_name"))
     caller_ref_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id", ondelete="SET NULL"))
     started_at: Mapped[datetime] = mapped_column(index=True)
     answered_at: Mapped[datetime | None]
@@ -37,7 +40,7 @@ class CallRow(Base):
     answered_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("operators.id", ondelete="SET NULL"), index=True
     )
-    dialplan_version: Mapped[str | None] = mapped_column(String(80))
+    dialplan_version: Mapped[str | None] = mapped_column(String(120))  # as dialplan_versions
     intent: Mapped[str | None] = mapped_column(String(40))
     bot_transcript: Mapped[list[Any] | None] = mapped_column(JSON)
     context: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -4,6 +4,7 @@ PostgreSQL, and end at the schema the owner modules declare."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -91,5 +92,34 @@ async def test_a_dangling_team_lead_is_cleared_when_the_key_is_added(
                 assert leads == {1: None, 2: 1}
                 with pytest.raises(IntegrityError, match="foreign key"):
                     await conn.execute(text("UPDATE teams SET lead_id = 999 WHERE id = 2"))
+        finally:
+            await engine.dispose()
+
+
+async def test_widening_calls_keeps_every_row_of_the_tables_that_refer_to_calls(
+        tmp_path: Path, db_backend: DbBackend) -> None:
+    """0007 rebuilds `calls` on SQLite (batch mode); the tables that refer to it (ON DELETE
+    CASCADE) keep their rows, and the wider columns take Asterisk's longest ids."""
+    async with db_backend.empty(tmp_path, "widen") as url:
+        await migrate.upgrade(url, "0006")
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(
+                    "INSERT INTO calls (id, uniqueid, started_at, path) VALUES (1, 'u-1', :at, '[]')"),
+                    {"at": datetime(2026, 11, 2, 9, 0, tzinfo=UTC)})
+                await conn.execute(text(
+                    "INSERT INTO call_events (call_id, at, kind, data) VALUES (1, :at, 'call_started', '{}')"),
+                    {"at": datetime(2026, 11, 2, 9, 0, tzinfo=UTC)})
+            await migrate.upgrade(url)
+            long_id = "x" * 150
+            async with engine.begin() as conn:
+                assert (await conn.execute(text("SELECT count(*) FROM call_events"))).scalar() == 1
+                await conn.execute(text("UPDATE calls SET uniqueid = :u, linkedid = :u WHERE id = 1"),
+                                   {"u": long_id})
+            await asyncio.to_thread(_downgrade, url, "0006")
+            async with engine.connect() as conn:
+                assert (await conn.execute(text("SELECT uniqueid FROM calls"))).scalar() == long_id[:64]
+                assert (await conn.execute(text("SELECT count(*) FROM call_events"))).scalar() == 1
         finally:
             await engine.dispose()
