@@ -2,9 +2,8 @@
 PostgreSQL (tests/support/postgres.py), behind one fixture parameter, `db_backend`.
 
 Component tests that touch the database run on both (tests/component/conftest.py parametrizes
-every test whose fixtures ask for `db_backend`); e2e modules opt in with
-
-    pytestmark = pytest.mark.parametrize("db_backend", DB_KINDS, indirect=True, scope="module")
+every test whose fixtures ask for `db_backend`); an e2e test (whose `e2e_settings` ask for it)
+opts in with `@on_both_databases` (the e2e suite's time allows a representative few).
 
 A fixture gets a fresh database for one test with
 
@@ -23,14 +22,17 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import make_url
 
 from hotline.db import migrate
 from tests.support.postgres import PostgresServer
 
-__all__ = ["DB_KINDS", "DbBackend", "MIGRATED_TEMPLATE", "Seed", "prepare_postgres"]
+__all__ = ["DB_KINDS", "DbBackend", "MIGRATED_TEMPLATE", "Seed", "on_both_databases",
+           "prepare_postgres"]
 
 DB_KINDS = ("sqlite", "postgresql")
+on_both_databases = pytest.mark.parametrize("db_backend", DB_KINDS, indirect=True, scope="module")
 MIGRATED_TEMPLATE = "template_migrated"  # made once per session: every migration applied
 _names = itertools.count(1)
 
