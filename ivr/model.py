@@ -150,11 +150,23 @@ def _holiday(value: Any) -> Any:
     return value
 
 
+# lengths the database keeps: recordings.node (100); dialplan_versions.version_id and
+# calls.dialplan_version (120) hold name@version#sha12
+NODE_ID_MAX, NAME_MAX, VERSION_MAX = 100, 80, 20
+
+
+def _version(value: str) -> str:
+    if not 1 <= len(value) <= VERSION_MAX:
+        raise ValueError(f"String should have at most {VERSION_MAX} characters and at least 1 (got {len(value)})")
+    return value
+
+
 _STR_OR_INT = WithJsonSchema({"type": ["string", "integer"]})
 Str = Annotated[str, BeforeValidator(_to_str), _STR_OR_INT]  # YAML may read it as a number
 Key = Annotated[str, BeforeValidator(_to_str), AfterValidator(_dtmf_key), _STR_OR_INT]
 VarName = Annotated[str, AfterValidator(_var_name)]
-NodeId = Annotated[str, Field(min_length=1, description="id of a node under `nodes`")]
+NodeId = Annotated[str, Field(min_length=1, max_length=NODE_ID_MAX,
+                              description="id of a node under `nodes`")]
 Text = Annotated[
     str | dict[str, str],
     Field(description="text for the default language, or a mapping language -> text"),
@@ -472,8 +484,8 @@ Holiday = Annotated[date | str, AfterValidator(_holiday)]
 class Settings(Strict):
     """Everything at the top of the file except `nodes`."""
 
-    version: Str
-    name: str
+    version: Annotated[Str, AfterValidator(_version)]
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
     timezone: Annotated[str, AfterValidator(_timezone)]
     languages: list[str] = Field(min_length=1, description="language codes, default first")
     voice: Text = Field(description="TTS voice, or a mapping language -> voice")
@@ -500,7 +512,7 @@ class Settings(Strict):
 
 
 class Dialplan(Settings):
-    nodes: dict[str, Node] = Field(min_length=1)
+    nodes: dict[NodeId, Node] = Field(min_length=1)
     _source_id: str = PrivateAttr("")
 
     @property

@@ -18,6 +18,9 @@ for cmd in "${!NEED[@]}"; do
 done
 # sox's extra formats (mp3/ulaw/...) are a separate package with no command of its own
 dpkg -s libsox-fmt-all >/dev/null 2>&1 || missing+=(libsox-fmt-all)
+# PostgreSQL 15 server binaries: the tests start a throw-away cluster of their own
+# (tests/support/postgres.py); Debian's package puts them outside PATH
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
 # headers for Python packages that compile
 dpkg -s python3-dev >/dev/null 2>&1 || true
 

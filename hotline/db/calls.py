@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hotline.clock import utcnow
 from hotline.db.base import Base
+from hotline.db.fields import ClippedString
 from hotline.db.writes import RowRef, WriteQueue, fit, ref_id, update_later
 from hotline.metrics import Metrics
 
@@ -29,12 +30,14 @@ from hotline.metrics import Metrics
 class CallRow(Base):
     __tablename__ = "calls"
     id: Mapped[int] = mapped_column(primary_key=True)
-    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
-    linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
-    channel: Mapped[str | None] = mapped_column(String(200))
-    caller_id_raw: Mapped[str | None] = mapped_column(String(200))  # as Asterisk gave it
+    # Asterisk's ids: up to AST_MAX_UNIQUEID (150) characters with a long systemname
+    uniqueid: Mapped[str] = mapped_column(String(150), unique=True)
+    linkedid: Mapped[str | None] = mapped_column(String(150), index=True)
+    # what the caller (and Asterisk) sent, clipped to fit: hotline.db.fields
+    channel: Mapped[str | None] = mapped_column(ClippedString(200, "calls.channel"))
+    caller_id_raw: Mapped[str | None] = mapped_column(ClippedString(200, "calls.caller_id_raw"))
     caller_number: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164 or None
-    caller_name: Mapped[str | None] = mapped_column(String(200))
+    caller_name: Mapped[str | None] = mapped_column(ClippedString(200, "calls.caller_name"))
     caller_ref_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id", ondelete="SET NULL"))
     started_at: Mapped[datetime] = mapped_column(index=True)
     answered_at: Mapped[datetime | None]
@@ -44,7 +47,7 @@ class CallRow(Base):
     answered_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("operators.id", ondelete="SET NULL"), index=True
     )
-    dialplan_version: Mapped[str | None] = mapped_column(String(80))
+    dialplan_version: Mapped[str | None] = mapped_column(String(120))  # as dialplan_versions
     intent: Mapped[str | None] = mapped_column(String(40))
     bot_transcript: Mapped[list[Any] | None] = mapped_column(JSON)
     context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -104,7 +107,8 @@ class CallStore:
             "caller_ref_id": caller.id if caller else None,
             "caller_name": caller.name if caller else None, "dialplan_version": dialplan_version,
         })
-        started = {"caller_id": values["caller_id_raw"], "known": caller is not None}
+        # the event keeps the caller ID whole (JSON), the column its first characters
+        started = {"caller_id": caller_id_raw, "known": caller is not None}
         if values["caller_id_raw"] != caller_id_raw:
             started["caller_id_truncated_from"] = len(caller_id_raw or "")
 

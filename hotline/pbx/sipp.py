@@ -99,7 +99,7 @@ def build_scenario(caller_id: str, display_name: str | None, steps: list[Step],
     sent; only a last Dtmf step that Asterisk answers with BYE does not (a pause there
     could catch the BYE, which sipp counts as an unexpected message).
     """
-    if not re.fullmatch(r"[+0-9A-Za-z._-]{1,40}", caller_id):
+    if not re.fullmatch(r"[+0-9A-Za-z._-]{1,300}", caller_id):
         raise ValueError(f"unsafe caller id {caller_id!r}")
     name = f'"{escape(display_name)}" ' if display_name else ""
     body = []

@@ -11,7 +11,6 @@ import pytest
 import structlog
 from sqlalchemy import func, select
 
-from hotline.db import migrate
 from hotline.db.base import make_engine, make_sessionmaker
 from hotline.db.calls import CallRow, CallStore
 from hotline.pbx import agi
@@ -24,6 +23,7 @@ from hotline.pbx.agi import (
     FastAgiServer,
 )
 from tests.support.callflow import FoundationCallFlow
+from tests.support.databases import DbBackend
 
 pytestmark = pytest.mark.component
 
@@ -127,21 +127,20 @@ async def closed(reader: asyncio.StreamReader) -> bool:
 
 
 @pytest.fixture
-async def calls(tmp_path: Path):  # type: ignore[no-untyped-def]
+async def calls(tmp_path: Path, db_backend: DbBackend):  # type: ignore[no-untyped-def]
     """A migrated database and the foundation call flow, which stores every call it serves."""
-    url = f"sqlite+aiosqlite:///{tmp_path}/calls.db"
-    await migrate.upgrade(url)
-    engine = make_engine(url)
-    store = CallStore(make_sessionmaker(engine))
+    async with db_backend.migrated(tmp_path, "calls") as url:
+        engine = make_engine(url)
+        store = CallStore(make_sessionmaker(engine))
 
-    async def count() -> int:
-        async with store.sm() as s:
-            return int(await s.scalar(select(func.count()).select_from(CallRow)) or 0)
+        async def count() -> int:
+            async with store.sm() as s:
+                return int(await s.scalar(select(func.count()).select_from(CallRow)) or 0)
 
-    try:
-        yield FoundationCallFlow(store, country="RU"), count
-    finally:
-        await engine.dispose()
+        try:
+            yield FoundationCallFlow(store, country="RU"), count
+        finally:
+            await engine.dispose()
 
 
 @pytest.mark.parametrize(

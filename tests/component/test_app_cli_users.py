@@ -1,11 +1,11 @@
-"""`hotline user ...` against a temp SQLite database in production mode: the first admin,
-refusals with exit 2 and nothing written, list, passwd, disable and enable."""
+"""`hotline user ...` against a new database (SQLite and PostgreSQL) in production mode: the
+first admin, refusals with exit 2 and nothing written, list, passwd, disable and enable."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from hotline.app import cli_users as user_cli
 from hotline.app.cli import main
 from hotline.db.base import make_engine, make_sessionmaker
 from recordings.settings import AuthSettings
+from tests.support.databases import DbBackend
 
 pytestmark = pytest.mark.component
 
@@ -28,11 +29,18 @@ PASSWORD = "first-admin-pass-42"
 
 
 @pytest.fixture
-def hotline_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                 capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+def hotline_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                 db_backend: DbBackend) -> Iterator[Callable[..., tuple[int, str, str]]]:
     """Run `hotline user ARGS...` with `stdin`; returns (exit code, stdout, stderr)."""
+    with db_backend.empty_sync(tmp_path, "users") as url:
+        (tmp_path / "db.url").write_text(url)  # for db() below
+        yield _runner(tmp_path, url, monkeypatch, capsys)
+
+
+def _runner(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch,
+            capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
     config = tmp_path / "hotline.yaml"
-    config.write_text(f"mode: production\ndatabase:\n  url: sqlite+aiosqlite:///{tmp_path / 'users.db'}\n")
+    config.write_text(f"mode: production\ndatabase:\n  url: {url}\n")
     monkeypatch.delenv("HOTLINE_DATABASE__URL", raising=False)
     monkeypatch.setattr(hotline.logs, "setup_logging", lambda *a, **k: None)  # keep global logging
 
@@ -49,7 +57,7 @@ def hotline_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def db(tmp_path: Path, work: Callable[[Any], Any]) -> Any:
     """Run `await work(sessionmaker)` against the test database."""
     async def go() -> Any:
-        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'users.db'}")
+        engine = make_engine((tmp_path / "db.url").read_text())
         try:
             return await work(make_sessionmaker(engine))
         finally:

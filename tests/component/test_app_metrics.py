@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from fake_ami import FakeAmi, FakeContact
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from hotline.app.metrics_http import address_allowed
 from hotline.app.service import Service
@@ -31,7 +32,8 @@ from hotline.metrics import Metrics, agi_command_name
 from hotline.pbx.agi import KEY_VARIABLE
 from hotline.pbx.settings import AsteriskSettings, ServiceSettings
 from recordings.settings import RecordingSettings
-from tests.support.seeded_db import make_seeded_file
+from tests.support.databases import DbBackend
+from tests.support.seeded_db import make_seeded
 
 pytestmark = pytest.mark.component
 
@@ -72,8 +74,10 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def seeded_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_seeded_file(tmp_path_factory, "metrics", SEEDED_AT)
+def seeded_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A seeded SQLite file (the service under test runs on its own copy)."""
+    with make_seeded(DbBackend("sqlite"), tmp_path_factory, "metrics", SEEDED_AT) as seed:
+        yield Path(make_url(seed.url).database or "")
 
 
 @pytest.fixture

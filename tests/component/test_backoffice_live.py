@@ -23,10 +23,10 @@ from directory.file import load_directory_file
 from directory.lookup import find_caller
 from hotline.app.demo import seed_if_empty
 from hotline.clock import utcnow
-from hotline.db import migrate
 from hotline.db.base import make_engine, make_sessionmaker
 from hotline.db.calls import CallRow, CallStore
 from recordings.settings import RecordingSettings
+from tests.support.databases import DbBackend
 from tests.support.qa_env import QaTestEnv, build_app, login
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,18 +83,17 @@ async def test_one_in_progress_window(env: QaTestEnv, client: httpx.AsyncClient)
 
 
 @pytest.fixture
-async def demo(tmp_path: Path) -> AsyncIterator[Any]:
-    """A migrated SQLite with the demo directory and a qa user."""
-    url = f"sqlite+aiosqlite:///{tmp_path}/t.db"
-    await migrate.upgrade(url)
-    engine = make_engine(url)
-    sm = make_sessionmaker(engine)
-    await seed_if_empty(sm, load_directory_file(ROOT / "config" / "directory.yaml"), NOW)
-    await create_user(sm, "qa", "qa-pass-0123456789", Role.QA)
-    try:
-        yield sm
-    finally:
-        await engine.dispose()
+async def demo(tmp_path: Path, db_backend: DbBackend) -> AsyncIterator[Any]:
+    """A migrated database with the demo directory and a qa user."""
+    async with db_backend.migrated(tmp_path) as url:
+        engine = make_engine(url)
+        sm = make_sessionmaker(engine)
+        await seed_if_empty(sm, load_directory_file(ROOT / "config" / "directory.yaml"), NOW)
+        await create_user(sm, "qa", "qa-pass-0123456789", Role.QA)
+        try:
+            yield sm
+        finally:
+            await engine.dispose()
 
 
 async def test_calls_in_progress_and_call_context_as_routing_sees_them(demo: Any, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
@@ -13,7 +15,8 @@ from ivr.lookups import answer_lookup
 from ivr.machine import Lookup as IvrLookup
 from lottery.answers import Facts, Lookup
 from lottery.facts import DbLotteryFacts
-from tests.support.seeded_db import copy_of, make_seeded_file
+from tests.support.databases import DbBackend, Seed
+from tests.support.seeded_db import copy_of, make_seeded
 
 pytestmark = pytest.mark.component
 
@@ -22,13 +25,14 @@ SEEDED_AT = datetime(2025, 3, 1, 19, 30, tzinfo=UTC)  # Saturday 22:30 in Moscow
 
 
 @pytest.fixture(scope="module")
-def seeded_file(tmp_path_factory: pytest.TempPathFactory):
-    return make_seeded_file(tmp_path_factory, "lottery_ivr", SEEDED_AT)
+def seeded(db_backend: DbBackend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seed]:
+    with make_seeded(db_backend, tmp_path_factory, "lottery_ivr", SEEDED_AT) as seed:
+        yield seed
 
 
 @pytest.fixture
-async def db(seeded_file, tmp_path):
-    async with copy_of(seeded_file, tmp_path) as sessionmaker:
+async def db(db_backend: DbBackend, seeded: Seed, tmp_path: Path):
+    async with copy_of(db_backend, seeded, tmp_path) as sessionmaker:
         yield sessionmaker
 
 
@@ -121,14 +125,15 @@ async def test_claim_rules_for_an_amount_and_all(db):
     assert "For prizes of 1,000,001 rubles or more:" in text
 
 
-async def test_database_failure_gives_none(tmp_path):
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")  # no tables
-    try:
-        broken = make_sessionmaker(engine)
-        assert await say(broken, "ticket_status", ticket="123456") is None
-        assert await say(broken, "next_draw") is None
-    finally:
-        await engine.dispose()
+async def test_database_failure_gives_none(tmp_path, db_backend: DbBackend):
+    async with db_backend.empty(tmp_path) as url:  # no tables
+        engine = make_engine(url)
+        try:
+            broken = make_sessionmaker(engine)
+            assert await say(broken, "ticket_status", ticket="123456") is None
+            assert await say(broken, "next_draw") is None
+        finally:
+            await engine.dispose()
 
 
 async def test_failing_facts_and_unknown_query_give_none():

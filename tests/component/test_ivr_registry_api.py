@@ -10,32 +10,33 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from hotline.db import migrate
 from hotline.db.base import make_engine, make_sessionmaker
 from hotline.paths import PROJECT_ROOT
 from hotline.yamlsrc import DEFAULT_LIMITS
 from ivr.api import build_router
 from ivr.registry import DialplanRegistry
 from ivr.store import DialplanVersionStore
+from tests.support.databases import DbBackend
 
 DEMO = (PROJECT_ROOT / "dialplan" / "hotline.yaml").read_text()
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, DialplanRegistry]]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/t.db"
-    await migrate.upgrade(url)
-    engine = make_engine(url)
-    file = tmp_path / "hotline.yaml"
-    file.write_text(DEMO)
-    registry = DialplanRegistry(file, DialplanVersionStore(make_sessionmaker(engine)))
-    await registry.load_file()
-    app = FastAPI()
-    app.include_router(build_router(registry))  # under /api/dialplans
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://t") as client:
-        yield client, registry
-    await engine.dispose()
+async def api(tmp_path: Path, db_backend: DbBackend) -> AsyncIterator[tuple[httpx.AsyncClient, DialplanRegistry]]:
+    async with db_backend.migrated(tmp_path) as url:
+        engine = make_engine(url)
+        file = tmp_path / "hotline.yaml"
+        file.write_text(DEMO)
+        registry = DialplanRegistry(file, DialplanVersionStore(make_sessionmaker(engine)))
+        await registry.load_file()
+        app = FastAPI()
+        app.include_router(build_router(registry))  # under /api/dialplans
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://t") as client:
+                yield client, registry
+        finally:
+            await engine.dispose()
 
 
 async def test_upload_reject_diff_rollback(api: tuple[httpx.AsyncClient, DialplanRegistry]) -> None:

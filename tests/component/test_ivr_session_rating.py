@@ -4,7 +4,7 @@ AGI channel (no Asterisk) over a migrated SQLite database with the demo director
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,9 @@ from ivr.machine import ResolvedPrompt, Transfer, TransferResult
 from ivr.session import CallContext, IvrCallFlow
 from recordings.models import RatingRow, RecordingRow
 from recordings.settings import RecordingSettings
+from tests.support.databases import DbBackend, Seed
 from tests.support.qa_env import write_wav
-from tests.support.seeded_db import copy_of, make_seeded_file
+from tests.support.seeded_db import copy_of, make_seeded
 
 pytestmark = pytest.mark.component
 
@@ -49,13 +50,14 @@ nodes:
 
 
 @pytest.fixture(scope="module")
-def seeded_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_seeded_file(tmp_path_factory, "rating_session", SEEDED_AT)
+def seeded(db_backend: DbBackend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seed]:
+    with make_seeded(db_backend, tmp_path_factory, "rating_session", SEEDED_AT) as seed:
+        yield seed
 
 
 @pytest.fixture
-async def sm(seeded_file: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    async with copy_of(seeded_file, tmp_path) as sessionmaker:
+async def sm(db_backend: DbBackend, seeded: Seed, tmp_path: Path):  # type: ignore[no-untyped-def]
+    async with copy_of(db_backend, seeded, tmp_path) as sessionmaker:
         yield sessionmaker
 
 

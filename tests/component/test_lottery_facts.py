@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,7 +14,8 @@ from hotline.app.demo import DEMO_TICKETS
 from lottery.answers import Lookup, compose
 from lottery.facts import DbLotteryFacts
 from lottery.tables import DrawRow, GameRow, TicketRow
-from tests.support.seeded_db import copy_of, make_seeded_file
+from tests.support.databases import DbBackend, Seed
+from tests.support.seeded_db import copy_of, make_seeded
 from voicebot.intents import CHECK_TICKET, CLAIM_WINNINGS, NEXT_DRAW, WINNING_NUMBERS
 
 pytestmark = pytest.mark.component
@@ -30,13 +33,14 @@ def msk(*args: int) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def seeded_file(tmp_path_factory: pytest.TempPathFactory):
-    return make_seeded_file(tmp_path_factory, "lottery", SEEDED_AT)
+def seeded(db_backend: DbBackend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seed]:
+    with make_seeded(db_backend, tmp_path_factory, "lottery", SEEDED_AT) as seed:
+        yield seed
 
 
 @pytest.fixture
-async def sm(seeded_file, tmp_path):
-    async with copy_of(seeded_file, tmp_path) as sessionmaker:
+async def sm(db_backend: DbBackend, seeded: Seed, tmp_path: Path):
+    async with copy_of(db_backend, seeded, tmp_path) as sessionmaker:
         yield sessionmaker
 
 

@@ -12,6 +12,7 @@ from hotline.db.calls import CallEventRow
 from hotline.db.writes import WriteQueue
 from recordings.control import finish_recording, start_recording
 from recordings.models import RecordingRow
+from tests.support.databases import DbBackend
 from tests.support.dblock import locked_database
 from tests.support.qa_env import build_test_env, write_wav
 
@@ -25,8 +26,13 @@ class FakeAgi:
         return None
 
 
-async def test_start_and_finish_recording(tmp_path: Path) -> None:
-    env = await build_test_env(tmp_path, users=False)
+async def test_start_and_finish_recording(tmp_path: Path, db_backend: DbBackend) -> None:
+    async with db_backend.migrated(tmp_path) as url:
+        await _start_and_finish_recording(tmp_path, url)
+
+
+async def _start_and_finish_recording(tmp_path: Path, url: str) -> None:
+    env = await build_test_env(tmp_path, users=False, url=url)
     try:
         agi = FakeAgi()
         call_id = env.seeded.calls[7]

@@ -17,22 +17,22 @@ from directory.file import load_directory_file
 from hotline.app.demo import seed_if_empty
 from hotline.db import migrate
 from hotline.db.base import make_engine, make_sessionmaker
+from tests.support.databases import DbBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator:  # type: ignore[type-arg]
-    url = f"sqlite+aiosqlite:///{tmp_path}/t.db"
-    await migrate.upgrade(url)
-    engine = make_engine(url)
-    sm = make_sessionmaker(engine)
-    await seed_if_empty(sm, load_directory_file(ROOT / "config" / "directory.yaml"), NOW)
-    try:
-        yield engine, sm
-    finally:
-        await engine.dispose()
+async def db(tmp_path: Path, db_backend: DbBackend) -> AsyncIterator:  # type: ignore[type-arg]
+    async with db_backend.migrated(tmp_path) as url:
+        engine = make_engine(url)
+        sm = make_sessionmaker(engine)
+        await seed_if_empty(sm, load_directory_file(ROOT / "config" / "directory.yaml"), NOW)
+        try:
+            yield engine, sm
+        finally:
+            await engine.dispose()
 
 
 async def test_migration_creates_tables_with_qa_columns(db) -> None:  # type: ignore[no-untyped-def]
@@ -48,11 +48,11 @@ async def test_migration_creates_tables_with_qa_columns(db) -> None:  # type: ig
                                     "reviewer", "notes", "reviewed_at"}
 
 
-async def test_downgrade_and_upgrade_again(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/d.db"
-    await migrate.upgrade(url, "0003")
-    await asyncio.to_thread(_downgrade, url)  # env.py runs its own event loop
-    await migrate.upgrade(url, "0003")
+async def test_downgrade_and_upgrade_again(tmp_path: Path, db_backend: DbBackend) -> None:
+    async with db_backend.empty(tmp_path, "d") as url:
+        await migrate.upgrade(url, "0003")
+        await asyncio.to_thread(_downgrade, url)  # env.py runs its own event loop
+        await migrate.upgrade(url, "0003")
 
 
 def _downgrade(url: str) -> None:

@@ -33,7 +33,7 @@ from voicebot.rating import RATING_PHRASES, RatingAnswer
 
 pytestmark = pytest.mark.component
 
-seeded_file = rating_session.seeded_file  # the migrated, seeded database fixtures
+seeded = rating_session.seeded  # the migrated, seeded database fixtures
 sm = rating_session.sm
 
 ASK, RETRY = "Rate us from 1 to 5.", "Press one key from 1 to 5."

@@ -1,4 +1,9 @@
-"""A real Asterisk 22 for the end-to-end tests, on ports of its own (not `make run`'s)."""
+"""A real Asterisk 22 for the end-to-end tests, on ports of its own (not `make run`'s).
+
+The service's database is SQLite; a module that runs on PostgreSQL too says so with
+`pytestmark = pytest.mark.parametrize("db_backend", DB_KINDS, indirect=True, scope="module")`:
+its `e2e_settings` then point the service at a demo database of its own on the session's
+PostgreSQL (same Asterisk, same directory, same FastAGI key)."""
 
 from __future__ import annotations
 
@@ -13,10 +18,11 @@ import pytest
 from pydantic import SecretStr
 
 from hotline.app.bootstrap import prepare_database
-from hotline.app.service import Service
+from hotline.app.service import Service, agi_secret
 from hotline.app.settings import DatabaseSettings, Settings
 from hotline.pbx.asterisk import AsteriskInstance, provision_root
 from hotline.pbx.settings import AsteriskSettings, ServiceSettings
+from tests.support.databases import DbBackend
 from tests.support.slots import e2e_slot
 
 # Each e2e run (and each xdist worker) gets a "slot" with its own Asterisk instance and
@@ -40,13 +46,34 @@ def make_settings(var: Path, **asterisk: object) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def e2e_sqlite_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The session's settings: Asterisk is configured from them (and the SQLite database)."""
     return make_settings(tmp_path_factory.mktemp("var"))
 
 
+@pytest.fixture(scope="module")
+def e2e_settings(e2e_sqlite_settings: Settings, db_backend: DbBackend,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The settings a module's service runs with: the session's, or on PostgreSQL the same
+    but for the database (demo data loaded into a database of its own) and the var/ folder
+    (its demo QA users' passwords must not replace the SQLite ones), with the FastAGI key
+    Asterisk was given."""
+    base = e2e_sqlite_settings
+    if not db_backend.is_postgres:
+        yield base
+        return
+    var = tmp_path_factory.mktemp("var-pg")
+    with db_backend.empty_sync(var, "e2e") as url:
+        service = base.service.model_copy(update={"agi_secret": SecretStr(agi_secret(base))})
+        s = base.model_copy(update={"var_dir": var, "service": service,
+                                    "database": DatabaseSettings(url=url)})
+        asyncio.run(prepare_database(s))
+        yield s
+
+
 @pytest.fixture(scope="session")
-def asterisk(e2e_settings: Settings) -> Iterator[AsteriskInstance]:
-    s = e2e_settings
+def asterisk(e2e_sqlite_settings: Settings) -> Iterator[AsteriskInstance]:
+    s = e2e_sqlite_settings
     provision_root(s.asterisk.root, s.asterisk.cache)
     asyncio.run(prepare_database(s))
     assert s.asterisk.ami_secret is not None

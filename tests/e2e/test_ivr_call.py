@@ -38,6 +38,7 @@ from ivr.lookups import answer_lookup
 from ivr.machine import Lookup
 from ivr.registry import DialplanRegistry
 from ivr.session import CachedPrompts, IvrCallFlow
+from tests.support.databases import on_both_databases
 
 pytestmark = pytest.mark.skipif(not sipp_available(), reason="sipp (sip-tester) is not installed")
 
@@ -144,6 +145,7 @@ START = [("choose_language", ""), ("choose_language", "no input, retries exhaust
          ("route", "no_input"), ("main_menu", "")]
 
 
+@on_both_databases
 async def test_three_callers_walk_the_demo_dialplan(ivr: Ivr) -> None:
     """Ticket check to the answer; two bad keys -> operator; 0 in a submenu -> operator."""
     gk, gu = await ivr.to_main_menu("Ivan Petrov"), await ivr.to_main_menu()

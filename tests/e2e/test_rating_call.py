@@ -35,6 +35,7 @@ from recordings.models import RatingRow, RecordingRow
 from recordings.storage import resolve_recording
 from tests.e2e.conftest import api_client
 from tests.e2e.peers import Baresip
+from tests.support.databases import on_both_databases
 
 pytestmark = pytest.mark.skipif(not sipp_available(), reason="sipp (sip-tester) is not installed")
 
@@ -129,6 +130,7 @@ async def hang_up_operator_at(phone: Baresip, due: float) -> float:
     return time.monotonic() - established
 
 
+@on_both_databases
 async def test_caller_rates_4_after_the_operator_hangs_up(rated: tuple[Service, Baresip]) -> None:
     service, phone = rated
     operator_id, team_id = await operator_and_team(service)

@@ -28,6 +28,7 @@ from hotline.db.calls import CallRow
 from hotline.pbx.console import run_command
 from hotline.pbx.sipp import HangUp, Pause, place_call
 from tests.e2e.peers import Baresip
+from tests.support.databases import on_both_databases
 
 MARIA, IVAN, ELENA, DMITRY = "+79161234567", "+79162345678", "+79163456789", "+79164567890"
 RING = 4  # seconds per ring step in these tests
@@ -157,6 +158,7 @@ async def op_id(svc: Service, ext: str) -> int:
     return oid
 
 
+@on_both_databases
 async def test_manager_answers_and_sees_context(routing: Routing) -> None:
     """Must-show 1: known caller, manager free and answering; caller name carries context."""
     svc = routing.service
@@ -209,6 +211,7 @@ async def test_manager_busy_backups_ring_together_first_answer_wins(routing: Rou
     assert row.answered_by_id == atts[0].answered_by_id == await op_id(svc, "1001")
 
 
+@on_both_databases
 async def test_nobody_in_circle_answers_team_lead_answers_and_call_flagged(routing: Routing) -> None:
     """Must-show 3: manager and backups ring out; the team lead answers; QA review flag."""
     svc = routing.service
@@ -296,3 +299,30 @@ async def test_unknown_and_anonymous_callers_go_to_pool(routing: Routing, caller
     atts = await attempts_of(svc, row.id)
     assert [(a.reason, a.outcome) for a in atts] == [("pool", "answered")]
     assert row.answered_by_id == await op_id(svc, "1006")
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True, scope="module")
+async def test_an_over_long_caller_id_still_reaches_the_pool_and_is_stored(routing: Routing) -> None:
+    """A 250-digit caller ID on PostgreSQL (which refuses a value longer than its column):
+    the call reaches a human and its row is stored. Asterisk passes on the first 79 characters
+    of the number (AST_MAX_EXTENSION); longer values straight into the store are
+    tests/component/test_db_fields.py's."""
+    svc = routing.service
+    raw = "7" * 250
+    async with phones(svc, [("1006", True)]) as ph:
+        res = await call(svc.settings.asterisk.sip_port, raw, talk_ms=4000)
+        assert res.ok, res.stderr + res.messages[-2000:]
+        assert any("Call established" in ln for ln in ph["1006"].lines)
+    async with asyncio.timeout(10):
+        while True:
+            async with svc.sessionmaker() as s:
+                row = await s.scalar(select(CallRow).where(CallRow.caller_number.is_(None))
+                                     .order_by(CallRow.id.desc()).limit(1))
+            if row is not None and row.ended_at is not None:
+                break
+            await asyncio.sleep(0.1)
+    assert row.caller_id_raw is not None and len(row.caller_id_raw) >= 79
+    assert raw.startswith(row.caller_id_raw)
+    assert row.outcome == "answered" and row.answered_by_id == await op_id(svc, "1006")
+    atts = await attempts_of(svc, row.id)
+    assert [(a.reason, a.outcome) for a in atts] == [("pool", "answered")]

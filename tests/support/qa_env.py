@@ -279,14 +279,17 @@ async def build_app(sm: async_sessionmaker[AsyncSession], tmp: Path, settings: A
 
 
 async def build_test_env(tmp: Path, *, clock: Any = None, presence: dict[str, str] | None = None,
-                         users: bool = True, limits: Any = None) -> QaTestEnv:
-    """Temp SQLite migrated to head, seeded, and the service's app (`create_app`) on it."""
+                         users: bool = True, limits: Any = None,
+                         url: str | None = None) -> QaTestEnv:
+    """The data above in a database migrated to head (`url`, else a SQLite file in `tmp`
+    migrated now), and the service's app (`create_app`) on it."""
     from hotline.db import migrate
     from hotline.db.base import make_engine, make_sessionmaker
     from recordings.settings import RecordingSettings
 
-    url = f"sqlite+aiosqlite:///{tmp / 'qa.db'}"
-    await migrate.upgrade(url)
+    if url is None:
+        url = f"sqlite+aiosqlite:///{tmp / 'qa.db'}"
+        await migrate.upgrade(url)
     engine = make_engine(url)
     sm = make_sessionmaker(engine)
     settings = RecordingSettings(dir=tmp / "recordings", retention_days=90).resolved(tmp)

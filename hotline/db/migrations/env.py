@@ -16,13 +16,25 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode rebuilds a table (copy, DROP, rename); with foreign keys on, SQLite's
+        # DROP TABLE first deletes every row, and ON DELETE CASCADE takes the rows of the
+        # tables that refer to it (a rebuilt `calls` would empty call_events, ratings, ...).
+        # Off for the migration (it must come before the first write opens the transaction),
+        # checked at the end; make_engine turns it on for every new connection.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
     )
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {broken[:10]}")
 
 
 async def _online() -> None:
