@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from hotline.paths import PROJECT_ROOT
 from ivr.check import load_dialplan, parse_dialplan
 from ivr.machine import (
     BotFinished,
@@ -27,7 +28,6 @@ from ivr.machine import (
     start,
     step,
 )
-from hotline.paths import PROJECT_ROOT
 
 PLAN = """\
 version: 1
