@@ -11,7 +11,6 @@ answer lands in the greeting (its first prompt runs for seconds), and the stored
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
