@@ -475,7 +475,7 @@ class _Run:
 
     def known_language(self, node: LanguageNode) -> str | None:
         """The caller's known language when `node` skips the question for it."""
-        if not node.skip_when_known:
+        if not (node.skip_when_known and self.state.caller.known):
             return None
         return match_language(self.state.caller.language, list(node.options.values()))
 

@@ -287,6 +287,12 @@ def test_unknown_or_unoffered_language_is_asked(language):
     assert state.node == "lang" and state.awaiting == "input"
 
 
+def test_a_caller_not_in_the_directory_is_asked_whatever_the_language():
+    dp = plan()
+    state, _ = start(dp, CallerInfo(language="ru"), NOW)  # e.g. `simulate --language ru`
+    assert state.node == "lang" and state.language == "ru"
+
+
 def test_without_skip_when_known_everyone_is_asked():
     dp = plan(PLAN.replace("    skip_when_known: true\n", ""))
     state, _ = start(dp, CallerInfo(known=True, name="Anna", language="ru"), NOW)
