@@ -326,12 +326,17 @@ class IvrCallFlow:
         outcome = "caller_hung_up"
         state: CallState | None = None
         try:
+            state, effects = machine.start(dialplan, caller, self.clock())
+            # render the first prompts (a greeting with the caller's name) before answering:
+            # a key pressed between two AGI commands is lost, the caller's first 0 included
+            for e in effects:
+                for p in e.prompts if isinstance(e, Play | GetDigits) else ():
+                    await self.prompts.target(p)
             await chan.answer()
             # `calls.answered_at`/`answered_by_id` are the operator's answer (routing stores
             # them, first answer wins; ASA and ratings read them): not the IVR's answer
             answered_at = self.clock()
             ctx.writes.later(lambda: self.store.event(call_id, "ivr.answered", at=answered_at))
-            state, effects = machine.start(dialplan, caller, self.clock())
             while True:
                 ctx.state = state
                 event = await self._carry_out(chan, ctx, state, effects)
