@@ -372,8 +372,12 @@ def _reachability(
 
 
 def _input_free_loops(nodes: dict[str, Any], marks: Marks) -> list[Problem]:
-    """Cycles through nodes that never wait for the caller would spin forever."""
-    passive = {nid for nid, n in nodes.items() if not isinstance(n, INPUT_NODES)}
+    """Cycles through nodes that never wait for the caller would spin forever (a language
+    node that skips known callers waits for nobody when the language is known)."""
+    passive = {
+        nid for nid, n in nodes.items()
+        if not isinstance(n, INPUT_NODES) or (isinstance(n, LanguageNode) and n.skip_when_known)
+    }
     graph = {nid: [d for _, d in node_edges(nodes[nid]) if d in passive] for nid in passive}
     problems = []
     reported: set[str] = set()

@@ -22,6 +22,19 @@ saves it as it is, with no retry of its own.
 A caller who hangs up while being asked (or during the conversation, which makes the
 GET DATA fail) gets `SaveRating(None)`: "no rating", and the call still counts as served.
 
+Every prompt before the post-call rating can be cut short by the operator key (the caller
+reaches a person from the first second of the call): a menu's prompts (the greeting and a
+retry's "not a choice" included, they are played as the first prompts of its `GetDigits`)
+by any key, every other `Play` by at least the operator key (`escape_digits`).  When a key
+stops a `Play` that is not the awaited effect (a greeting, "Connecting you..." before a
+Transfer, "One moment" before a Lookup), the adapter skips the step's remaining effects and
+sends `PromptInterrupted(key)` instead of the awaited event; the machine then goes to the
+operator (or, already on the way to one, transfers at once).
+
+A `language` node with `skip_when_known` is passed through for a caller whose language is
+known (`CallerInfo.language`: set in the directory, or chosen on their last call); a caller
+who chooses a language by key gets `RememberLanguage` so the adapter can store the choice.
+
 `CallerHungUp` may be sent at any time.  Every node entered, and every retry, is both
 appended to `state.path` and emitted as a `RecordPath` effect so the adapter can store it.
 Timeouts are measured by the adapter (GET DATA / WAIT FOR DIGIT) and reported as
@@ -66,6 +79,17 @@ MAX_HOPS = 100
 _VAR_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def match_language(language: str | None, choices: list[str]) -> str | None:
+    """`language` if it is one of `choices`, else the choice of its primary subtag
+    ("en-GB" -> "en"), else None."""
+    if not language:
+        return None
+    if language in choices:
+        return language
+    primary = language.split("-")[0]
+    return next((c for c in choices if c.split("-")[0] == primary), None)
+
+
 class MachineError(Exception):
     """The adapter sent an event the machine was not waiting for."""
 
@@ -79,7 +103,8 @@ class CallerInfo:
     name: str | None = None
     known: bool = False
     vip: bool = False
-    language: str | None = None  # preferred language from the directory, if any
+    language: str | None = None  # known language: the directory's, else the last call's
+    language_source: str | None = None  # "directory" or "last_call" (for the path)
 
 
 @dataclass(frozen=True)
@@ -91,6 +116,13 @@ class CallStarted:
 @dataclass(frozen=True)
 class PromptFinished:
     key: str | None = None  # key that interrupted an interruptible Play
+
+
+@dataclass(frozen=True)
+class PromptInterrupted:
+    """`key` stopped a Play before the awaited effect; the rest of the step was skipped."""
+
+    key: str
 
 
 @dataclass(frozen=True)
@@ -128,6 +160,7 @@ class CallerHungUp:
 Event = (
     CallStarted
     | PromptFinished
+    | PromptInterrupted
     | Input
     | Timeout
     | LookupResult
@@ -149,12 +182,14 @@ class ResolvedPrompt:
     file: str | None
     language: str
     voice: str
+    part: str = ""  # "greeting" for the call's greeting (the adapter notes when it is cut)
 
 
 @dataclass(frozen=True)
 class Play:
     prompts: tuple[ResolvedPrompt, ...]
     escape_digits: str = ""  # keys that stop playback ("" = not interruptible)
+    # every Play the machine emits before the post-call rating has at least the operator key
 
 
 @dataclass(frozen=True)
@@ -191,6 +226,14 @@ class SaveRating:
 
 
 @dataclass(frozen=True)
+class RememberLanguage:
+    """The caller chose `language` by key: store it with the call (their next call may skip
+    the language question)."""
+
+    language: str
+
+
+@dataclass(frozen=True)
 class Hangup:
     reason: str  # "dialplan", "transferred", "transfer_failed", "rated", "not_rated"
 
@@ -213,7 +256,10 @@ class RecordPath:
     step: PathStep
 
 
-Effect = Play | GetDigits | Lookup | StartBot | Transfer | SaveRating | Hangup | RecordPath
+Effect = (
+    Play | GetDigits | Lookup | StartBot | Transfer | SaveRating | RememberLanguage | Hangup
+    | RecordPath
+)
 
 
 # ---------------------------------------------------------------- state
@@ -231,14 +277,15 @@ class CallState:
     awaiting: Literal["prompt", "input", "lookup", "bot", "transfer", "rating"] | None = None
     finished: bool = False
     outcome: str | None = None  # "hangup", "transferred", "transfer_failed", "caller_hangup"
+    chosen_language: str | None = None  # chosen by key on this call (RememberLanguage)
 
 
 _EXPECTED: dict[str | None, tuple[type, ...]] = {
-    "prompt": (PromptFinished,),
-    "input": (Input, Timeout),
-    "lookup": (LookupResult, Timeout),
-    "bot": (BotFinished, Timeout),
-    "transfer": (TransferResult,),
+    "prompt": (PromptFinished, PromptInterrupted),
+    "input": (Input, Timeout, PromptInterrupted),
+    "lookup": (LookupResult, Timeout, PromptInterrupted),
+    "bot": (BotFinished, Timeout, PromptInterrupted),
+    "transfer": (TransferResult, PromptInterrupted),
     "rating": (Input, Timeout, RatingGiven),
     None: (),
 }
@@ -308,12 +355,14 @@ class _Run:
         self.effects: list[Effect] = []
         self.finished = False
         self.outcome: str | None = None
+        self.chosen_language = state.chosen_language
+        self.lead: tuple[ResolvedPrompt, ...] = ()  # the greeting, heard before the first prompt
 
     @classmethod
     def begin(cls, dp: Dialplan, event: CallStarted, now: datetime) -> _Run:
         caller = event.caller
         language = next(
-            (lg for lg in (event.language, caller.language) if lg in dp.languages),
+            (m for lg in (event.language, caller.language) if (m := match_language(lg, dp.languages))),
             dp.default_language,
         )
         run = cls(dp, CallState(dp.version_id, caller, language), now)
@@ -322,7 +371,8 @@ class _Run:
         if greeting is not None:
             items = greeting.known if caller.known and greeting.known else greeting.unknown
             prompts = run.resolve(list(items or []) + list(greeting.rating_notice))
-            run.effects.append(Play(prompts))
+            # heard as the first prompts of the first node: its keys (and 0) cut it short
+            run.lead = tuple(replace(p, part="greeting") for p in prompts)
         run.enter(dp.start)
         return run
 
@@ -337,6 +387,7 @@ class _Run:
             awaiting=None if self.finished else self.awaiting,
             finished=self.finished,
             outcome=self.outcome,
+            chosen_language=self.chosen_language,
         )
         return state, self.effects
 
@@ -406,6 +457,12 @@ class _Run:
                 node_id = node.next
             elif isinstance(node, ConditionNode):
                 node_id = next((c.goto for c in node.when if self.holds(c)), node.else_)
+            elif isinstance(node, LanguageNode) and (known := self.known_language(node)):
+                self.language = known
+                source = self.state.caller.language_source or "directory"
+                self.record(node_id, f"language {known} known ({source}), not asked")
+                node_id, via = node.next, f"language {known}"
+                continue
             else:
                 self.run_node(node, via)
                 return
@@ -416,11 +473,21 @@ class _Run:
     def to_operator(self, via: str) -> None:
         self.enter(self.dp.operator_node, via=via)
 
+    def known_language(self, node: LanguageNode) -> str | None:
+        """The caller's known language when `node` skips the question for it."""
+        if not (node.skip_when_known and self.state.caller.known):
+            return None
+        return match_language(self.state.caller.language, list(node.options.values()))
+
     def run_node(self, node: Any, via: str | None) -> None:
         if isinstance(node, MenuNode | CollectNode | LanguageNode):
             self.ask(node)
-        elif isinstance(node, PlayNode):
-            escape = DTMF_KEYS if node.interruptible else ""
+            return
+        if self.lead:  # the greeting, before a node that asks for no keys
+            self.effects.append(Play(self.lead, self.dp.operator_key))
+            self.lead = ()
+        if isinstance(node, PlayNode):
+            escape = DTMF_KEYS if node.interruptible else self.dp.operator_key
             self.effects.append(Play(self.resolve(node.prompt), escape))
             self.awaiting = "prompt"
         elif isinstance(node, AnswerNode):
@@ -438,26 +505,37 @@ class _Run:
             self.play_optional(node.prompt)
             self.effects.append(Transfer(MappingProxyType(self.transfer_context(node, via))))
             self.awaiting = "transfer"
-        elif isinstance(node, HangupNode):
+        elif isinstance(node, HangupNode) and node.prompt:
+            # the goodbye is awaited: the operator key still reaches a person from it
             self.play_optional(node.prompt)
-            self.effects.append(Hangup("dialplan"))
-            self.finish("hangup")
+            self.awaiting = "prompt"
+        elif isinstance(node, HangupNode):
+            self.hang_up()
         else:  # pragma: no cover - the union is closed
             raise MachineError(f"unknown node {node!r}")
 
-    def play_optional(self, items: list[PromptItem] | None) -> None:
+    def hang_up(self) -> None:
+        self.effects.append(Hangup("dialplan"))
+        self.finish("hangup")
+
+    def play_optional(self, items: list[PromptItem] | None, escape: str | None = None) -> None:
+        """Play `items`; the operator key cuts them short unless `escape` says otherwise."""
         if items:
-            self.effects.append(Play(self.resolve(items)))
+            keys = self.dp.operator_key if escape is None else escape
+            self.effects.append(Play(self.resolve(items), keys))
 
     def ask(
         self, node: MenuNode | CollectNode | LanguageNode, before: list[PromptItem] | None = None
     ) -> None:
-        self.play_optional(before)
+        # the greeting and a retry's "not a choice" are the first prompts of the menu itself,
+        # so the menu's keys (and the operator key) cut them short too
+        prompts = self.lead + self.resolve(before) + self.resolve(node.prompt)
+        self.lead = ()
         if isinstance(node, CollectNode):
             lo, hi, term = node.min_digits, node.max_digits, node.terminator
         else:
             lo, hi, term = 1, 1, None
-        self.effects.append(GetDigits(self.resolve(node.prompt), lo, hi, node.timeout, term))
+        self.effects.append(GetDigits(prompts, lo, hi, node.timeout, term))
         self.awaiting = "input"
 
     def transfer_context(self, node: OperatorNode, via: str | None) -> dict[str, Any]:
@@ -516,7 +594,9 @@ class _Run:
 
     def handle(self, event: Any) -> None:
         node = self.dp.nodes[self.node_id] if self.node_id else None
-        if self.awaiting == "input":
+        if isinstance(event, PromptInterrupted):
+            self.on_interrupted(node, event.key)
+        elif self.awaiting == "input":
             digits = None if isinstance(event, Timeout) else event.digits
             self.on_input(node, digits)
         elif self.awaiting == "prompt":
@@ -530,7 +610,7 @@ class _Run:
                     self.to_operator("lookup_failed")
             else:
                 self.record(self.node_id, "answer")
-                self.effects.append(Play((self.text_prompt(text),)))
+                self.effects.append(Play((self.text_prompt(text),), self.dp.operator_key))
                 self.awaiting = "prompt"
         elif self.awaiting == "bot":
             if isinstance(event, Timeout):
@@ -600,18 +680,33 @@ class _Run:
     def end_rating(self, save: SaveRating, reason: str) -> None:
         assert self.dp.rating is not None
         self.effects.append(save)
-        self.play_optional(self.dp.rating.thanks)
+        self.play_optional(self.dp.rating.thanks, escape="")  # after the call: nothing to cut
         self.effects.append(Hangup(reason))
         self.finish("transferred")
 
     def on_prompt_finished(self, node: Any, key: str | None) -> None:
-        if isinstance(node, PlayNode):
-            if key == self.dp.operator_key and node.interruptible:
-                self.to_operator("operator_key")
-            else:
-                self.enter(node.next)
-        else:  # the answer of an AnswerNode was played
+        if key == self.dp.operator_key:  # from any prompt: the caller wants a person
+            self.to_operator("operator_key")
+        elif isinstance(node, HangupNode):
+            self.hang_up()
+        else:  # a play node, or the answer of an AnswerNode was played
             self.enter(node.next)
+
+    def on_interrupted(self, node: Any, key: str) -> None:
+        """A key stopped a prompt played before the awaited effect (which did not run)."""
+        if self.awaiting == "input":  # not sent by adapters (menus play their own prompts)
+            return self.on_input(node, key)
+        if key != self.dp.operator_key:
+            raise MachineError(f"key {key!r} interrupted a prompt only the operator key stops")
+        if self.awaiting == "transfer" and isinstance(node, OperatorNode):
+            # already on the way to a person ("Connecting you...", or a greeting before a
+            # VIP's transfer): ring at once, with the transfer as it was planned
+            entered = next(s for s in reversed(self.path) if s.node == self.node_id)
+            self.record(self.node_id, "operator key: prompt cut short")
+            context = self.transfer_context(node, entered.detail or None)
+            self.effects.append(Transfer(MappingProxyType(context)))
+            return None
+        return self.to_operator("operator_key")
 
     def on_input(self, node: Any, digits: str | None) -> None:
         if not digits:
@@ -632,7 +727,8 @@ class _Run:
             return self.failed(node, "invalid", digits)
         if isinstance(node, LanguageNode):
             if digits in node.options:
-                self.language = node.options[digits]
+                self.language = self.chosen_language = node.options[digits]
+                self.effects.append(RememberLanguage(self.language))
                 return self.enter(node.next, via=f"language {self.language}")
             return self.failed(node, "invalid", digits)
         assert isinstance(node, CollectNode)

@@ -303,6 +303,11 @@ class LanguageNode(_Retrying):
     type: Literal["language"]
     options: dict[Key, str] = Field(min_length=1, description="key -> language code")
     next: NodeId
+    skip_when_known: bool = Field(
+        False,
+        description="a known caller whose language is one of the options (set in the "
+        "directory, or chosen by key on their last call) goes straight to `next` in it",
+    )
 
 
 class PlayNode(Strict):

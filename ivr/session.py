@@ -61,8 +61,10 @@ from ivr.machine import (
     LookupResult,
     Play,
     PromptFinished,
+    PromptInterrupted,
     RatingGiven,
     RecordPath,
+    RememberLanguage,
     ResolvedPrompt,
     SaveRating,
     StartBot,
@@ -301,9 +303,14 @@ class IvrCallFlow:
         raw = chan.env.get("agi_callerid") or None
         number = normalize_number(raw, self.country)
         row = await find_caller(self.store.sm, number)
+        # a known caller's language: the directory's, else the one chosen on their last call
+        language, source = (row.language, "directory") if row and row.language else (None, None)
+        if row is not None and language is None:
+            language = await self.store.last_language(number)
+            source = "last_call" if language else None
         caller = CallerInfo(
             number=number or "", name=row.name if row else None, known=row is not None,
-            vip=bool(row and row.vip), language=row.language if row else None,
+            vip=bool(row and row.vip), language=language, language_source=source,
         )
         # every write is queued behind the caller (hotline.db.writes): a slow or locked
         # database never holds up a prompt, and keys pressed between two AGI commands are lost
@@ -319,13 +326,18 @@ class IvrCallFlow:
         outcome = "caller_hung_up"
         state: CallState | None = None
         try:
+            state, effects = machine.start(dialplan, caller, self.clock())
+            # render the first prompts (a greeting with the caller's name) before answering:
+            # a key pressed between two AGI commands is lost, the caller's first 0 included
+            for e in effects:
+                for p in e.prompts if isinstance(e, Play | GetDigits) else ():
+                    await self.prompts.target(p)
             await chan.answer()
             self.metrics.ivr_setup.observe(time.perf_counter() - setup_from)
             # `calls.answered_at`/`answered_by_id` are the operator's answer (routing stores
             # them, first answer wins; ASA and ratings read them): not the IVR's answer
             answered_at = self.clock()
             self.store.event(call_id, "ivr.answered", at=answered_at)
-            state, effects = machine.start(dialplan, caller, self.clock())
             while True:
                 ctx.state = state
                 event = await self._carry_out(chan, ctx, state, effects)
@@ -397,13 +409,19 @@ class IvrCallFlow:
             result = await self._one(chan, ctx, effect)
             if i == awaited:
                 event = result
+            elif isinstance(result, PromptFinished) and result.key:
+                return PromptInterrupted(result.key)  # the rest of the step is skipped
         return event
 
     async def _one(self, chan: AgiChannel, ctx: CallContext, effect: Effect) -> Event | None:
         if isinstance(effect, Play):
-            return PromptFinished(await self._play(chan, effect.prompts, effect.escape_digits))
+            return PromptFinished(await self._play(chan, effect.prompts, effect.escape_digits, ctx))
         if isinstance(effect, GetDigits):
-            return Input(await self._collect(chan, effect))
+            return Input(await self._collect(chan, effect, ctx))
+        if isinstance(effect, RememberLanguage):
+            lang = effect.language
+            self.store.update(ctx.call_id, language=lang)
+            return None
         if isinstance(effect, Lookup):
             return await self._lookup(chan, effect)
         if isinstance(effect, StartBot):
@@ -527,19 +545,27 @@ class IvrCallFlow:
                 log.exception("ivr.rating_not_stored", uniqueid=ctx.uniqueid, score=e.score)
 
     async def _play(self, chan: AgiChannel, prompts: Iterable[ResolvedPrompt],
-                    escape: str) -> str | None:
-        for p in prompts:
+                    escape: str, ctx: CallContext | None = None) -> str | None:
+        for i, p in enumerate(prompts):
             async with self.prompts.playing(p) as target:
                 key = await chan.stream_file(target, escape)
-            if key:
-                return key  # barge-in: the rest of the prompt is skipped
+            if key:  # barge-in: the rest of the prompt is skipped
+                if p.part == "greeting" and ctx is not None:
+                    self._greeting_cut(ctx, key, i, p)
+                return key
         return None
 
-    async def _collect(self, chan: AgiChannel, effect: GetDigits) -> str | None:
+    def _greeting_cut(self, ctx: CallContext, key: str, index: int, p: ResolvedPrompt) -> None:
+        """Stored with the call: the caller did not wait for the greeting to end."""
+        data = {"key": key, "prompt": index, "heard": p.text or p.file}
+        self.store.event(ctx.call_id, "ivr.greeting_cut", data)
+
+    async def _collect(self, chan: AgiChannel, effect: GetDigits,
+                       ctx: CallContext | None = None) -> str | None:
         """Leading prompts by STREAM FILE (any key interrupts), GET DATA on the last one."""
         timeout_ms = int(effect.timeout * 1000)
         prompts = list(effect.prompts)
-        first = await self._play(chan, prompts[:-1], DIGITS) if len(prompts) > 1 else None
+        first = await self._play(chan, prompts[:-1], DIGITS, ctx) if len(prompts) > 1 else None
         if first is None and prompts and _get_data_fits(effect):
             async with self.prompts.playing(prompts[-1]) as target:
                 got = await get_data(chan, target, timeout_ms, effect.max_digits)

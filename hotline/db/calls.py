@@ -51,6 +51,8 @@ class CallRow(Base):
     intent: Mapped[str | None] = mapped_column(String(40))
     bot_transcript: Mapped[list[Any] | None] = mapped_column(JSON)
     context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # the language the caller chose by key on this call (None: not asked, or kept the default)
+    language: Mapped[str | None] = mapped_column(String(10))
     events: Mapped[list[CallEventRow]] = relationship(
         order_by="CallEventRow.id", cascade="all, delete-orphan"
     )
@@ -171,6 +173,17 @@ class CallStore:
 
         return self.writes.submit(job, what="call_ended", data={
             "call": _name(call), "outcome": outcome, "at": at.isoformat(), "path": path})
+
+    async def last_language(self, caller_number: str | None) -> str | None:
+        """The language this number chose by key on its latest call that chose one."""
+        if not caller_number:
+            return None
+        async with self.sm() as s:
+            return await s.scalar(
+                select(CallRow.language)
+                .where(CallRow.caller_number == caller_number, CallRow.language.is_not(None))
+                .order_by(CallRow.id.desc()).limit(1)
+            )
 
     async def get_by_uniqueid(self, uniqueid: str) -> CallRow | None:
         async with self.sm() as s:

@@ -478,3 +478,52 @@ def test_fuzz_a_mutated_demo_gives_a_plan_or_positioned_problems(text: str) -> N
 @given(reshaped_plan())
 def test_fuzz_a_reshaped_plan_gives_a_plan_or_positioned_problems(text: str) -> None:
     _load_answers(text)
+
+
+LANG_BASE = """\
+version: 1
+name: t
+timezone: Europe/Moscow
+languages: [en, ru]
+voice: v
+start: lang
+nodes:
+  lang:
+    type: language
+    prompt: {en: "1 English, 2 Russian.", ru: "1 English, 2 Russian."}
+    options: {1: en, 2: ru}
+    skip_when_known: true
+    next: main
+  main:
+    type: menu
+    prompt: {en: Press 1., ru: Нажмите 1.}
+    options:
+      1: bye
+  bye:
+    type: hangup
+  operator:
+    type: operator
+"""
+
+
+def test_skip_when_known_language_node_is_valid():
+    dp, found = parse_dialplan(LANG_BASE, "t.yaml")
+    assert found == [] and dp is not None and dp.nodes["lang"].skip_when_known  # type: ignore[union-attr]
+
+
+def test_skip_when_known_must_be_a_boolean_at_its_line():
+    text = LANG_BASE.replace("skip_when_known: true", "skip_when_known: sometimes")
+    assert problems(text) == [
+        (12, "Input should be a valid boolean, unable to interpret input (got 'sometimes')")
+    ]
+
+
+def test_loop_through_a_skipping_language_node_is_reported():
+    """A known caller would pass the language node without being asked, round and round."""
+    text = LANG_BASE.replace("    next: main\n", "    next: again\n", 1) + (
+        "  again:\n    type: goto\n    to: lang\n"
+    )
+    found = problems(text)
+    assert (8, "loop without any caller input: lang -> again -> lang") in found
+    asked = text.replace("    skip_when_known: true\n", "")  # the node asks everyone: it waits
+    assert not any("loop" in msg for _, msg in problems(asked))

@@ -463,12 +463,20 @@ def test_language_invalid_goes_to_operator(dp):
 
 def test_holiday_hangup_plays_prompt_then_hangs_up(dp):
     state, effects = start(dp, UNKNOWN, FIXED_HOLIDAY)
-    assert main_effects(effects)[-2:] == [
-        Play(main_effects(effects)[-2].prompts),
-        Hangup("dialplan"),
-    ]
+    greeting, goodbye = main_effects(effects)
+    assert [p.part for p in greeting.prompts] == ["greeting", "greeting"]
+    assert goodbye == Play(goodbye.prompts, "0")  # the goodbye is awaited: 0 still works
     assert texts(effects)[-1] == "Closed for the holiday."
-    assert state.finished
+    assert state.awaiting == "prompt" and not state.finished
+    state, effects = step(dp, state, PromptFinished(), FIXED_HOLIDAY)
+    assert main_effects(effects) == [Hangup("dialplan")] and state.finished
+
+
+def test_operator_key_during_the_goodbye_reaches_a_person(dp):
+    state, _ = start(dp, UNKNOWN, FIXED_HOLIDAY)
+    state, effects = step(dp, state, PromptFinished("0"), FIXED_HOLIDAY)
+    assert state.node == "operator" and state.awaiting == "transfer"
+    assert main_effects(effects)[-1].context["via"] == "operator_key"
 
 
 def test_caller_hangup_any_time(dp):

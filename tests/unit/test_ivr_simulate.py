@@ -44,8 +44,11 @@ def test_ticket_check_then_goodbye():
 
 def test_known_caller_russian_and_bot_to_operator():
     caller = CallerInfo(number="+7901", name="Анна", known=True, language="ru")
-    state, out = simulate("2\n5\nпозовите оператора\n", caller=caller)
+    state, out = simulate("5\nпозовите оператора\n", caller=caller)  # not asked her language
     assert heard(out)[0].startswith("Здравствуйте, Анна!")
+    assert not any("For English" in line for line in heard(out))
+    assert ("choose_language", "language ru known (directory), not asked") in [
+        (s.node, s.detail) for s in state.path]
     assert "[bot] topic=general language=ru" in out
     assert "[transfer] reason=caller_request, via=bot, intent=operator, language=ru" in out
     assert state.outcome == "transferred"
