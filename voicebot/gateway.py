@@ -152,7 +152,9 @@ class BotGateway:
         # default executor never queue behind decoding (and the reverse). pocketsphinx holds
         # the GIL for much of a decode: one thread could not keep up with 30 calls on 2 cores,
         # cpu_count + 4 threads did (tests/bench/bench_bot.py).
-        self.asr_threads = asr_threads or min(32, (os.cpu_count() or 1) + 4)
+        # threads that wait (a turn waiting for its queued second pass) cost nothing: enough
+        # that 20+ calls' audio never queues behind turns waiting for Whisper
+        self.asr_threads = asr_threads or 32
         self._asr_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.session_settings = session_settings or SessionSettings()
         self.host = settings.service.host
