@@ -452,6 +452,10 @@ _PATTERNS: dict[str, _P] = {
             1.4,
         ),  # noqa: E501
         (r"\b(?:latest|last|previous|recent) (?:draw|drawing|results?)\b", 0.7),
+        # near misses: "tell me the draw numbers", "what were the march numbers"
+        (r"\b(?:draw|drawn|drawing|lottery|lotto|thegame|game|latest|last|yesterdays|todays|"
+         r"tonights|saturdays|sundays) numbers\b", 1.3),
+        (r"\bwhat (?:were|are|was|is) (?:the )?\w+ numbers\b", 1.2),
         (r"\bwho won\b", 0.8),
         (
             r"\b(?:yesterdays|todays|tonights|saturdays|sundays|last nights|latest|last|recent) results\b",
@@ -500,8 +504,31 @@ _PATTERNS: dict[str, _P] = {
         (r"\bi (?:won|have won|ve won|just won)\b", 0.6),
         (r"\btax(?:es)?\b", 0.6),
         (r"\bbank (?:account|card|transfer)\b", 0.8),
+        # near misses: "i want a money how do i get a" (a clipped "how do i get my money")
+        (r"\bmoney\b", 0.6),
+        (r"\bhow (?:do|can|should) i get\b", 0.6),
     ),
 }
+
+# A request for a person, as opposed to a mere mention of one ("... for the operator lotto",
+# "the operator told me to check my ticket"): a request always transfers; a mention loses to
+# any other intent the sentence is clearly about (OPERATOR_YIELDS_TO).
+_PERSON = (r"(?:operators?|person|human|agent|representative|someone|somebody|anyone|anybody|"
+           r"man|woman|staff|support|people|manager|rep)")  # fmt: skip
+_OPERATOR_REQUEST = [re.compile(p) for p in (
+    r"^(?:(?:an?|the|real|live|some|my) )*(?:operators?|humans?|person|agents?|representatives?|"
+    r"customer (?:service|support|care)|help desk|support desk)(?: (?:operator|please|now|"
+    r"thanks))*$",
+    rf"\b(?:talk|speak|chat|get through) (?:to|with) (?:(?:an?|the|some|my|real|live|actual) )*"
+    rf"{_PERSON}\b",
+    rf"\b(?:want|need|give me|get me|have|like|find me|call) (?:(?:an?|the|to|some|real|live|"
+    rf"actual|human) )*{_PERSON}\b",
+    r"\b(?:transfer|connect) me\b|\bput me (?:through|to|with)\b",
+    r"\b(?:real|live|actual|human) (?:person|people|being|operator|agent)\b",
+    r"\b(?:someone|somebody) (?:real|alive|live)\b",
+    r"\bstop the robot\b|\bno (?:more )?robots?\b|\bnot a (?:robot|machine|bot)\b",
+)]  # fmt: skip
+OPERATOR_YIELDS_TO = 1.2  # another intent at least this strong beats a mere mention
 
 _OPERATOR_NEGATION = re.compile(
     r"\b(?:dont|do not|no|not|never|without) (?:need |want )?(?:an? |the |to )?(?:talk to |speak to )?(?:an? )?(?:operator|person|human|agent)"  # noqa: E501
@@ -522,6 +549,13 @@ def _score(text: str) -> dict[str, float]:
             scores[intent] = total
     if OPERATOR in scores and _OPERATOR_NEGATION.search(text):
         scores.pop(OPERATOR)
+    if OPERATOR in scores:
+        others = [v for k, v in scores.items() if k != OPERATOR]
+        if any(p.search(text) for p in _OPERATOR_REQUEST):
+            # a request for a person wins over whatever else the sentence is about
+            scores[OPERATOR] = max(scores[OPERATOR], max(others, default=0.0) + 1.0)
+        elif others and max(others) >= OPERATOR_YIELDS_TO:
+            scores.pop(OPERATOR)  # a word about a person in a sentence about something else
     return scores
 
 

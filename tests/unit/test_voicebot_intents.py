@@ -162,6 +162,38 @@ def test_operator_not_triggered_by_negation_or_in_person(text):
     assert intent_of(text) != OPERATOR
 
 
+# Near-miss transcripts seen with `hotline bot ask` (issue 12): nearly right, and understood.
+@pytest.mark.parametrize(("text", "intent"), [
+    ("tell me the draw numbers", WINNING_NUMBERS),
+    ("what were the march numbers", WINNING_NUMBERS),
+    ("i want a money how do i get a", CLAIM_WINNINGS),
+])  # fmt: skip
+def test_near_miss_transcripts(text, intent):
+    assert intent_of(text) == intent
+
+
+# A person mentioned in a sentence about something else is not a request for one ...
+@pytest.mark.parametrize(("text", "intent"), [
+    ("read me the winning numbers for the operator lotto", WINNING_NUMBERS),
+    ("the operator told me to check my ticket", CHECK_TICKET),
+    ("when is the next draw for the agent", NEXT_DRAW),
+])  # fmt: skip
+def test_a_mentioned_operator_does_not_override_the_sentence(text, intent):
+    assert intent_of(text) == intent
+
+
+# ... while a real request for a person always wins, whatever else the sentence is about.
+@pytest.mark.parametrize("text", [
+    "operator", "operator please", "an operator", "human please", "customer service",
+    "i want to talk to an operator about the winning numbers",
+    "let me speak to a real person about my ticket",
+    "i need a human to check my ticket", "transfer me to an agent i won five thousand rubles",
+    "give me an operator when is the next draw", "can i talk to someone about claiming a prize",
+])  # fmt: skip
+def test_a_request_for_a_person_always_wins(text):
+    assert intent_of(text) == OPERATOR
+
+
 def test_every_sample_sentence_is_understood_as_its_intent():
     for intent, sentences in sample_sentences().items():
         assert len(sentences) >= 15
