@@ -55,7 +55,7 @@ class SecondPassPolicy:
         if first.empty:
             return URGENT
         heard = understand(first.text)
-        if heard.intent == UNKNOWN:
+        if heard.intent == UNKNOWN or heard.by == "model":  # nothing the patterns know
             return URGENT
         return UNSURE if heard.confidence < self.min_confidence else None
 

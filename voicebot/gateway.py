@@ -31,6 +31,7 @@ from hotline.pbx.settings import ServiceSettings
 from lottery.answers import LotteryFacts
 from voicebot.asr import AsrEngine, AsrError
 from voicebot.dialog import Conversation
+from voicebot.intents import warm_up as warm_up_intents
 from voicebot.processors import PhraseTts
 from voicebot.rating import RatingAnswer, RatingDialog
 from voicebot.server import AudioSocketServer
@@ -181,6 +182,7 @@ class BotGateway:
         if fill is not None:
             await asyncio.to_thread(fill)
         await self.tts.prerender(static_phrases())
+        await asyncio.to_thread(warm_up_intents)  # the intent model, trained before the first call
         self._asr_pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.asr_threads, thread_name_prefix="bot-asr"
         )

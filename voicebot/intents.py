@@ -12,6 +12,7 @@ game and never part of a ticket number, and "march 3rd" is a date and never an a
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -58,6 +59,7 @@ __all__ = [
     "sample_sentences",
     "understand",
     "vocabulary",
+    "warm_up",
 ]
 
 UNKNOWN = "unknown"
@@ -86,9 +88,13 @@ class DialogContext:
 
 @dataclass(frozen=True, slots=True)
 class Understanding:
+    """`by`: "patterns" (the weighted phrases below) or "model" (voicebot.intent_model, the
+    fallback when the patterns understood nothing: a guess the two-pass recogniser checks)."""
+
     intent: str
     slots: dict[str, Any] = field(default_factory=dict)
     confidence: float = 0.0
+    by: str = "patterns"
 
 
 # --- normalization ----------------------------------------------------------------------------
@@ -506,7 +512,7 @@ _PATTERNS: dict[str, _P] = {
         (r"\bbank (?:account|card|transfer)\b", 0.8),
         # near misses: "i want a money how do i get a" (a clipped "how do i get my money")
         (r"\bmoney\b", 0.6),
-        (r"\bhow (?:do|can|should) i get\b", 0.6),
+        (r"\bhow (?:do|can|should) i get\b", 0.3),
     ),
 }
 
@@ -616,12 +622,50 @@ def understand(text: str, context: DialogContext | None = None) -> Understanding
         if answered:
             intent, confidence = ctx.last_intent, 0.8
 
+    by = "patterns"
+    if intent == UNKNOWN and norm:
+        guess = _model_guess(norm)
+        if guess is not None:
+            intent, confidence, by = guess[0], guess[1], "model"
+
     if raw_date or date_spec:
         future = intent == NEXT_DRAW
         resolved = raw_date or _resolve_date(date_spec, ctx.today, future)  # type: ignore[arg-type]
         if resolved:
             slots["date"] = resolved
-    return Understanding(intent, slots, round(confidence, 2))
+    return Understanding(intent, slots, round(confidence, 2), by)
+
+
+MODEL_MIN_PROBABILITY = 0.5  # below: still "unknown" (docs/decisions/0006)
+MODEL_MIN_OPERATOR = 0.8  # a transfer on the model's word alone needs a surer guess
+
+
+def warm_up() -> bool:
+    """Train the fallback model now (~1-4 s), not on a caller's first odd sentence; False when
+    scikit-learn is not installed (the patterns alone then decide)."""
+    return _intent_model() is not None
+
+
+@functools.cache
+def _intent_model() -> Any:
+    from voicebot.intent_model import train
+
+    return train(sample_sentences())
+
+
+def _model_guess(text: str) -> tuple[str, float] | None:
+    """The trained fallback's intent and a confidence in [0.45, 0.59]: enough for the dialog
+    to answer a sure guess (>= 0.5 from probability 0.67 up), never enough for the two-pass
+    recogniser to skip its second opinion (voicebot.asr_twopass)."""
+    model = _intent_model()
+    if model is None:
+        return None
+    intent, probability = model.predict(text)
+    if intent == UNKNOWN or probability < MODEL_MIN_PROBABILITY:
+        return None
+    if intent == OPERATOR and (probability < MODEL_MIN_OPERATOR or _OPERATOR_NEGATION.search(text)):
+        return None  # "i dont need an operator" is no request for one
+    return intent, min(0.59, 0.3 + 0.3 * probability)
 
 
 def _pick(scores: dict[str, float]) -> tuple[str, float]:

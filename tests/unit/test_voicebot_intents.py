@@ -18,9 +18,15 @@ from voicebot.intents import (
     sample_sentences,
     understand,
     vocabulary,
+    warm_up,
 )
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _trained_intent_model():
+    warm_up()  # trained once, before hypothesis times any example
 
 TODAY = date(2025, 11, 26)  # a Wednesday
 CTX = DialogContext(today=TODAY)
@@ -456,7 +462,7 @@ WORDS = ["one", "two", "oh", "double", "triple", "thousand", "million", "a", "ha
          "2025-02-30", "31.12.2024", "rubles", "twenty", "first", "#", "win"]  # fmt: skip
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)  # no timing in tests: benchmarks time
 @given(st.lists(st.sampled_from(WORDS), max_size=12), st.sampled_from([None, "ticket", "game"]))
 def test_understand_is_total_on_domain_word_salad(words, expecting):
     got = understand(" ".join(words), DialogContext(today=TODAY, expecting=expecting))
@@ -465,6 +471,7 @@ def test_understand_is_total_on_domain_word_salad(words, expecting):
         assert got.slots["ticket"].isdigit()
 
 
+@settings(deadline=None)
 @given(st.text(max_size=80))
 def test_understand_is_total_on_any_text(text):
     understand(text, CTX)
