@@ -24,6 +24,7 @@ from lottery.questions import (
     GAMES,
     NEXT_DRAW,
     OPERATOR,
+    QUESTIONS,
     RUSSIAN_LOTTO,
     SIX_OF_45,
     WINNING_NUMBERS,
@@ -45,6 +46,7 @@ from voicebot.numbers import (
 __all__ = [
     "AFFIRM",
     "CHECK_TICKET",
+    "CHOICE_LABELS",
     "CLAIM_WINNINGS",
     "DENY",
     "GAMES",
@@ -54,6 +56,7 @@ __all__ = [
     "UNKNOWN",
     "WINNING_NUMBERS",
     "DialogContext",
+    "choose",
     "Understanding",
     "normalize",
     "sample_sentences",
@@ -95,6 +98,9 @@ class Understanding:
     slots: dict[str, Any] = field(default_factory=dict)
     confidence: float = 0.0
     by: str = "patterns"
+    # two questions the sentence is nearly equally about, best first ("the next draw results"):
+    # the dialog asks which one when it cannot answer (voicebot.dialog)
+    alternatives: tuple[str, ...] = ()
 
 
 # --- normalization ----------------------------------------------------------------------------
@@ -623,7 +629,8 @@ def understand(text: str, context: DialogContext | None = None) -> Understanding
             intent, confidence = ctx.last_intent, 0.8
 
     by = "patterns"
-    if intent == UNKNOWN and norm:
+    alternatives = _alternatives(scores)
+    if intent == UNKNOWN and norm and not alternatives:  # a tie is asked about, not guessed
         guess = _model_guess(norm)
         if guess is not None:
             intent, confidence, by = guess[0], guess[1], "model"
@@ -633,7 +640,49 @@ def understand(text: str, context: DialogContext | None = None) -> Understanding
         resolved = raw_date or _resolve_date(date_spec, ctx.today, future)  # type: ignore[arg-type]
         if resolved:
             slots["date"] = resolved
-    return Understanding(intent, slots, round(confidence, 2), by)
+    if intent in (OPERATOR, AFFIRM, DENY):
+        alternatives = ()
+    return Understanding(intent, slots, round(confidence, 2), by, alternatives)
+
+
+ALTERNATIVE_RATIO = 0.7  # the second question scores at least this share of the first's
+
+
+def _alternatives(scores: dict[str, float]) -> tuple[str, ...]:
+    ranked = sorted(((v, k) for k, v in scores.items() if k in QUESTIONS), reverse=True)
+    if len(ranked) < 2 or ranked[1][0] < 0.5 or ranked[1][0] < ALTERNATIVE_RATIO * ranked[0][0]:
+        return ()
+    return ranked[0][1], ranked[1][1]
+
+
+# what the bot calls each question when it asks which one the caller means
+CHOICE_LABELS = {CHECK_TICKET: "a ticket check", NEXT_DRAW: "the next draw time",
+                 WINNING_NUMBERS: "the winning numbers", CLAIM_WINNINGS: "how to claim a prize"}  # fmt: skip
+_CHOICE_WORDS = {
+    CHECK_TICKET: re.compile(r"\b(?:tickets?|check|checking|check it)\b"),
+    NEXT_DRAW: re.compile(r"\b(?:next|when|time|times|schedule|upcoming|date)\b"),
+    WINNING_NUMBERS: re.compile(r"\b(?:numbers?|winning numbers|results?|combination)\b"),
+    CLAIM_WINNINGS: re.compile(r"\b(?:claim|claiming|prize|money|collect|paid|payout|cash)\b"),
+}
+_FIRST = re.compile(r"\b(?:first|former|one|1|number one|the first one)\b")
+_SECOND = re.compile(r"\b(?:second|latter|two|2|other|number two|the second one)\b")
+
+
+def choose(text: str, options: tuple[str, ...]) -> str | None:
+    """Which of the two `options` the caller's answer to "Do you want A or B?" picks: the one
+    its words understand as, else the only one whose key words it says ("the numbers"), else
+    "the first" / "the second"; None when it picks neither."""
+    norm = normalize(text)
+    u = understand(text)
+    if u.intent in options and u.by == "patterns":
+        return u.intent
+    said = [o for o in options if _CHOICE_WORDS[o].search(norm)]
+    if len(said) == 1:
+        return said[0]
+    first, second = bool(_FIRST.search(norm)), bool(_SECOND.search(norm))
+    if first != second and len(options) >= 2:
+        return options[0] if first else options[1]
+    return u.intent if u.intent in options else None
 
 
 MODEL_MIN_PROBABILITY = 0.5  # below: still "unknown" (docs/decisions/0006)
