@@ -12,8 +12,9 @@ and checked on the other half (tests/bench/bench_speech.py --asr).
 
 The second pass is scheduled, not dropped for being busy. Each turn that needs it gets a wait
 budget from how little the first pass understood: a turn it did not understand at all (empty, or
-"unknown") is URGENT and waits up to `patient_s` (1.5 s: the alternative is "Sorry, I did not
-understand" and the caller saying it again, ~5 s); a turn it understood with low confidence is
+"unknown") is URGENT and waits up to `patient_s` after the first pass answered (2.5 s: the alternative is "Sorry, I did not
+understand" and the caller saying it again, ~5 s; 1.5 s lost 22 of 106 second passes with the
+machine's load average at ~13); a turn it understood with low confidence is
 UNSURE and waits up to `deadline_s` (then pocketsphinx's transcript, a plausible answer, stands).
 Whisper's decodes wait in a bounded priority queue (voicebot.asr_queue): URGENT before UNSURE
 before a SPECULATIVE early start, first come first served within one; a pass whose expected
@@ -39,7 +40,7 @@ __all__ = ["DEFAULT_DEADLINE_S", "DEFAULT_PATIENT_S", "SecondPassPolicy", "TwoPa
            "TwoPassRecognizer"]  # fmt: skip
 
 DEFAULT_DEADLINE_S = 0.45  # end of audio -> transcript budget of an UNSURE turn (module doc)
-DEFAULT_PATIENT_S = 1.5  # ... of an URGENT turn (the first pass understood nothing)
+DEFAULT_PATIENT_S = 2.5  # ... of an URGENT turn (the first pass understood nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +64,16 @@ class SecondPassPolicy:
         return self.tier(first) is not None
 
     def combine(self, first: Transcript, second: Transcript) -> Transcript:
+        """Whisper's transcript when it is understood; else the first, unless the first was
+        understood only by the intent model's guess (pocketsphinx's LM hears lottery words in
+        unrelated speech: "can i buy a car" -> "talk"), then Whisper's "unknown" stands."""
         from voicebot.intents import UNKNOWN, understand
 
-        if not second.empty and understand(second.text).intent != UNKNOWN:
-            return second
+        if not second.empty:
+            if understand(second.text).intent != UNKNOWN:
+                return second
+            if not first.empty and understand(first.text).by == "model":
+                return second
         return first if not first.empty else second
 
 
@@ -123,7 +130,10 @@ class TwoPassRecognizer:
         if engine.deadline_s is None:
             self.second_outcome = "used"
             return policy.combine(first, second_engine.submit(audio, priority=tier).result())
-        deadline = began + engine.budget(tier)
+        # an URGENT turn's budget runs from the first pass's answer (on a starved machine the
+        # first pass alone can use up any budget counted from the end of the audio); an
+        # UNSURE turn's from the end of the audio (its fallback is a plausible answer)
+        deadline = (engine.clock() if tier == URGENT else began) + engine.budget(tier)
         if early is not None:
             future = early
             prioritise = getattr(future, "prioritise", None)
@@ -178,6 +188,9 @@ class TwoPassEngine:
             from voicebot.asr_pocketsphinx import PocketsphinxEngine
 
             first = PocketsphinxEngine(mode="lm")
+        from voicebot.intents import warm_up
+
+        warm_up()  # the policy's intent model, trained now rather than inside a turn's budget
         self.first = first
         self.second = second if second is not None else WhisperEngine()
         self.policy = policy or SecondPassPolicy()

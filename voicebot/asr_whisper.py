@@ -359,6 +359,11 @@ class WhisperEngine:
         rounds = self.queue.ahead_of(priority) // self.workers + 1
         return rounds * self.recent_decode_s
 
+    def worker_pids(self) -> list[int]:
+        """The decode processes' ids (process mode; for CPU and memory measurements)."""
+        procs = getattr(self._pool, "_processes", None) or {}
+        return list(procs)
+
     def recognizer(self, phrases: Sequence[str] | None = None) -> WhisperRecognizer:
         """A session; Whisper cannot be restricted, so `phrases` only lead the prompt."""
         prompt = self.prompt if not phrases else " ".join(phrases) + ". " + self.prompt

@@ -255,6 +255,7 @@ async def replay(utts: Sequence[object], calls: int, engine: object,
     second: list[float] = []
     outcomes: dict[str, int] = {}
     tally: dict[str, list[int]] = {}
+    tiers: dict[str, list[int]] = {}  # tier -> [first pass right, final right, turns]
     misses: list[str] = []
 
     async def caller(k: int) -> None:
@@ -282,6 +283,13 @@ async def replay(utts: Sequence[object], calls: int, engine: object,
                 second.append(latencies[-1])
                 outcome = getattr(rec.recognizer, "second_outcome", "") or "used"
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                # per tier (0 urgent, 1 unsure): how often the first pass alone was right
+                tier = f"tier{getattr(rec.recognizer, 'tier', '?')}"
+                first_ok = understand(getattr(rec.recognizer, "first_text", "")).intent == u.intent  # type: ignore[attr-defined]
+                row = tiers.setdefault(tier, [0, 0, 0])
+                row[0] += first_ok
+                row[1] += ok
+                row[2] += 1
             await asyncio.sleep(gap_s)  # the bot answers
 
     wall = time.perf_counter()
@@ -290,7 +298,7 @@ async def replay(utts: Sequence[object], calls: int, engine: object,
     finally:
         pool.shutdown()
     return {"latencies": latencies, "second": second, "outcomes": outcomes, "tally": tally,
-            "misses": misses, "wall_s": time.perf_counter() - wall}  # fmt: skip
+            "tiers": tiers, "misses": misses, "wall_s": time.perf_counter() - wall}  # fmt: skip
 
 
 def load_test(utts: Sequence[object], calls: int, engine: object, label: str) -> None:
@@ -347,8 +355,8 @@ async def run(settings: object = None, asterisk: object = None) -> list[dict[str
     utts = await asyncio.to_thread(lambda: list(generate()))
     engine = await asyncio.to_thread(choose_asr, "en", pool_size=12)
     await asyncio.to_thread(getattr(engine, "fill", lambda: 0))
-    first = getattr(engine, "first", engine)
-    workers = first.worker_pids() if hasattr(first, "worker_pids") else []
+    workers = [pid for part in (getattr(engine, "first", engine), getattr(engine, "second", None))
+               if hasattr(part, "worker_pids") for pid in part.worker_pids()]  # fmt: skip
     print(f"  {len(utts)} utterances, engine {engine.name}, {BENCH_CALLS} callers", flush=True)
     rows: list[dict[str, object]] = []
     accuracy: dict[str, float] = {}
@@ -356,19 +364,23 @@ async def run(settings: object = None, asterisk: object = None) -> list[dict[str
         for label, busy in (("idle", 0), ("both_cores_busy", os.cpu_count() or 2)):
             with BusyLoops(busy), CpuMeter(also=workers) as cpu:
                 r = await replay(utts, BENCH_CALLS, engine, BENCH_GAP_S)
+            # the machine's own load beside this bench (other work on a shared machine)
+            loadavg = round(os.getloadavg()[1], 1)
             right, n = r["tally"].pop("all")  # type: ignore[attr-defined]
             accuracy[label] = 100 * right / n
             by = {k: f"{a}/{b}" for k, (a, b) in r["tally"].items()}  # type: ignore[attr-defined]
-            print(f"  {label}: intent {right}/{n} = {accuracy[label]:.1f} %, {by}, second "
-                  f"pass {r['outcomes']}", flush=True)  # fmt: skip
+            print(f"  {label} (5-min load average {loadavg}): intent {right}/{n} = "
+                  f"{accuracy[label]:.1f} %, {by}, second "
+                  f"pass {r['outcomes']}, per tier [first right, final right, n] "
+                  f"{r['tiers']}", flush=True)  # fmt: skip
             for m in r["misses"]:  # type: ignore[attr-defined]
                 print(f"      MISS {m}")
             rows.append(measure(
                 f"speech.asr_final_latency.{label}", "ms",
                 [1000 * x for x in r["latencies"]],  # type: ignore[attr-defined]
-                calls=BENCH_CALLS, busy_loops=busy, engine=engine.name,
+                calls=BENCH_CALLS, busy_loops=busy, loadavg_5min=loadavg, engine=engine.name,
                 intent_accuracy_percent=round(accuracy[label], 1), right=right, turns=n,
-                by_group=by, second_pass=r["outcomes"],
+                by_group=by, second_pass=r["outcomes"], second_pass_tiers=r["tiers"],
                 second_pass_turns_p95_ms=round(1000 * pct(r["second"], 0.95))  # type: ignore[arg-type]
                 if r["second"] else None,
                 service_cpu_percent=round(cpu.cpu_percent, 1),

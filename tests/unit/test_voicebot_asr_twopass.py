@@ -186,11 +186,18 @@ def test_first_pass_time_counts_against_the_deadline():
         def recognizer(self, phrases=None):
             return SlowSession(self.text)
 
+    # an UNSURE turn ("winnings"): its budget runs from the end of the audio
     fake = FakeWhisper("did i win", clock, wait=0.2)
-    engine = TwoPassEngine(SlowFirst(""), fake, deadline_s=0.45, patient_s=0.45, clock=clock,  # type: ignore[arg-type]
-                           early_start=False)  # fmt: skip
+    engine = TwoPassEngine(SlowFirst("winnings"), fake, deadline_s=0.45, patient_s=0.45,  # type: ignore[arg-type]
+                           clock=clock, early_start=False)  # fmt: skip
     rec = engine.recognizer()
-    assert rec.final().text == "" and rec.second_outcome == "skipped"
+    assert rec.final().text == "winnings" and rec.second_outcome == "skipped"
+    # an URGENT one (nothing heard): from the first pass's answer, so a slow first pass
+    # does not use up the second's time
+    engine = TwoPassEngine(SlowFirst(""), fake, deadline_s=0.45, patient_s=0.45,  # type: ignore[arg-type]
+                           clock=clock, early_start=False)  # fmt: skip
+    rec = engine.recognizer()
+    assert rec.final().text == "did i win" and rec.second_outcome == "used"
 
 
 def test_a_turn_not_understood_at_all_waits_longer_and_goes_first():
@@ -332,3 +339,16 @@ def test_early_start_can_be_turned_off():
     whisper.futures[0].set_result(Transcript("", 0.0, ()))
     assert answer.result(timeout=5).text == "what is the draw"
     assert events == ["first final", "second"] and engine.outcomes["early"] == 0
+
+
+def test_whisper_not_understood_beats_a_model_guess_on_the_first_transcript():
+    # "talk" alone: no pattern; the intent model's guess (by="model") is no evidence against
+    # Whisper hearing an out-of-domain sentence
+    from voicebot.intents import understand, warm_up
+
+    if not warm_up() or understand("is the draw tonight").by != "model":
+        pytest.skip("scikit-learn not installed")
+    first = Transcript("is the draw tonight")
+    assert SecondPassPolicy().combine(first, Transcript("can i buy a car")).text == "can i buy a car"
+    patterns = Transcript("the the the")  # neither understood: the first stands
+    assert SecondPassPolicy().combine(patterns, Transcript("blah blah")).text == "the the the"
