@@ -297,7 +297,8 @@ class RoutingExecutor:
         source = "channel"
         if not status:  # unreadable: the caller hung up (the session ended with the call)
             source = "ami" if seen else "none"
-            status = "ANSWER" if seen else ("CANCEL" if hung_up else "NOANSWER")
+            gone = hung_up or self.chan.hung_up
+            status = "ANSWER" if seen else ("CANCEL" if gone else "NOANSWER")
         outcome = Outcome.from_dialstatus(status)
         answered_by: int | None = None
         if outcome is Outcome.ANSWERED:
@@ -336,19 +337,17 @@ class RoutingExecutor:
         seen = self._seen_answer()
         answered_ext = extension_of_channel(member) if member else None
         # CONTINUE: with option c, Queue returns so only after a member answered and hung up
-        talked = answered_ext is not None or status == "CONTINUE"
-        source = "channel"
-        if answered_ext is None and seen is not None:
-            answered_ext = seen[0]
-            if not talked:
-                source = "ami"  # the variables were unreadable (the caller hung up)
-            talked = True
-        if talked:
-            outcome = Outcome.ANSWERED
-        elif hung_up:
-            outcome = Outcome.CALLER_HUNG_UP
+        if answered_ext is not None or status == "CONTINUE":
+            outcome, source = Outcome.ANSWERED, "channel"
+            answered_ext = answered_ext or (seen[0] if seen else None)
+        elif seen is not None:  # the variables were unreadable (the caller hung up): AMI saw it
+            outcome, source, answered_ext = Outcome.ANSWERED, "ami", seen[0]
+        elif hung_up or self.chan.hung_up:
+            # Queue returned -1 (the caller left while waiting), or it returned and the
+            # session ended before its variables could be read: the caller is gone either way
+            outcome, source = Outcome.CALLER_HUNG_UP, "none" if self.chan.hung_up else "channel"
         else:
-            outcome = Outcome.from_queuestatus(status or "TIMEOUT")
+            outcome, source = Outcome.from_queuestatus(status or "TIMEOUT"), "channel"
         answered_by: int | None = None
         if outcome is Outcome.ANSWERED:
             op = self.directory.by_extension(answered_ext or "")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import shlex
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -27,7 +27,7 @@ from callrouting.model import Directory, Operator, Role
 from callrouting.policy import Outcome, RingPlan, RingStep, RingTarget, StepKind
 from hotline.db.writes import RowRef
 from hotline.pbx.agi import AgiChannel
-from hotline.pbx.ami import AmiClient, Backoff
+from hotline.pbx.ami import AgentConnect, AmiClient, Backoff
 
 pytestmark = pytest.mark.component
 
@@ -43,6 +43,7 @@ class AppRun:
     sets: dict[str, str]
     result: int = 0
     hang_up: bool = False
+    meanwhile: Callable[[], Awaitable[None]] | None = None  # while the app runs (AMI events)
 
 
 @dataclass
@@ -68,9 +69,11 @@ class AsteriskAgiPeer:
                              else f"200 result=1 ({value})\n".encode())
             elif words[0] == "EXEC":
                 run = self.runs.pop(0)
+                if run.meanwhile is not None:
+                    await run.meanwhile()
                 self.variables.update(run.sets)
                 writer.write(f"200 result={run.result}\n".encode())
-                if run.hang_up:
+                if run.hang_up:  # AGISIGHUP's notice, then AGIEXITONHANGUP ends the session
                     writer.write(b"HANGUP\n")
                     await writer.drain()
                     writer.close()
@@ -226,3 +229,43 @@ async def test_caller_gone_while_waiting_in_the_queue(ami_down: AmiClient) -> No
     assert result.outcome == "failed"
     assert [a.outcome for a in result.attempts] == [Outcome.CALLER_HUNG_UP]
     assert store.answered == [] and chan.hung_up
+
+
+async def test_caller_ends_the_conversation_with_ami_up(no_leaked_tasks, fake_ami: FakeAmi) -> None:
+    """The caller hangs up while talking: Queue (c) returns 0, then the session ends before
+    GET VARIABLE is answered. AMI's AgentConnect is the only witness, and it is used."""
+    client = AmiClient(fake_ami.host, fake_ami.port, fake_ami.username, fake_ami.secret,
+                       backoff=Backoff(0.02, 0.1, rng=random.Random(4)))
+    await client.start()
+    try:
+        await client.wait_connected(5)
+        seen = asyncio.Event()
+        client.subscribe(AgentConnect, lambda ev: seen.set())
+
+        async def member_answers() -> None:
+            await fake_ami.push_event("AgentConnect", Channel="PJSIP/caller-00000001",
+                                      Uniqueid="1764676800.7", Queue="hotline-pool",
+                                      Interface="PJSIP/1002", DestChannel="PJSIP/1002-00000002")
+            await asyncio.wait_for(seen.wait(), 5)
+
+        peer = AsteriskAgiPeer([AppRun({"QUEUESTATUS": "CONTINUE", "MEMBERINTERFACE": "PJSIP/1002"},
+                                       hang_up=True, meanwhile=member_answers)])
+        store = Store()
+        result, chan = await route(peer, [pool()], client, store)
+    finally:
+        await client.stop()
+    assert chan.hung_up
+    assert result.outcome == "answered" and result.answered_by == OPS[2]
+    assert [op for op, _ in store.answered] == [2]
+
+
+async def test_caller_ends_the_conversation_while_ami_is_down(ami_down: AmiClient) -> None:
+    """Nothing can tell then (AGIEXITONHANGUP ends the session before the variables are read,
+    no event arrives): the step is the caller's hang-up, and routing stops without retrying."""
+    peer = AsteriskAgiPeer([AppRun({"QUEUESTATUS": "CONTINUE", "MEMBERINTERFACE": "PJSIP/1002"},
+                                   hang_up=True)])
+    store = Store()
+    result, chan = await route(peer, [pool()], ami_down, store)
+    assert chan.hung_up and result.outcome == "failed"
+    assert [a.outcome for a in result.attempts] == [Outcome.CALLER_HUNG_UP]
+    assert [c for c in peer.commands if c.startswith("EXEC")] == ['EXEC Queue "hotline-pool,c,,,"']
