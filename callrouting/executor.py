@@ -359,7 +359,7 @@ class RoutingExecutor:
         return await self._finish(step, attempt, outcome, answered_by, started, ended)
 
     def _seen_answer(self) -> tuple[str, datetime] | None:
-        """What AMI saw answer this step (extension, when), if AMI was there to see it."""
+        """Who AMI saw answer this call (extension, when), if AMI was there to see it."""
         return self.events.answered if self.events is not None else None
 
     @staticmethod
