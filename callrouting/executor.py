@@ -3,16 +3,26 @@
 Per RING step one `Dial(PJSIP/a&PJSIP/b,<seconds>,g)`: Asterisk rings the targets together,
 the first to answer gets the call and the others are cancelled.  The caller ID name is set
 to the plan's display name first (through `quote`), so the operator's phone shows the
-context.  The pool step is `Queue(<pool>,g,,,<wait>)` with `QUEUE_PRIO` (VIPs higher).
-Option `g` keeps the caller in the AGI session after the operator hangs up, for the rating.
+context.  The pool step is `Queue(<pool>,c,,,<wait>)` with `QUEUE_PRIO` (VIPs higher).
+Dial's `g` and Queue's `c` keep the caller in the AGI session after the operator hangs up,
+for the rating (without `c`, Queue returns -1 after every conversation, as if the caller had
+hung up; `g` is no Queue option).
 
-After each step the outcome goes back to the policy (`next_step`), which re-checks presence.
-Every step is stored as an attempt; the call row gets who answered; a step that carries a
-review flag (the team lead, or the pool when there is no lead) flags the call for QA.
+The outcome of a step is what Asterisk leaves on the caller's channel once Dial/Queue
+returns, read with GET VARIABLE: DIALSTATUS, DIALEDPEERNUMBER / DIALEDPEERNAME and
+ANSWEREDTIME_MS after Dial; MEMBERINTERFACE (queues.conf `setinterfacevar`; cleared by the
+executor before each queue step, Queue never clears it), QUEUESTATUS (`CONTINUE`: a member
+answered and the conversation ended) and ANSWEREDTIME_MS after Queue.  These do not depend
+on AMI, which may be down.  After each step the outcome goes back to the policy
+(`next_step`), which re-checks presence.  Every step is stored as an attempt; the call row
+gets who answered; a step that carries a review flag (the team lead, or the pool when there
+is no lead) flags the call for QA.
 
 With an `AmiClient` the executor also follows the caller channel's DialBegin/DialEnd and
-AgentConnect events: ring start times per target (for tests and the benchmark), the moment
-of the answer (stored at once, for the wallboard) and who answered in the queue.
+AgentConnect events: ring start times per target (for tests and the benchmark) and the moment
+of the answer, stored at once for the wallboard.  They decide an outcome only when the
+channel variables cannot be read: the caller hung up during the conversation, and with
+AGIEXITONHANGUP Asterisk ends the session at once.
 """
 
 from __future__ import annotations
@@ -178,7 +188,7 @@ class RoutingExecutor:
         ami: AmiClient | None = None,
         clock: Callable[[], datetime] = utcnow,
         dial_options: str = "g",
-        queue_options: str = "g",
+        queue_options: str = "c",
         metrics: Metrics | None = None,
     ):
         for opts in (dial_options, queue_options):
@@ -278,31 +288,36 @@ class RoutingExecutor:
             await self.chan.exec("Dial", f"{targets},{int(step.timeout or 15)},{self.dial_options}")
         except AgiHangup:
             hung_up = True
-        status = (await self._var("DIALSTATUS")) or ""
-        peer = (await self._var("DIALEDPEERNUMBER")) or ""
-        talk = _seconds(await self._var("ANSWEREDTIME"))
+        status = (await self._var("DIALSTATUS")) or ""  # Dial sets it on every return
+        peer = (await self._var("DIALEDPEERNUMBER")) or ""  # "1002": who answered
+        peer_channel = (await self._var("DIALEDPEERNAME")) or ""  # "PJSIP/1002-0000001a"
+        talk_ms = _number(await self._var("ANSWEREDTIME_MS"))
         ended = self.clock()
-        if not status:
-            answered_seen = self.events is not None and self.events.answered is not None
-            status = "ANSWER" if answered_seen else ("CANCEL" if hung_up else "NOANSWER")
+        seen = self._seen_answer()
+        source = "channel"
+        if not status:  # unreadable: the caller hung up (the session ended with the call)
+            source = "ami" if seen else "none"
+            gone = hung_up or self.chan.hung_up
+            status = "ANSWER" if seen else ("CANCEL" if gone else "NOANSWER")
         outcome = Outcome.from_dialstatus(status)
         answered_by: int | None = None
         if outcome is Outcome.ANSWERED:
-            op = self.directory.by_extension(extension_of_channel(f"X/{peer}") or "")
-            if op is None and self.events is not None and self.events.answered:
-                op = self.directory.by_extension(self.events.answered[0])
+            ext = (extension_of_channel(f"X/{peer}") if peer else None) or (
+                extension_of_channel(peer_channel) if peer_channel else None)
+            op = self.directory.by_extension(ext or (seen[0] if seen else ""))
             answered_by = op.id if op else None
-            at = (
-                self.events.answered[1]
-                if self.events is not None and self.events.answered
-                else ended - timedelta(seconds=talk or 0)
-            )
-            self._store_answer(answered_by, at)
+            self._store_answer(answered_by, self._answered_at(seen, ended, talk_ms))
+        self.log.info("routing.dial_returned", step=step.index, dialstatus=status or None,
+                      peer=peer or peer_channel or None, answered_ms=talk_ms, source=source,
+                      ami_saw_answer=seen is not None)
         return await self._finish(step, attempt, outcome, answered_by, started, ended)
 
     async def _queue(self, step: RingStep, timing: StepTiming) -> AttemptRecord:
         queue = _checked(step.queue or "")
         await self.chan.set_variable("QUEUE_PRIO", str(int(step.priority)))
+        # Queue sets MEMBERINTERFACE when a member answers and never clears it: clear it so
+        # that a value after this step is this step's answer (not an earlier transfer's)
+        await self.chan.set_variable("MEMBERINTERFACE", "")
         await self._before_step(step)
         started = self.clock()
         attempt = self._spawn_attempt(step, started)
@@ -315,25 +330,45 @@ class RoutingExecutor:
             await self.chan.exec("Queue", f"{queue},{self.queue_options},,,{wait}")
         except AgiHangup:
             hung_up = True
-        status = (await self._var("QUEUESTATUS")) or ""
+        status = ((await self._var("QUEUESTATUS")) or "").strip().upper()
         member = (await self._var("MEMBERINTERFACE")) or ""
+        talk_ms = _number(await self._var("ANSWEREDTIME_MS"))
         ended = self.clock()
+        seen = self._seen_answer()
         answered_ext = extension_of_channel(member) if member else None
-        if answered_ext is None and self.events is not None and self.events.answered:
-            answered_ext = self.events.answered[0]
-        if answered_ext is not None:
-            outcome = Outcome.ANSWERED
-        elif hung_up:
-            outcome = Outcome.CALLER_HUNG_UP
+        # CONTINUE: with option c, Queue returns so only after a member answered and hung up
+        if answered_ext is not None or status == "CONTINUE":
+            outcome, source = Outcome.ANSWERED, "channel"
+            answered_ext = answered_ext or (seen[0] if seen else None)
+        elif seen is not None:  # the variables were unreadable (the caller hung up): AMI saw it
+            outcome, source, answered_ext = Outcome.ANSWERED, "ami", seen[0]
+        elif hung_up or self.chan.hung_up:
+            # Queue returned -1 (the caller left while waiting), or it returned and the
+            # session ended before its variables could be read: the caller is gone either way
+            outcome, source = Outcome.CALLER_HUNG_UP, "none" if self.chan.hung_up else "channel"
         else:
-            outcome = Outcome.from_queuestatus(status or "TIMEOUT")
+            outcome, source = Outcome.from_queuestatus(status or "TIMEOUT"), "channel"
         answered_by: int | None = None
         if outcome is Outcome.ANSWERED:
             op = self.directory.by_extension(answered_ext or "")
             answered_by = op.id if op else None
-            at = self.events.answered[1] if self.events and self.events.answered else ended
-            self._store_answer(answered_by, at)
+            self._store_answer(answered_by, self._answered_at(seen, ended, talk_ms))
+        self.log.info("routing.queue_returned", step=step.index, queuestatus=status or None,
+                      member=member or None, answered_ms=talk_ms, source=source,
+                      ami_saw_answer=seen is not None)
         return await self._finish(step, attempt, outcome, answered_by, started, ended)
+
+    def _seen_answer(self) -> tuple[str, datetime] | None:
+        """Who AMI saw answer this call (extension, when), if AMI was there to see it."""
+        return self.events.answered if self.events is not None else None
+
+    @staticmethod
+    def _answered_at(seen: tuple[str, datetime] | None, ended: datetime,
+                     talk_ms: float | None) -> datetime:
+        """AMI's moment of the answer if it saw it, else the end less the talk time."""
+        if seen is not None:
+            return seen[1]
+        return ended - timedelta(milliseconds=talk_ms or 0)
 
     async def _before_step(self, step: RingStep) -> None:
         await self.chan.set_variable("CALLERID(name)", self.plan.display_name)
@@ -405,7 +440,7 @@ def _checked(extension: str) -> str:
     return extension
 
 
-def _seconds(value: str | None) -> float | None:
+def _number(value: str | None) -> float | None:
     try:
         return float(value) if value else None
     except ValueError:

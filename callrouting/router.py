@@ -90,7 +90,7 @@ class CallRouter:
         ami: AmiClient | Callable[[], AmiClient | None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         dial_options: str = "g",
-        queue_options: str = "g",
+        queue_options: str = "c",
         metrics: Metrics | None = None,
         writes: WriteQueue | None = None,  # the service's one write path (the call store's)
     ):
