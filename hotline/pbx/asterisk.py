@@ -12,6 +12,7 @@ import fcntl
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import stat
@@ -44,7 +45,9 @@ class PbxSettings(Protocol):
 
 TEMPLATES = PROJECT_ROOT / "asterisk" / "templates"
 ASTERISK_BIN = "/usr/sbin/asterisk"
-DEBOOTSTRAP_PACKAGES = "asterisk,asterisk-core-sounds-en-wav"
+# music on hold: the opsound set as WAV (8 kHz slin, no transcoding codec needed), played from
+# /usr/share/asterisk/moh by musiconhold.conf's `default` class
+DEBOOTSTRAP_PACKAGES = "asterisk,asterisk-core-sounds-en-wav,asterisk-moh-opsound-wav"
 
 NOLOAD = [
     # listeners or hardware the hotline does not use
@@ -81,7 +84,7 @@ STUB_CONFIGS = {
     "cel.conf": "[general]\nenable = no\n",
     "followme.conf": "[general]\n",
     "confbridge.conf": "[general]\n",
-    "musiconhold.conf": "[general]\n",
+    "musiconhold.conf": "[general]\n\n[default]\nmode = files\ndirectory = /usr/share/asterisk/moh\n",
     "features.conf": "[general]\n",
     "http.conf": "[general]\nenabled = no\n",
     "ari.conf": "[general]\nenabled = no\n",
@@ -151,7 +154,33 @@ class Operator:
 
 
 def root_ready(root: Path) -> bool:
-    return (root / ASTERISK_BIN.lstrip("/")).exists()
+    """Asterisk is there with every package of DEBOOTSTRAP_PACKAGES (a root or cache made before a
+    package joined the list lacks it)."""
+    return (root / ASTERISK_BIN.lstrip("/")).exists() and not missing_packages(root)
+
+
+def missing_packages(root: Path) -> list[str]:
+    """Packages of DEBOOTSTRAP_PACKAGES that the root's dpkg does not list as installed."""
+    try:
+        status = (root / "var/lib/dpkg/status").read_text(errors="replace")
+    except OSError:
+        return DEBOOTSTRAP_PACKAGES.split(",")
+    installed = {
+        m.group(1) for m in re.finditer(r"^Package: (\S+)\n(?:[^\n]+\n)*?Status: install ok installed$",
+                                        status, re.MULTILINE)
+    }
+    return [p for p in DEBOOTSTRAP_PACKAGES.split(",") if p not in installed]
+
+
+def _add_packages(root: Path, progress: Progress) -> None:
+    """Install what a root made from an older package list lacks, in place (apt-get in the root)."""
+    missing = missing_packages(root)
+    progress(f"adding {', '.join(missing)} to {root}")
+    # the machine's clock may run past the Release file's Valid-Until of the package mirror
+    _run(["chroot", str(root), "apt-get", "-q", "-o", "Acquire::Check-Valid-Until=false", "update"])
+    _run(["chroot", str(root), "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y",
+          "--no-install-recommends", "install", *missing])
+    _run(["chroot", str(root), "apt-get", "clean"])
 
 
 def provision_root(root: Path, cache: Path, progress: Progress = _print_progress) -> Path:
@@ -171,6 +200,13 @@ def provision_root(root: Path, cache: Path, progress: Progress = _print_progress
 def _provision_root_locked(root: Path, cache: Path, progress: Progress) -> Path:
     if root_ready(root):
         return root
+    if (root / ASTERISK_BIN.lstrip("/")).exists():
+        # an older package list: add the packages in place (instances running in the root keep
+        # going) and leave the cache for the next restore, which adds them too
+        _add_packages(root, progress)
+        if not root_ready(root):
+            raise AsteriskError(f"{root} still lacks {', '.join(missing_packages(root))}")
+        return root
     if not cache.exists():
         build_cache(cache, progress)
     progress(f"restoring {root} from {cache}")
@@ -184,8 +220,10 @@ def _provision_root_locked(root: Path, cache: Path, progress: Progress) -> Path:
         (tmp / "root").rename(root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if not root_ready(root):
+    if not (root / ASTERISK_BIN.lstrip("/")).exists():
         raise AsteriskError(f"{cache} does not contain an Asterisk root; delete it to rebuild")
+    if missing_packages(root):
+        _add_packages(root, progress)
     progress(f"restored in {time.monotonic() - t0:.1f}s")
     return root
 
