@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from callrouting.events import WaitAnnouncer
 from callrouting.model import Directory, Operator, Presence
 from callrouting.policy import (
     AttemptRecord,
@@ -49,6 +50,7 @@ from callrouting.policy import (
     review_reason,
 )
 from callrouting.store import RoutingStore
+from callrouting.waitroom import WaitingRoom
 from hotline.clock import utcnow
 from hotline.db.calls import CallKey
 from hotline.db.writes import RowRef, known_id
@@ -123,7 +125,7 @@ class CallEvents:
         clock: Callable[[], datetime],
         on_answer: Callable[[str, datetime], Any] | None = None,
     ):
-        from hotline.pbx.ami import AgentCalled, AgentConnect, DialBegin, DialEnd
+        from hotline.pbx.ami import AgentCalled, AgentConnect, DialBegin, DialEnd, QueueCallerJoin
 
         self.uniqueid = uniqueid
         self.on_answer = on_answer
@@ -131,7 +133,9 @@ class CallEvents:
         self.current: StepTiming | None = None
         self.answered: tuple[str, datetime] | None = None
         self.answered_event = asyncio.Event()
+        self.joined_event = asyncio.Event()  # QueueCallerJoin: the caller is in the queue
         self._unsub = [
+            ami.subscribe(QueueCallerJoin, self._joined),
             ami.subscribe(DialBegin, self._dial_begin),
             ami.subscribe(AgentCalled, self._agent_called),
             ami.subscribe(DialEnd, self._dial_end),
@@ -142,6 +146,10 @@ class CallEvents:
         for unsub in self._unsub:
             unsub()
         self._unsub.clear()
+
+    def _joined(self, ev: Any) -> None:
+        if ev.uniqueid == self.uniqueid:
+            self.joined_event.set()
 
     def _ring(self, channel: str) -> None:
         ext = extension_of_channel(channel)
@@ -188,8 +196,13 @@ class RoutingExecutor:
         ami: AmiClient | None = None,
         clock: Callable[[], datetime] = utcnow,
         dial_options: str = "g",
-        queue_options: str = "c",
+        queue_options: str = "cR",
         metrics: Metrics | None = None,
+        waiting: WaitingRoom | None = None,
+        announcer: WaitAnnouncer | None = None,
+        vip: bool = False,
+        pool_rule: str | None = None,
+        overflow_extensions: frozenset[str] = frozenset(),
     ):
         for opts in (dial_options, queue_options):
             if not _OPTIONS.fullmatch(opts):
@@ -204,6 +217,11 @@ class RoutingExecutor:
         self._answer_stored = False
         self.metrics = metrics or Metrics()
         self._waiting: Waiting | None = None  # the caller, counted while a step waits for a person
+        # waiting in the pool: places, estimates and announcements (callrouting.waitroom);
+        # `pool_rule` is the queue rule that widens the pool to the overflow members
+        # (penalty 2) after the overflow wait; everyone else has penalty 1
+        self.waiting, self.announcer, self.vip = waiting, announcer, vip
+        self.pool_rule, self.overflow_extensions = pool_rule, overflow_extensions
 
     # ---- the loop
 
@@ -318,18 +336,34 @@ class RoutingExecutor:
         # Queue sets MEMBERINTERFACE when a member answers and never clears it: clear it so
         # that a value after this step is this step's answer (not an earlier transfer's)
         await self.chan.set_variable("MEMBERINTERFACE", "")
+        if self.announcer is not None and self.announcer.music:
+            await self.chan.set_variable("CHANNEL(musicclass)", _checked(self.announcer.music))
+        rule = ""
+        if self.pool_rule is not None:
+            rule = _checked(self.pool_rule)
+            await self.chan.set_variable("QUEUE_MAX_PENALTY", "1")
         await self._before_step(step)
         started = self.clock()
         attempt = self._spawn_attempt(step, started)
         timing.sent_at = time.monotonic()
         self.log.info("routing.queue", step=step.index, queue=queue, priority=step.priority,
-                      max_wait=step.timeout)
+                      max_wait=step.timeout, rule=rule or None)
         wait = "" if step.timeout is None else str(int(step.timeout))
         hung_up = False
+        key = self.chan.uniqueid
+        announcing = self._start_waiting(queue, step)
         try:
-            await self.chan.exec("Queue", f"{queue},{self.queue_options},,,{wait}")
+            tail = f",,,{rule}" if rule else ""  # args 6-8: AGI, gosub, rule
+            await self.chan.exec("Queue", f"{queue},{self.queue_options},,,{wait}{tail}")
         except AgiHangup:
             hung_up = True
+        finally:
+            if announcing is not None:
+                announcing.cancel()
+                await asyncio.gather(announcing, return_exceptions=True)
+            if self.waiting is not None:
+                self.waiting.talk_ended(key)
+                self.waiting.leave(key)
         status = ((await self._var("QUEUESTATUS")) or "").strip().upper()
         member = (await self._var("MEMBERINTERFACE")) or ""
         talk_ms = _number(await self._var("ANSWEREDTIME_MS"))
@@ -370,6 +404,40 @@ class RoutingExecutor:
             return seen[1]
         return ended - timedelta(milliseconds=talk_ms or 0)
 
+    def _start_waiting(self, queue: str, step: RingStep) -> asyncio.Task[None] | None:
+        """Register the caller in the waiting room; start its announcements if it has any."""
+        if self.waiting is None:
+            return None
+        self.waiting.join(queue, self.chan.uniqueid, int(step.priority), self._staff)
+        channel = self.chan.env.get("agi_channel") or ""
+        if self.announcer is None or self.ami is None or self.events is None or not channel:
+            return None
+        self.events.answered_event.clear()  # a new wait (the queue step comes again)
+        self.events.joined_event.clear()
+        self.events.answered = None
+        return asyncio.create_task(
+            self.waiting.announce(self.ami, channel, self.chan.uniqueid, self.call_id,
+                                  self.announcer, self.events.answered_event, vip=self.vip,
+                                  joined=self.events.joined_event),
+            name=f"queue-announce-{self.chan.uniqueid}",
+        )
+
+    def _staff(self) -> tuple[int, int]:
+        """(free, busy) operators who take pool calls now (overflow members only later)."""
+        presence = self._presence()
+        if presence is None:
+            return 0, 0
+        free = busy = 0
+        for op in self.directory.operators.values():
+            if op.extension in self.overflow_extensions:
+                continue
+            state = presence.get(op.id, Presence.UNAVAILABLE)
+            if state is Presence.AVAILABLE:
+                free += 1
+            elif state in (Presence.IN_USE, Presence.RINGING):
+                busy += 1
+        return free, busy
+
     async def _before_step(self, step: RingStep) -> None:
         await self.chan.set_variable("CALLERID(name)", self.plan.display_name)
         if step.flag_for_review is not None and self.store and self.call_id is not None:
@@ -396,6 +464,8 @@ class RoutingExecutor:
         if self._waiting is not None:
             self._waiting.done()  # talking now, no longer waiting
         op = self.directory.by_extension(extension)
+        if self.waiting is not None:
+            self.waiting.answered(self.chan.uniqueid)
         self._store_answer(op.id if op else None, at)
 
     def _store_answer(self, operator_id: int | None, at: datetime) -> None:

@@ -22,7 +22,7 @@ from hotline.app.http import create_app
 from hotline.app.httpserver import HttpServer, http_config
 from hotline.app.reconcile import Reconciler, ReconcileReport, ami_live_channels
 from hotline.app.settings import Settings
-from hotline.app.wiring import build_ivr
+from hotline.app.wiring import build_ivr, pool_params
 from hotline.clock import utcnow
 from hotline.db import migrate
 from hotline.db.base import make_engine, make_sessionmaker
@@ -31,7 +31,7 @@ from hotline.metrics import Metrics
 from hotline.paths import PROJECT_ROOT
 from hotline.pbx.agi import AgiChannel, FastAgiServer, Handler
 from hotline.pbx.ami import AmiClient, AmiError
-from hotline.pbx.asterisk import AsteriskError, AsteriskInstance, Operator
+from hotline.pbx.asterisk import OVERFLOW_RULE, AsteriskError, AsteriskInstance, Operator
 from hotline.pbx.cdr import CdrLog
 from hotline.pbx.console import ConsoleError, run_command
 from lottery.facts import DbLotteryFacts
@@ -206,6 +206,35 @@ class Service:
                 await self._replace_presence([o.extension for o in ops])
             else:  # nothing to ask AMI now: follow the new list; it resyncs on reconnect
                 self._swap_presence(self._new_presence([o.extension for o in ops]))
+        if self.dialplans.ready:  # new leads or team members change who is held for overflow
+            await self._pool_changed(self.dialplans.active)
+
+    async def _pool_changed(self, dialplan: Any) -> None:
+        """Apply the active dialplan's `queue:` (wrap-up, overflow) to the pool queue: queues.conf
+        penalties and wrapuptime, queuerules.conf, then a reload; the router sets each caller's
+        QUEUE_MAX_PENALTY and rule to match, the waiting room counts the wrap-up in estimates."""
+        if self.router is None:
+            return
+        directory = await self.router.store.load_directory()
+        pool = pool_params(dialplan.queue, directory)
+        if pool.problem:
+            log.error("queue.overflow_unusable", problem=pool.problem)
+        self.router.waiting.wrapup_s = float(pool.params.wrapup)
+        if pool.params == self.asterisk.pool:
+            return
+        self.asterisk.pool = pool.params
+        async with self._directory_lock:
+            try:
+                await asyncio.to_thread(self.asterisk.write_directory_config, await self.operators())
+            except AsteriskError as exc:
+                log.error("queue.config_failed", error=str(exc))
+                return
+            self._reload_pending = True
+            await self._reload_asterisk()
+        self.router.pool_rule = OVERFLOW_RULE if pool.params.overflow_after else None
+        self.router.overflow_extensions = pool.overflow
+        log.info("queue.configured", wrapup=pool.params.wrapup,
+                 overflow_after=pool.params.overflow_after, overflow=sorted(pool.overflow))
 
     async def _reload_asterisk(self) -> bool:
         """Reload endpoints and queue members from the files on disk; False if Asterisk can't now.
@@ -222,7 +251,8 @@ class Service:
             if "reloaded successfully" not in out.lower():
                 raise ConsoleError(f"module reload res_pjsip.so: {out.strip()[-300:] or 'no answer'}")
             await self.ami.action({"Action": "QueueReload", "Queue": self.settings.asterisk.pool_queue,
-                                   "Members": "yes", "Parameters": "yes"}, check=True)
+                                   "Members": "yes", "Parameters": "yes", "Rules": "yes"},
+                                  check=True)
         except (AmiError, ConsoleError) as exc:
             log.warning("directory.reload_failed", error=str(exc), hint="retried on AMI reconnect")
             return False
@@ -271,7 +301,10 @@ class Service:
             await ensure_demo_users(self.sessionmaker, s.resolve(s.var_dir))
         await self.ami.start()
         await self._reconcile_at_start()
+        self.dialplans.on_activated = self._pool_changed
         await self.dialplans.start()
+        if self.dialplans.ready:
+            await self._pool_changed(self.dialplans.active)
         if self.bot is not None:
             await self.bot.start()
         await self.agi.start()

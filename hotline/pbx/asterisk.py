@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -95,7 +95,8 @@ STUB_CONFIGS = {
 }
 COPIED_STOCK = ["indications.conf", "codecs.conf", "ccss.conf", "udptl.conf"]
 # Rendered from the operator directory: rewritten and reloaded when the directory changes.
-DIRECTORY_TEMPLATES = ("pjsip.conf.j2", "queues.conf.j2")
+DIRECTORY_TEMPLATES = ("pjsip.conf.j2", "queues.conf.j2", "queuerules.conf.j2")
+OVERFLOW_RULE = "hotline-overflow"  # queuerules.conf: widens the pool to penalty 2 members
 # secrets (AMI secret, SIP passwords, the FastAGI key): readable by their writer (the
 # service) and Asterisk's group only, never by other users
 PRIVATE_CONFIGS = {"manager.conf", "pjsip.conf", KEY_FILE}
@@ -148,6 +149,18 @@ class Operator:
     extension: str
     name: str
     password: str
+
+
+@dataclass(frozen=True)
+class PoolParams:
+    """How the pool queue rings (the service takes them from the active dialplan's `queue:`).
+
+    With `overflow_after`, members listed in `penalties` with 2 ring only for callers who
+    waited that long (rule OVERFLOW_RULE; the service sets QUEUE_MAX_PENALTY=1 on callers)."""
+
+    wrapup: int = 0
+    penalties: Mapping[str, int] = field(default_factory=dict)
+    overflow_after: int | None = None
 
 
 # --- the root ----------------------------------------------------------------------------------
@@ -286,6 +299,7 @@ class AsteriskInstance:
         self.dir = self.root / self.inside.lstrip("/")  # path as we see it
         self.proc: subprocess.Popen[bytes] | None = None
         self.owned = False  # started by this object (start()): only then stop_if_owned stops it
+        self.pool = PoolParams()  # queues.conf wrap-up and penalties, queuerules.conf overflow
 
     # paths the service shares with Asterisk
     @property
@@ -354,6 +368,8 @@ class AsteriskInstance:
             agi_first_answer_timeout=f"{a.agi_first_answer_timeout:g}", cdr_file=CDR_FILE,
             ami_read=",".join(AMI_READ), ami_write=",".join(AMI_WRITE),
             run_user=RUN_USER, run_group=RUN_GROUP,
+            pool_wrapup=int(self.pool.wrapup), pool_penalties=dict(self.pool.penalties),
+            pool_overflow_after=self.pool.overflow_after, pool_overflow_rule=OVERFLOW_RULE,
         )
         if ami_secret is not None:
             _check_conf_value(ami_secret, "AMI secret")

@@ -126,7 +126,7 @@ async def test_presence_rechecked_between_steps_and_pool_priority() -> None:
     result = await _executor(chan, _plan({}), presence, store).run()
     execs = [c[1:] for c in chan.sent if c[0] == "EXEC"]
     assert execs == [("Dial", "PJSIP/1001,5,g"), ("Dial", "PJSIP/1001,6,g"),
-                     ("Queue", "hotline-pool,c,,,")]
+                     ("Queue", "hotline-pool,cR,,,")]
     assert ("SET", "QUEUE_PRIO", "10") in chan.sent  # VIP
     assert result.answered_by == OPS[3]
     assert store.reviews == ["no_answer"]  # the skipped lead's flag passes to the pool

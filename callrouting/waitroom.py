@@ -1,0 +1,211 @@
+"""The callers waiting in the pool queues, as the service sees them, and what they hear.
+
+One `WaitingRoom` per service.  The executor registers a caller right before `Queue()`
+(`join`), reports the answer and the end of the talk, and runs `announce` beside the
+`Queue()` for a caller whose front end gave a `WaitAnnouncer`.  Places follow Asterisk's
+order (priority, then arrival); estimates come from `callrouting.waiting` over this
+queue's recent answered calls and the operators free or on calls.
+
+An announcement reaches the caller without taking them out of the queue (they keep their
+place, and an operator freeing up mid-sentence is not missed): the service originates a
+Local channel whose one half plays the rendered prompt and whose other half whispers it to
+the caller with `ChanSpy(<caller>,qwEs)`, over the music (docs/decisions/0005).  Each one is
+stored as a call event `queue.announcement` with the exact text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from callrouting.events import WaitAnnouncer, WaitEstimate
+from callrouting.waiting import DEFAULT_CYCLE_S, Waiting, WaitSample, estimate_wait, queue_position
+
+if TYPE_CHECKING:
+    from hotline.pbx.ami import AmiClient
+
+log = structlog.get_logger("callrouting.waitroom")
+
+ANNOUNCE_CHANNEL = "Local/s@hotline-announce/n"  # extensions.conf.j2 [hotline-announce]
+_CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.@\-]{0,120}$")
+MAX_SAMPLES = 50  # recent answered calls per queue the estimate learns from
+
+Staff = Callable[[], tuple[int, int]]  # (free, busy) operators who take this queue's calls
+EventSink = Callable[[int, str, dict[str, Any]], Awaitable[None]]  # call id, kind, data
+
+
+@dataclass
+class _Entry:
+    queue: str
+    waiting: Waiting
+    joined: float  # time.monotonic()
+    staff: Staff
+    ahead: int = 1
+    busy: int = 1
+    answered: float | None = None
+
+
+class WaitingRoom:
+    def __init__(self, *, events: EventSink | None = None, wrapup_s: float = 0.0,
+                 default_cycle_s: float = DEFAULT_CYCLE_S):
+        self.events = events
+        self.wrapup_s = wrapup_s  # the queue's wrap-up (the service sets it from the dialplan)
+        self.default_cycle_s = default_cycle_s
+        self._entries: dict[str, _Entry] = {}
+        self._samples: dict[str, deque[WaitSample]] = {}
+        self._sample_of: dict[str, tuple[str, WaitSample]] = {}  # key -> (queue, its sample)
+        self._seq = itertools.count()
+        self._spies: dict[str, str] = {}  # caller key -> the Local channel of its last announcement
+
+    # ---- who waits
+
+    def join(self, queue: str, key: str, priority: int, staff: Staff) -> None:
+        free, busy = staff()
+        entry = _Entry(queue, Waiting(key, priority, next(self._seq)), time.monotonic(), staff)
+        self._entries[key] = entry
+        entry.ahead = max(0, self.position(key) - free)
+        entry.busy = busy
+
+    def position(self, key: str) -> int:
+        entry = self._entries.get(key)
+        if entry is None:
+            return 0
+        return queue_position(self._waiting(entry.queue), key)
+
+    def _waiting(self, queue: str) -> list[Waiting]:
+        return [e.waiting for e in self._entries.values()
+                if e.queue == queue and e.answered is None]
+
+    def waiting_count(self, queue: str) -> int:
+        return len(self._waiting(queue))
+
+    def answered(self, key: str) -> None:
+        """An operator answered: the caller leaves the line; the wait becomes a sample."""
+        entry = self._entries.get(key)
+        if entry is None or entry.answered is not None:
+            return
+        entry.answered = time.monotonic()
+        sample = WaitSample(entry.answered - entry.joined, max(entry.ahead, 1), max(entry.busy, 1))
+        self._add_sample(entry.queue, key, sample)
+
+    def talk_ended(self, key: str) -> None:
+        entry = self._entries.get(key)
+        if entry is None or entry.answered is None or key not in self._sample_of:
+            return
+        queue, sample = self._sample_of.pop(key)
+        samples = self._samples.get(queue)
+        if samples is not None and sample in samples:
+            samples[samples.index(sample)] = replace(sample,
+                                                     talked_s=time.monotonic() - entry.answered)
+
+    def leave(self, key: str) -> None:
+        """The caller left the queue (answered and done, hung up, timed out)."""
+        self._entries.pop(key, None)
+        self._sample_of.pop(key, None)
+
+    def _add_sample(self, queue: str, key: str, sample: WaitSample) -> None:
+        samples = self._samples.setdefault(queue, deque(maxlen=MAX_SAMPLES))
+        samples.append(sample)
+        self._sample_of[key] = (queue, sample)
+
+    def samples(self, queue: str) -> list[WaitSample]:
+        return list(self._samples.get(queue, ()))
+
+    def estimate(self, key: str, vip: bool = False) -> WaitEstimate | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        free, busy = entry.staff()
+        return estimate_wait(
+            self.position(key), waiting=self.waiting_count(entry.queue), free=free, busy=busy,
+            samples=self.samples(entry.queue), wrapup_s=self.wrapup_s,
+            default_cycle_s=self.default_cycle_s, vip=vip,
+        )
+
+    # ---- what the caller hears
+
+    async def announce(self, ami: AmiClient, channel: str, key: str, call_id: int | None,
+                       announcer: WaitAnnouncer, answered: asyncio.Event, *,
+                       vip: bool = False, joined: asyncio.Event | None = None) -> None:
+        """On entering the queue and every `announcer.interval` s until answered or cancelled."""
+        if not _CHANNEL_NAME.fullmatch(channel):
+            log.warning("queue.announce_skipped", reason="unexpected channel name", uniqueid=key)
+            return
+        if joined is not None:
+            try:
+                async with asyncio.timeout(5):
+                    await joined.wait()
+            except TimeoutError:
+                log.warning("queue.join_not_seen", uniqueid=key)
+        try:
+            await self._loop(ami, channel, key, call_id, announcer, answered, vip)
+        finally:
+            spy = self._spies.pop(key, None)
+            if spy is not None and answered.is_set():
+                # answered mid-sentence: the rest of the prompt must not talk over the operator
+                from hotline.pbx.ami import AmiError
+                try:
+                    await ami.action({"Action": "Hangup", "Channel": spy})
+                except AmiError:
+                    pass
+
+    async def _loop(self, ami: AmiClient, channel: str, key: str, call_id: int | None,
+                    announcer: WaitAnnouncer, answered: asyncio.Event, vip: bool) -> None:
+        count = 0
+        while not answered.is_set():
+            estimate = self.estimate(key, vip)
+            if estimate is None:
+                return
+            text = announcer.text(estimate)
+            played = await self._play(ami, channel, key, announcer, text, answered)
+            count += 1
+            data = {"text": text, "language": announcer.language, "position": estimate.position,
+                    "waiting": estimate.waiting, "known": estimate.known,
+                    "minutes": estimate.minutes, "seconds": estimate.seconds,
+                    "less_than_a_minute": estimate.less_than_a_minute, "vip": vip,
+                    "played": played, "n": count}
+            log.info("queue.announced", uniqueid=key, **data)
+            if self.events is not None and call_id is not None:
+                try:
+                    await self.events(call_id, "queue.announcement", data)
+                except Exception:
+                    log.exception("queue.announcement_not_stored", uniqueid=key)
+            try:
+                async with asyncio.timeout(announcer.interval):
+                    await answered.wait()
+            except TimeoutError:
+                pass
+
+    async def _play(self, ami: AmiClient, channel: str, key: str, announcer: WaitAnnouncer,
+                    text: str, answered: asyncio.Event) -> bool:
+        from hotline.pbx.ami import AmiError
+
+        try:
+            sound = await announcer.sound(text)
+        except Exception:
+            log.exception("queue.announcement_not_rendered", uniqueid=key)
+            return False
+        if answered.is_set():
+            return False
+        try:
+            resp = await ami.originate(
+                ANNOUNCE_CHANNEL, application="ChanSpy", data=f"{channel},qwEs",
+                variables={"HOTLINE_ANNOUNCE": sound}, ring_timeout=5, wait=True, timeout=10,
+            )
+        except (AmiError, ValueError) as exc:
+            log.warning("queue.announcement_failed", uniqueid=key, error=str(exc))
+            return False
+        ok = getattr(resp, "response", "") == "Success"
+        if ok and getattr(resp, "channel", ""):
+            self._spies[key] = resp.channel  # type: ignore[union-attr]
+        if not ok:
+            log.warning("queue.announcement_failed", uniqueid=key, reason=getattr(resp, "reason", None))
+        return ok
