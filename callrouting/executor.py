@@ -125,7 +125,14 @@ class CallEvents:
         clock: Callable[[], datetime],
         on_answer: Callable[[str, datetime], Any] | None = None,
     ):
-        from hotline.pbx.ami import AgentCalled, AgentConnect, DialBegin, DialEnd, QueueCallerJoin
+        from hotline.pbx.ami import (
+            AgentCalled,
+            AgentConnect,
+            AgentRingNoAnswer,
+            DialBegin,
+            DialEnd,
+            QueueCallerJoin,
+        )
 
         self.uniqueid = uniqueid
         self.on_answer = on_answer
@@ -134,8 +141,10 @@ class CallEvents:
         self.answered: tuple[str, datetime] | None = None
         self.answered_event = asyncio.Event()
         self.joined_event = asyncio.Event()  # QueueCallerJoin: the caller is in the queue
+        self.ringing = 0  # queue members ringing for this caller now
         self._unsub = [
             ami.subscribe(QueueCallerJoin, self._joined),
+            ami.subscribe(AgentRingNoAnswer, self._ring_ended),
             ami.subscribe(DialBegin, self._dial_begin),
             ami.subscribe(AgentCalled, self._agent_called),
             ami.subscribe(DialEnd, self._dial_end),
@@ -162,7 +171,12 @@ class CallEvents:
 
     def _agent_called(self, ev: Any) -> None:
         if ev.uniqueid == self.uniqueid:
+            self.ringing += 1
             self._ring(ev.dest_channel or ev.interface)
+
+    def _ring_ended(self, ev: Any) -> None:
+        if ev.uniqueid == self.uniqueid:
+            self.ringing = max(0, self.ringing - 1)
 
     def _answer(self, channel: str) -> None:
         ext = extension_of_channel(channel)
@@ -178,6 +192,7 @@ class CallEvents:
 
     def _agent_connect(self, ev: Any) -> None:
         if ev.uniqueid == self.uniqueid:
+            self.ringing = 0
             self._answer(ev.dest_channel or ev.interface)
 
 
@@ -415,10 +430,13 @@ class RoutingExecutor:
         self.events.answered_event.clear()  # a new wait (the queue step comes again)
         self.events.joined_event.clear()
         self.events.answered = None
+        self.events.ringing = 0
+        events = self.events
         return asyncio.create_task(
             self.waiting.announce(self.ami, channel, self.chan.uniqueid, self.call_id,
                                   self.announcer, self.events.answered_event, vip=self.vip,
-                                  joined=self.events.joined_event),
+                                  joined=self.events.joined_event,
+                                  ringing=lambda: events.ringing > 0),
             name=f"queue-announce-{self.chan.uniqueid}",
         )
 

@@ -93,7 +93,8 @@ class WaitingRoom:
         if entry is None or entry.answered is not None:
             return
         entry.answered = time.monotonic()
-        sample = WaitSample(entry.answered - entry.joined, max(entry.ahead, 1), max(entry.busy, 1))
+        # a caller who found an operator free (ahead 0) says nothing about the handling cycle
+        sample = WaitSample(entry.answered - entry.joined, entry.ahead, entry.busy)
         self._add_sample(entry.queue, key, sample)
 
     def talk_ended(self, key: str) -> None:
@@ -134,8 +135,12 @@ class WaitingRoom:
 
     async def announce(self, ami: AmiClient, channel: str, key: str, call_id: int | None,
                        announcer: WaitAnnouncer, answered: asyncio.Event, *,
-                       vip: bool = False, joined: asyncio.Event | None = None) -> None:
-        """On entering the queue and every `announcer.interval` s until answered or cancelled."""
+                       vip: bool = False, joined: asyncio.Event | None = None,
+                       ringing: Callable[[], bool] = lambda: False) -> None:
+        """On entering the queue and every `announcer.interval` s until answered or cancelled.
+
+        Not while an operator's phone rings for the caller (they hear ringing then, and the
+        answer may come mid-sentence), nor on entering when an operator is free to take them."""
         if not _CHANNEL_NAME.fullmatch(channel):
             log.warning("queue.announce_skipped", reason="unexpected channel name", uniqueid=key)
             return
@@ -146,7 +151,7 @@ class WaitingRoom:
             except TimeoutError:
                 log.warning("queue.join_not_seen", uniqueid=key)
         try:
-            await self._loop(ami, channel, key, call_id, announcer, answered, vip)
+            await self._loop(ami, channel, key, call_id, announcer, answered, vip, ringing)
         finally:
             spy = self._spies.pop(key, None)
             if spy is not None and answered.is_set():
@@ -158,12 +163,20 @@ class WaitingRoom:
                     pass
 
     async def _loop(self, ami: AmiClient, channel: str, key: str, call_id: int | None,
-                    announcer: WaitAnnouncer, answered: asyncio.Event, vip: bool) -> None:
+                    announcer: WaitAnnouncer, answered: asyncio.Event, vip: bool,
+                    ringing: Callable[[], bool]) -> None:
         count = 0
+        rounds = 0
         while not answered.is_set():
             estimate = self.estimate(key, vip)
             if estimate is None:
                 return
+            rounds += 1
+            if ringing() or (rounds == 1 and estimate.seconds == 0):
+                log.info("queue.announcement_skipped", uniqueid=key, ringing=ringing(),
+                         position=estimate.position)
+                await _wait(answered, announcer.interval)
+                continue
             text = announcer.text(estimate)
             played = await self._play(ami, channel, key, announcer, text, answered)
             count += 1
@@ -178,11 +191,7 @@ class WaitingRoom:
                     await self.events(call_id, "queue.announcement", data)
                 except Exception:
                     log.exception("queue.announcement_not_stored", uniqueid=key)
-            try:
-                async with asyncio.timeout(announcer.interval):
-                    await answered.wait()
-            except TimeoutError:
-                pass
+            await _wait(answered, announcer.interval)
 
     async def _play(self, ami: AmiClient, channel: str, key: str, announcer: WaitAnnouncer,
                     text: str, answered: asyncio.Event) -> bool:
@@ -209,3 +218,11 @@ class WaitingRoom:
         if not ok:
             log.warning("queue.announcement_failed", uniqueid=key, reason=getattr(resp, "reason", None))
         return ok
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        pass

@@ -148,6 +148,7 @@ class Service:
         self._http_task: asyncio.Task[None] | None = None
         self._directory_lock = asyncio.Lock()  # one directory reload at a time, in order
         self._reload_pending = False  # a reload failed (AMI down): redo it on reconnect
+        self._pool_applied = False  # the dialplan's `queue:` is in Asterisk's pool queue
 
     def _build_bot(self) -> Any:
         from voicebot.gateway import BotGateway, choose_asr
@@ -220,7 +221,7 @@ class Service:
         if pool.problem:
             log.error("queue.overflow_unusable", problem=pool.problem)
         self.router.waiting.wrapup_s = float(pool.params.wrapup)
-        if pool.params == self.asterisk.pool:
+        if self._pool_applied and pool.params == self.asterisk.pool:
             return
         self.asterisk.pool = pool.params
         async with self._directory_lock:
@@ -230,7 +231,8 @@ class Service:
                 log.error("queue.config_failed", error=str(exc))
                 return
             self._reload_pending = True
-            await self._reload_asterisk()
+            # the first time always: the running Asterisk may have another service's values
+            self._pool_applied = await self._reload_asterisk()
         self.router.pool_rule = OVERFLOW_RULE if pool.params.overflow_after else None
         self.router.overflow_extensions = pool.overflow
         log.info("queue.configured", wrapup=pool.params.wrapup,
