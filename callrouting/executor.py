@@ -425,7 +425,7 @@ class RoutingExecutor:
             return None
         self.waiting.join(queue, self.chan.uniqueid, int(step.priority), self._staff)
         channel = self.chan.env.get("agi_channel") or ""
-        if self.announcer is None or self.ami is None or self.events is None or not channel:
+        if self.announcer is None or self.events is None or not channel:
             return None
         self.events.answered_event.clear()  # a new wait (the queue step comes again)
         self.events.joined_event.clear()
@@ -433,7 +433,7 @@ class RoutingExecutor:
         self.events.ringing = 0
         events = self.events
         return asyncio.create_task(
-            self.waiting.announce(self.ami, channel, self.chan.uniqueid, self.call_id,
+            self.waiting.announce(channel, self.chan.uniqueid, self.call_id,
                                   self.announcer, self.events.answered_event, vip=self.vip,
                                   joined=self.events.joined_event,
                                   ringing=lambda: events.ringing > 0),

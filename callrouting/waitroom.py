@@ -7,10 +7,10 @@ order (priority, then arrival); estimates come from `callrouting.waiting` over t
 queue's recent answered calls and the operators free or on calls.
 
 An announcement reaches the caller without taking them out of the queue (they keep their
-place, and an operator freeing up mid-sentence is not missed): the service originates a
-Local channel whose one half plays the rendered prompt and whose other half whispers it to
-the caller with `ChanSpy(<caller>,qwEs)`, over the music (docs/decisions/0005).  Each one is
-stored as a call event `queue.announcement` with the exact text.
+place, and an operator freeing up mid-sentence is not missed): a `Whisper`
+(`hotline.pbx.whisper.Whisperer`) has a Local channel play the rendered prompt and whisper it
+to the caller with ChanSpy, over the music (docs/decisions/0006).  Each one is stored as a
+call event `queue.announcement` with the exact text (`played`: Asterisk took it).
 """
 
 from __future__ import annotations
@@ -22,24 +22,29 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
 from callrouting.events import WaitAnnouncer, WaitEstimate
 from callrouting.waiting import DEFAULT_CYCLE_S, Waiting, WaitSample, estimate_wait, queue_position
 
-if TYPE_CHECKING:
-    from hotline.pbx.ami import AmiClient
-
 log = structlog.get_logger("callrouting.waitroom")
 
-ANNOUNCE_CHANNEL = "Local/s@hotline-announce/n"  # extensions.conf.j2 [hotline-announce]
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.@\-]{0,120}$")
+MAX_PROMPT_S = 30.0  # no announcement lasts longer: after that there is nothing left to stop
 MAX_SAMPLES = 50  # recent answered calls per queue the estimate learns from
 
 Staff = Callable[[], tuple[int, int]]  # (free, busy) operators who take this queue's calls
 EventSink = Callable[[int, str, dict[str, Any]], Awaitable[None]]  # call id, kind, data
+
+
+class Whisper(Protocol):
+    """Says a sound to a channel without taking it out of what it is doing."""
+
+    async def say(self, channel: str, sound: str) -> bool: ...
+
+    async def stop(self, channel: str) -> None: ...
 
 
 @dataclass
@@ -54,16 +59,17 @@ class _Entry:
 
 
 class WaitingRoom:
-    def __init__(self, *, events: EventSink | None = None, wrapup_s: float = 0.0,
-                 default_cycle_s: float = DEFAULT_CYCLE_S):
+    def __init__(self, *, events: EventSink | None = None, whisper: Whisper | None = None,
+                 wrapup_s: float = 0.0, default_cycle_s: float = DEFAULT_CYCLE_S):
         self.events = events
+        self.whisper = whisper  # None: announcements are chosen and stored, not played
         self.wrapup_s = wrapup_s  # the queue's wrap-up (the service sets it from the dialplan)
         self.default_cycle_s = default_cycle_s
         self._entries: dict[str, _Entry] = {}
         self._samples: dict[str, deque[WaitSample]] = {}
         self._sample_of: dict[str, tuple[str, WaitSample]] = {}  # key -> (queue, its sample)
         self._seq = itertools.count()
-        self._spies: dict[str, str] = {}  # caller key -> the Local channel of its last announcement
+        self._speaking: dict[str, float] = {}  # caller key -> when its last whisper began
 
     # ---- who waits
 
@@ -133,7 +139,7 @@ class WaitingRoom:
 
     # ---- what the caller hears
 
-    async def announce(self, ami: AmiClient, channel: str, key: str, call_id: int | None,
+    async def announce(self, channel: str, key: str, call_id: int | None,
                        announcer: WaitAnnouncer, answered: asyncio.Event, *,
                        vip: bool = False, joined: asyncio.Event | None = None,
                        ringing: Callable[[], bool] = lambda: False) -> None:
@@ -151,18 +157,18 @@ class WaitingRoom:
             except TimeoutError:
                 log.warning("queue.join_not_seen", uniqueid=key)
         try:
-            await self._loop(ami, channel, key, call_id, announcer, answered, vip, ringing)
+            await self._loop(channel, key, call_id, announcer, answered, vip, ringing)
         finally:
-            spy = self._spies.pop(key, None)
-            if spy is not None and answered.is_set():
+            began = self._speaking.pop(key, None)
+            if began is not None and answered.is_set() and self.whisper is not None \
+                    and time.monotonic() - began < MAX_PROMPT_S:
                 # answered mid-sentence: the rest of the prompt must not talk over the operator
-                from hotline.pbx.ami import AmiError
                 try:
-                    await ami.action({"Action": "Hangup", "Channel": spy})
-                except AmiError:
-                    pass
+                    await self.whisper.stop(channel)
+                except Exception:
+                    log.exception("queue.whisper_not_stopped", uniqueid=key)
 
-    async def _loop(self, ami: AmiClient, channel: str, key: str, call_id: int | None,
+    async def _loop(self, channel: str, key: str, call_id: int | None,
                     announcer: WaitAnnouncer, answered: asyncio.Event, vip: bool,
                     ringing: Callable[[], bool]) -> None:
         count = 0
@@ -178,7 +184,7 @@ class WaitingRoom:
                 await _wait(answered, announcer.interval)
                 continue
             text = announcer.text(estimate)
-            played = await self._play(ami, channel, key, announcer, text, answered)
+            played = await self._play(channel, key, announcer, text, answered)
             count += 1
             data = {"text": text, "language": announcer.language, "position": estimate.position,
                     "waiting": estimate.waiting, "known": estimate.known,
@@ -193,10 +199,10 @@ class WaitingRoom:
                     log.exception("queue.announcement_not_stored", uniqueid=key)
             await _wait(answered, announcer.interval)
 
-    async def _play(self, ami: AmiClient, channel: str, key: str, announcer: WaitAnnouncer,
-                    text: str, answered: asyncio.Event) -> bool:
-        from hotline.pbx.ami import AmiError
-
+    async def _play(self, channel: str, key: str, announcer: WaitAnnouncer, text: str,
+                    answered: asyncio.Event) -> bool:
+        if self.whisper is None:
+            return False
         try:
             sound = await announcer.sound(text)
         except Exception:
@@ -205,18 +211,13 @@ class WaitingRoom:
         if answered.is_set():
             return False
         try:
-            resp = await ami.originate(
-                ANNOUNCE_CHANNEL, application="ChanSpy", data=f"{channel},qwEs",
-                variables={"HOTLINE_ANNOUNCE": sound}, ring_timeout=5, wait=True, timeout=10,
-            )
-        except (AmiError, ValueError) as exc:
+            self._speaking[key] = time.monotonic()
+            ok = await self.whisper.say(channel, sound)
+        except Exception as exc:
             log.warning("queue.announcement_failed", uniqueid=key, error=str(exc))
             return False
-        ok = getattr(resp, "response", "") == "Success"
-        if ok and getattr(resp, "channel", ""):
-            self._spies[key] = resp.channel  # type: ignore[union-attr]
         if not ok:
-            log.warning("queue.announcement_failed", uniqueid=key, reason=getattr(resp, "reason", None))
+            log.warning("queue.announcement_failed", uniqueid=key)
         return ok
 
 

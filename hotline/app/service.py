@@ -16,6 +16,7 @@ from callrouting.config import load_routing_config
 from callrouting.presence import PresenceTracker
 from callrouting.router import CallRouter
 from callrouting.store import RoutingStore
+from callrouting.waitroom import WaitingRoom
 from directory.tables import OperatorRow
 from hotline.app import secretfile
 from hotline.app.http import create_app
@@ -34,6 +35,7 @@ from hotline.pbx.ami import AmiClient, AmiError
 from hotline.pbx.asterisk import OVERFLOW_RULE, AsteriskError, AsteriskInstance, Operator
 from hotline.pbx.cdr import CdrLog
 from hotline.pbx.console import ConsoleError, run_command
+from hotline.pbx.whisper import Whisperer
 from lottery.facts import DbLotteryFacts
 from recordings.retention import RetentionJob
 from recordings.settings import RecordingSettings
@@ -292,9 +294,15 @@ class Service:
         await migrate.upgrade(s.database_url)
         directory = await RoutingStore(self.sessionmaker, country=s.country).load_directory()
         routing = load_routing_config(s.resolve(s.routing), directory)
+        # callers waiting in the pool hear their place and wait, whispered over the control
+        # socket (the AMI user may not originate): hotline.pbx.whisper, decision 0006
+        whisper = Whisperer(self.asterisk.control_socket,
+                            self.asterisk.to_inside(self.asterisk.sounds_dir / "prompts"))
+        waiting = WaitingRoom(events=self.store.event, whisper=whisper)
         self.router = CallRouter(self.sessionmaker, routing, lambda: self.presence,
                                  ami=lambda: self.ami, country=s.country, metrics=self.metrics,
-                                 writes=self.store.writes)  # one write path, in order
+                                 writes=self.store.writes,  # one write path, in order
+                                 waiting=waiting)
         ops = await self.operators()
         self.presence = PresenceTracker([o.extension for o in ops])
         self.presence.attach(self.ami)
