@@ -82,13 +82,18 @@ def extension_of_channel(channel: str) -> str | None:
 
 
 def presence_by_operator(
-    directory: Directory, snapshot: Mapping[str, Presence]
+    directory: Directory, snapshot: Mapping[str, Presence],
+    in_wrapup: Callable[[str], bool] | None = None,
 ) -> dict[int, Presence]:
-    """The tracker keys presence by extension; the policy by operator id."""
-    return {
-        op.id: snapshot.get(op.extension, Presence.UNAVAILABLE)
-        for op in directory.operators.values()
-    }
+    """The tracker keys presence by extension; the policy by operator id. An operator in
+    wrap-up after a routed call (`in_wrapup`) counts as in use: nobody dials them yet."""
+    out = {}
+    for op in directory.operators.values():
+        state = snapshot.get(op.extension, Presence.UNAVAILABLE)
+        if state is Presence.AVAILABLE and in_wrapup is not None and in_wrapup(op.extension):
+            state = Presence.IN_USE
+        out[op.id] = state
+    return out
 
 
 @dataclass
@@ -270,6 +275,8 @@ class RoutingExecutor:
                 attempts.append(record)
                 if record.answered_by is not None:
                     answered_by = self.directory.operators.get(record.answered_by)
+                    if answered_by is not None and self.waiting is not None:
+                        self.waiting.call_ended(answered_by.extension)  # Dial/Queue return after it
                 if step.kind is StepKind.QUEUE and record.outcome is not Outcome.ANSWERED:
                     if timing.ended_at - timing.sent_at < _QUEUE_FAST_FAIL_S:
                         fast_fails += 1
@@ -304,7 +311,8 @@ class RoutingExecutor:
         tracker = self.presence() if callable(self.presence) else self.presence
         if tracker is None:
             return None
-        return presence_by_operator(self.directory, tracker.snapshot())
+        return presence_by_operator(self.directory, tracker.snapshot(),
+                                    self.waiting.in_wrapup if self.waiting else None)
 
     # ---- steps
 

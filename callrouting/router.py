@@ -146,7 +146,8 @@ class CallRouter:
         caller = await store.find_caller(request.caller_number)
         history = await store.history(caller, request.caller_number, exclude_call=request.call_id)
         tracker = self.presence()
-        presence = presence_by_operator(directory, tracker.snapshot()) if tracker else {}
+        presence = presence_by_operator(directory, tracker.snapshot(),
+                                        self.waiting.in_wrapup) if tracker else {}
         plan = plan_call(
             caller=caller,
             directory=directory,

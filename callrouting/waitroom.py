@@ -70,6 +70,7 @@ class WaitingRoom:
         self._sample_of: dict[str, tuple[str, WaitSample]] = {}  # key -> (queue, its sample)
         self._seq = itertools.count()
         self._speaking: dict[str, float] = {}  # caller key -> when its last whisper began
+        self._rested: dict[str, float] = {}  # extension -> end of its wrap-up (monotonic)
 
     # ---- who waits
 
@@ -136,6 +137,22 @@ class WaitingRoom:
             samples=self.samples(entry.queue), wrapup_s=self.wrapup_s,
             default_cycle_s=self.default_cycle_s, vip=vip,
         )
+
+    # ---- operators' wrap-up (Asterisk's `wrapuptime` covers the queue; this covers Dial)
+
+    def call_ended(self, extension: str) -> None:
+        """An operator's routed call ended: no Dial rings them until the wrap-up is over."""
+        if self.wrapup_s > 0:
+            self._rested[extension] = time.monotonic() + self.wrapup_s
+
+    def in_wrapup(self, extension: str) -> bool:
+        until = self._rested.get(extension)
+        if until is None:
+            return False
+        if time.monotonic() >= until:
+            del self._rested[extension]
+            return False
+        return True
 
     # ---- what the caller hears
 
