@@ -161,6 +161,13 @@ async def until(predicate: Callable[[], Any], timeout: float = 30) -> None:
             await asyncio.sleep(0.2)
 
 
+async def console_shows(asterisk: AsteriskInstance, text: str, timeout: float = 10) -> None:
+    """Asterisk's console log (verbose 3) gets `text` (it is written as things happen)."""
+    async with asyncio.timeout(timeout):
+        while text not in asterisk.log_file.read_text(errors="replace"):
+            await asyncio.sleep(0.2)
+
+
 def expect(data: dict[str, Any], position: int) -> None:
     assert data["position"] == position, data
     assert data["text"].startswith(f"You are number {position} in the queue. The expected wait is "), data
@@ -183,6 +190,10 @@ async def test_waiting_callers_hear_place_and_wait_first_is_answered_vip_goes_fi
                 callers.call(number)
                 firsts[number] = await next_announcement(svc, number)
                 expect(firsts[number], position)
+            # Asterisk's side: music on hold for the waiting caller, the whisper on her channel
+            b_channel = (await call_row(svc, B)).channel  # type: ignore[union-attr]
+            await console_shows(asterisk, f"Started music on hold, class 'default', on channel '{b_channel}'")
+            await console_shows(asterisk, f"Spying on channel {b_channel}")
             # the estimate follows the place: nobody free, one operator busy, no history yet
             minutes = [firsts[n]["minutes"] for n in (B, C, D)]
             assert minutes == sorted(minutes) and minutes[0] < minutes[2], minutes
