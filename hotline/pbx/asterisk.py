@@ -215,7 +215,7 @@ def _provision_root_locked(root: Path, cache: Path, progress: Progress) -> Path:
         return root
     if (root / ASTERISK_BIN.lstrip("/")).exists():
         # an older package list: add the packages in place (instances running in the root keep
-        # going) and leave the cache for the next restore, which adds them too
+        # going); a cache that lacks them is repacked at its next restore
         _add_packages(root, progress)
         if not root_ready(root):
             raise AsteriskError(f"{root} still lacks {', '.join(missing_packages(root))}")
@@ -236,7 +236,14 @@ def _provision_root_locked(root: Path, cache: Path, progress: Progress) -> Path:
     if not (root / ASTERISK_BIN.lstrip("/")).exists():
         raise AsteriskError(f"{cache} does not contain an Asterisk root; delete it to rebuild")
     if missing_packages(root):
+        # a cache from an older package list: complete the fresh root, and pack it again so the
+        # next restore has everything
         _add_packages(root, progress)
+        progress(f"repacking {cache} with the added packages")
+        partial = cache.with_suffix(".partial")
+        _run(["tar", "--numeric-owner", "-I", "zstd -T0 -3", "-cf", str(partial), "-C",
+              str(root.parent), f"--transform=s,^{root.name},root,", root.name])
+        partial.rename(cache)
     progress(f"restored in {time.monotonic() - t0:.1f}s")
     return root
 
