@@ -3,10 +3,11 @@
 Per RING step one `Dial(PJSIP/a&PJSIP/b,<seconds>,g)`: Asterisk rings the targets together,
 the first to answer gets the call and the others are cancelled.  The caller ID name is set
 to the plan's display name first (through `quote`), so the operator's phone shows the
-context.  The pool step is `Queue(<pool>,c,,,<wait>)` with `QUEUE_PRIO` (VIPs higher).
+context.  The pool step is `Queue(<pool>,cR,,,<wait>)` with `QUEUE_PRIO` (VIPs higher).
 Dial's `g` and Queue's `c` keep the caller in the AGI session after the operator hangs up,
 for the rating (without `c`, Queue returns -1 after every conversation, as if the caller had
-hung up; `g` is no Queue option).
+hung up; `g` is no Queue option); Queue's `R` plays music on hold, ringing only while an
+operator's phone rings.
 
 The outcome of a step is what Asterisk leaves on the caller's channel once Dial/Queue
 returns, read with GET VARIABLE: DIALSTATUS, DIALEDPEERNUMBER / DIALEDPEERNAME and
