@@ -102,7 +102,7 @@ class CallRouter:
         self.metrics = metrics or Metrics()
         # callers waiting in the pool (places, estimates, announcements); the queue rule and
         # overflow members are set by the service from the active dialplan's `queue:`
-        self.waiting = waiting or WaitingRoom(events=CallStore(sessionmaker).event)
+        self.waiting = waiting or WaitingRoom(events=CallStore(sessionmaker, writes).event)
         self.pool_rule: str | None = None
         self.overflow_extensions: frozenset[str] = frozenset()
         self.config = config

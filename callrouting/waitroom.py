@@ -16,11 +16,12 @@ call event `queue.announcement` with the exact text (`played`: Asterisk took it)
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -36,7 +37,8 @@ MAX_PROMPT_S = 30.0  # no announcement lasts longer: after that there is nothing
 MAX_SAMPLES = 50  # recent answered calls per queue the estimate learns from
 
 Staff = Callable[[], tuple[int, int]]  # (free, busy) operators who take this queue's calls
-EventSink = Callable[[int, str, dict[str, Any]], Awaitable[None]]  # call id, kind, data
+# call (id or hotline.db CallRef), kind, data -> a future of the write, or an awaitable
+EventSink = Callable[[Any, str, dict[str, Any]], Any]
 
 
 class Whisper(Protocol):
@@ -156,7 +158,7 @@ class WaitingRoom:
 
     # ---- what the caller hears
 
-    async def announce(self, channel: str, key: str, call_id: int | None,
+    async def announce(self, channel: str, key: str, call_id: Any,
                        announcer: WaitAnnouncer, answered: asyncio.Event, *,
                        vip: bool = False, joined: asyncio.Event | None = None,
                        ringing: Callable[[], bool] = lambda: False) -> None:
@@ -185,7 +187,7 @@ class WaitingRoom:
                 except Exception:
                     log.exception("queue.whisper_not_stopped", uniqueid=key)
 
-    async def _loop(self, channel: str, key: str, call_id: int | None,
+    async def _loop(self, channel: str, key: str, call_id: Any,
                     announcer: WaitAnnouncer, answered: asyncio.Event, vip: bool,
                     ringing: Callable[[], bool]) -> None:
         count = 0
@@ -211,7 +213,11 @@ class WaitingRoom:
             log.info("queue.announced", uniqueid=key, **data)
             if self.events is not None and call_id is not None:
                 try:
-                    await self.events(call_id, "queue.announcement", data)
+                    stored = self.events(call_id, "queue.announcement", data)
+                    if isinstance(stored, asyncio.Future):  # the write path stores it behind us
+                        stored.add_done_callback(_retrieved)
+                    elif inspect.isawaitable(stored):
+                        await stored
                 except Exception:
                     log.exception("queue.announcement_not_stored", uniqueid=key)
             await _wait(answered, announcer.interval)
@@ -236,6 +242,11 @@ class WaitingRoom:
         if not ok:
             log.warning("queue.announcement_failed", uniqueid=key)
         return ok
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:  # the write path logged it
+        log.warning("queue.announcement_not_stored", error=repr(future.exception()))
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
