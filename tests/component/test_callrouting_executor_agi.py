@@ -167,7 +167,7 @@ async def test_queue_answered_and_the_operator_hung_up_is_seen_without_ami(
     assert [a.outcome for a in result.attempts] == [Outcome.ANSWERED]
     assert store.attempts[0]["outcome"] == "answered" and store.attempts[0]["answered_by_id"] == 3
     assert store.answered == [(3, NOW - timedelta(milliseconds=8250))]
-    assert 'EXEC Queue "hotline-pool,c,,,"' in peer.commands
+    assert 'EXEC Queue "hotline-pool,cR,,,"' in peer.commands
     assert not chan.hung_up  # the IVR goes on to the rating, not to a menu
 
 
@@ -190,7 +190,7 @@ async def test_a_stale_member_from_an_earlier_transfer_is_not_an_answer(
     execs = [i for i, c in enumerate(peer.commands) if c.startswith("EXEC Queue")]
     clears = [i for i, c in enumerate(peer.commands) if c == 'SET VARIABLE MEMBERINTERFACE ""']
     assert len(execs) == len(clears) == 2 and all(c < e for c, e in zip(clears, execs, strict=True))
-    assert 'EXEC Queue "hotline-pool,c,,,30"' in peer.commands
+    assert 'EXEC Queue "hotline-pool,cR,,,30"' in peer.commands
 
 
 async def test_dial_answered_is_seen_without_ami(ami_down: AmiClient) -> None:
@@ -268,4 +268,4 @@ async def test_caller_ends_the_conversation_while_ami_is_down(ami_down: AmiClien
     result, chan = await route(peer, [pool()], ami_down, store)
     assert chan.hung_up and result.outcome == "failed"
     assert [a.outcome for a in result.attempts] == [Outcome.CALLER_HUNG_UP]
-    assert [c for c in peer.commands if c.startswith("EXEC")] == ['EXEC Queue "hotline-pool,c,,,"']
+    assert [c for c in peer.commands if c.startswith("EXEC")] == ['EXEC Queue "hotline-pool,cR,,,"']
