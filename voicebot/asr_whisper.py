@@ -22,14 +22,17 @@ trigrams): with short windows an uncapped decode sometimes looped to the length 
   thread pool, one decode at a time per model (CTranslate2 already spreads one decode over the
   cores; callers queue on a lock); "process" runs `workers` processes, each loading the model
   once (pool initializer) with `cpu_threads` threads, so resampling, decoding and the Python
-  around it leave this process's GIL. `submit()` returns a Future (cancellable while queued)
-  and the engine reports its queue (`pending`) and recent decode time (`recent_decode_s`) so a
-  caller with a deadline (voicebot.asr_twopass) can skip a pass that cannot finish in time.
+  around it leave this process's GIL. `submit(..., priority=)` queues the decode in a bounded
+  priority queue (voicebot.asr_queue: the turns the first pass did not understand go first) and
+  returns a Future (cancellable while queued); the engine reports its queue (`pending`,
+  `expected_wait(priority)`) and recent decode time (`recent_decode_s`) so a caller with a
+  deadline (voicebot.asr_twopass) can skip a pass that cannot finish in time.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import math
 import multiprocessing
 import os
@@ -41,9 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from voicebot.asr import AsrError, Transcript
+from voicebot.asr_queue import DecodeQueue
 from voicebot.audio import pcm_to_float, resample
 
 __all__ = [
+    "SPECULATIVE",
+    "UNSURE",
+    "URGENT",
     "WHISPER_MODES",
     "WhisperEngine",
     "WhisperRecognizer",
@@ -252,19 +259,12 @@ def _worker_decode(
 
 
 WHISPER_MODES = ("thread", "process")
+# second-pass priorities (lower is sooner): the first pass understood nothing; understood with
+# low confidence; a speculative start on the partial transcript (voicebot.asr_twopass)
+URGENT, UNSURE, SPECULATIVE = 0, 1, 2
+MAX_QUEUED = 16  # waiting decodes (~1.5 s of work at ~90 ms each); beyond: the least urgent go
 RELAX_S = 2.0  # the decode-time estimate relaxes to the idle time with this time constant
 _WARM_UP = bytes(16000)  # 1 s of silence
-
-
-class _Decode(concurrent.futures.Future):  # type: ignore[type-arg]
-    """A Transcript to come; `cancel()` also withdraws the queued decode behind it."""
-
-    inner: concurrent.futures.Future[Any] | None = None
-
-    def cancel(self) -> bool:
-        if self.inner is not None and not self.inner.cancel():
-            return False
-        return super().cancel()
 
 
 class WhisperEngine:
@@ -288,6 +288,7 @@ class WhisperEngine:
         mode: str = "thread",
         workers: int = 1,
         pad_s: float | None = PAD_S,
+        max_queued: int = MAX_QUEUED,
     ) -> None:
         if mode not in WHISPER_MODES:
             raise AsrError(
@@ -307,7 +308,6 @@ class WhisperEngine:
         self.workers = max(1, workers) if mode == "process" else 1
         cores = os.cpu_count() or 1
         self._stats_lock = threading.Lock()
-        self._pending = 0  # submitted, not finished (queued or decoding)
         self._recent = 0.35  # EWMA of one decode's seconds (first guess: tiny.en on 2 cores)
         self._baseline = 0.35  # one decode on an idle machine (measured by the warm-up)
         self._updated = time.monotonic()
@@ -335,11 +335,13 @@ class WhisperEngine:
         self._recent = self._baseline = took
         self._updated = time.monotonic()
         self.cpu_threads = threads
+        self.queue = DecodeQueue(self.workers, max_queued, self._finished)
 
     @property
     def pending(self) -> int:
-        """Decodes submitted and not yet finished."""
-        return self._pending
+        """Decodes submitted and not yet finished (waiting in the queue or decoding)."""
+        queue = getattr(self, "queue", None)
+        return 0 if queue is None else queue.running + queue.waiting
 
     @property
     def recent_decode_s(self) -> float:
@@ -350,11 +352,17 @@ class WhisperEngine:
         excess = self._recent - self._baseline
         return self._baseline + excess * math.exp(-stale / RELAX_S)
 
-    def expected_wait(self) -> float:
-        """Seconds a decode submitted now would take to finish: the queue ahead of it spread
-        over the workers, plus itself, at the recent decode time."""
-        rounds = self._pending // self.workers + 1
+    def expected_wait(self, priority: int = URGENT) -> float:
+        """Seconds a decode of `priority` submitted now would take to finish: the decodes ahead
+        of it (running, or waiting at the same or a more urgent priority) spread over the
+        workers, plus itself, at the recent decode time."""
+        rounds = self.queue.ahead_of(priority) // self.workers + 1
         return rounds * self.recent_decode_s
+
+    def worker_pids(self) -> list[int]:
+        """The decode processes' ids (process mode; for CPU and memory measurements)."""
+        procs = getattr(self._pool, "_processes", None) or {}
+        return list(procs)
 
     def recognizer(self, phrases: Sequence[str] | None = None) -> WhisperRecognizer:
         """A session; Whisper cannot be restricted, so `phrases` only lead the prompt."""
@@ -367,39 +375,30 @@ class WhisperEngine:
             text, confidence = _decode(self._model, pcm_8k, prompt, self.beam_size, self.pad_s)
             return text, confidence, time.perf_counter() - started
 
-    def submit(self, pcm_8k: bytes, prompt: str | None = None) -> concurrent.futures.Future[Any]:
-        """Start decoding one whole utterance; the Future gives its Transcript. Cancelling it
-        before it starts frees its place in the queue."""
-        result = _Decode()
+    def submit(self, pcm_8k: bytes, prompt: str | None = None,
+               priority: int = URGENT) -> concurrent.futures.Future[Any]:  # fmt: skip
+        """Queue one whole utterance for decoding at `priority` (URGENT, UNSURE, SPECULATIVE;
+        voicebot.asr_queue); the Future gives its Transcript, or fails with `DecodeShed` when
+        more urgent turns filled the queue. Cancelling it while it waits frees its place."""
         if len(pcm_8k) < self.min_seconds * 8000 * 2:
-            result.set_result(Transcript(""))
-            return result
+            done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            done.set_result(Transcript(""))
+            return done
         prompt = self.prompt if prompt is None else prompt
-        with self._stats_lock:
-            self._pending += 1
         if self.mode == "thread":
-            inner = self._pool.submit(self._thread_decode, pcm_8k, prompt)
+            start = functools.partial(self._pool.submit, self._thread_decode, pcm_8k, prompt)
         else:
-            inner = self._pool.submit(_worker_decode, pcm_8k, prompt, self.beam_size, self.pad_s)
+            start = functools.partial(self._pool.submit, _worker_decode, pcm_8k, prompt,
+                                      self.beam_size, self.pad_s)  # fmt: skip
+        return self.queue.submit(priority, start)
 
-        def done(f: concurrent.futures.Future[tuple[str, float, float]]) -> None:
-            with self._stats_lock:
-                self._pending -= 1
-                if not f.cancelled() and f.exception() is None:
-                    self._recent = 0.7 * self.recent_decode_s + 0.3 * f.result()[2]
-                    self._updated = time.monotonic()
-            if f.cancelled():
-                concurrent.futures.Future.cancel(result)
-            elif f.exception() is not None:
-                result.set_exception(f.exception())  # type: ignore[arg-type]
-            else:
-                text, confidence, _ = f.result()
-                result.set_result(Transcript(text, confidence, tuple(text.split())) if text
-                                  else Transcript(""))  # fmt: skip
-
-        result.inner = inner
-        inner.add_done_callback(done)
-        return result
+    def _finished(self, f: concurrent.futures.Future[tuple[str, float, float]]) -> Transcript:
+        """A decode finished (called by the queue): update the decode-time estimate."""
+        text, confidence, took = f.result()  # raises the decode's error
+        with self._stats_lock:
+            self._recent = 0.7 * self.recent_decode_s + 0.3 * took
+            self._updated = time.monotonic()
+        return Transcript(text, confidence, tuple(text.split())) if text else Transcript("")
 
     def transcribe(self, pcm_8k: bytes, prompt: str | None = None) -> Transcript:
         """Decode one whole utterance of 8 kHz s16le PCM (blocking; thread-safe)."""
@@ -407,4 +406,5 @@ class WhisperEngine:
 
     def close(self) -> None:
         """Stop the decode pool (queued decodes are cancelled)."""
+        self.queue.close()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -10,6 +10,9 @@ Rules:
   `dtmf_digit_timeout` (ticket numbers may start with 0).
 - Misses (not understood or low confidence): the first gets a help prompt, the second offers the
   operator ("Say yes or press 0"), the third transfers.
+- Unsure between two questions ("the next draw results"): the bot asks which ("Do you want the
+  winning numbers or the next draw time?") instead of counting a miss, and takes the answer by
+  voice ("the numbers", "the first one") or key (1 or 2); "operator" and key 0 still transfer.
 - Silence after the bot finished speaking: re-prompt once, then transfer.
 - A ticket number can be keyed in: digits then #; * clears what was keyed.
 """
@@ -26,12 +29,14 @@ from lottery.answers import Facts, Lookup
 from voicebot.intents import (
     AFFIRM,
     CHECK_TICKET,
+    CHOICE_LABELS,
     DENY,
     MIN_TICKET_DIGITS,
     OPERATOR,
     UNKNOWN,
     DialogContext,
     Understanding,
+    choose,
     understand,
 )
 
@@ -46,6 +51,7 @@ __all__ = [
     "Transfer",
     "TransferContext",
     "TranscriptEntry",
+    "clarifying_question",
 ]
 
 
@@ -151,12 +157,18 @@ TRANSFERRING = "Connecting you to an operator. Please stay on the line."
 KEY_TICKET = "Please key in your ticket number and press the hash key."
 
 
+def clarifying_question(options: Sequence[str]) -> tuple[str, str]:
+    """"Do you want the winning numbers or the next draw time?" and how to answer it."""
+    a, b = (CHOICE_LABELS[o] for o in options[:2])
+    return (f"Do you want {a} or {b}?", f"Say which one, or press 1 for {a}, or 2 for {b}.")
+
+
 class Dialog:
     def __init__(self, settings: DialogSettings | None = None) -> None:
         self.settings = settings or DialogSettings()
         self.transcript: list[TranscriptEntry] = []
         self.ended = False
-        self.expecting: str | None = None  # "ticket" | "game" | "confirm" | "more"
+        self.expecting: str | None = None  # "ticket" | "game" | "confirm" | "more" | "choice"
         self.last_intent: str | None = None
         self.last_slots: dict[str, Any] = {}
         self.misses = 0
@@ -167,6 +179,9 @@ class Dialog:
         self._lookup_at: datetime | None = None
         self._pending: tuple[int, str, dict[str, Any]] | None = None
         self._next_request = 1
+        self._choices: tuple[str, ...] = ()  # the two questions the bot asked the caller about
+        self._choice_slots: dict[str, Any] = {}
+        self.clarified = 0  # requests understood through a clarifying question
 
     # --- timers -------------------------------------------------------------------------------
 
@@ -223,6 +238,13 @@ class Dialog:
         self._caller_acted()
         self.transcript.append(TranscriptEntry(now, "caller", text))
         u = understanding or understand(text, self.context(now))
+        if self.expecting == "choice" and u.intent != OPERATOR:
+            picked = choose(text, self._choices)
+            if picked is not None:
+                return self._chosen(picked, u.slots, now)
+            if u.intent == DENY:
+                self.expecting = None
+                return self._say(now, WHAT_ELSE)
         return self._handle(u, now)
 
     def dtmf(self, digit: str, now: datetime) -> list[Effect]:
@@ -232,6 +254,9 @@ class Dialog:
         if digit == "0" and not self._keyed and self.expecting not in ("ticket", "keyed"):
             self.transcript.append(TranscriptEntry(now, "caller", "[key 0]"))
             return self._transfer(now, "dtmf_0")
+        if self.expecting == "choice" and not self._keyed and digit in ("1", "2"):
+            self.transcript.append(TranscriptEntry(now, "caller", f"[key {digit}]"))
+            return self._chosen(self._choices[int(digit) - 1], {}, now)
         if digit == "*":
             self._keyed = ""
             self._dtmf_at = None
@@ -284,6 +309,10 @@ class Dialog:
             self.expecting = None
             return self._say(now, WHAT_ELSE)
         if u.intent in (UNKNOWN, AFFIRM, DENY) or u.confidence < self.settings.min_confidence:
+            if len(u.alternatives) == 2 and self.expecting != "choice":
+                return self._clarify(u, now)
+            if self.expecting == "choice":  # asked once already: no second "which one?"
+                self.expecting, self._choices, self._choice_slots = None, (), {}
             return self._miss(now)
         self.misses = 0
         slots = dict(u.slots)
@@ -314,6 +343,20 @@ class Dialog:
             return self._say(now, *answer.sentences)
         self.expecting = "more"
         return self._say(now, *answer.sentences, ANYTHING_ELSE)
+
+    def _clarify(self, u: Understanding, now: datetime) -> list[Effect]:
+        """Ask which of two questions the caller means; not counted as a miss."""
+        self.expecting = "choice"
+        self._choices = u.alternatives[:2]
+        self._choice_slots = dict(u.slots)
+        return self._say(now, *clarifying_question(self._choices))
+
+    def _chosen(self, intent: str, slots: dict[str, Any], now: datetime) -> list[Effect]:
+        self.misses = 0
+        self.clarified += 1
+        merged = {**self._choice_slots, **slots}
+        self._choices, self._choice_slots = (), {}
+        return self._request(intent, merged, now)
 
     def _miss(self, now: datetime) -> list[Effect]:
         self.misses += 1

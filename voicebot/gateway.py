@@ -31,6 +31,7 @@ from hotline.pbx.settings import ServiceSettings
 from lottery.answers import LotteryFacts
 from voicebot.asr import AsrEngine, AsrError
 from voicebot.dialog import Conversation
+from voicebot.intents import warm_up as warm_up_intents
 from voicebot.processors import PhraseTts
 from voicebot.rating import RatingAnswer, RatingDialog
 from voicebot.server import AudioSocketServer
@@ -100,7 +101,13 @@ def choose_asr(language: str = "en", vosk_model_dir: str | os.PathLike[str] | No
             from voicebot.asr_twopass import TwoPassEngine
             from voicebot.asr_whisper import WhisperEngine, default_prompt
 
-            return TwoPassEngine(first, WhisperEngine(prompt=default_prompt(vocabulary=words)))
+            # Whisper in its own process too: in this one its Python (resampling, features,
+            # the decode loop) queued behind 8 callers' audio on the GIL; measured on the
+            # generated set, 8 callers, idle: process 97.7 % / final() p95 663 ms, thread
+            # 96.3 % / 1502 ms (docs/decisions/0006)
+            whisper = WhisperEngine(prompt=default_prompt(vocabulary=words),
+                                    mode="process" if processes else "thread")  # fmt: skip
+            return TwoPassEngine(first, whisper)
         except AsrError as exc:  # faster-whisper or its model not installed
             if second_pass:
                 raise
@@ -152,7 +159,9 @@ class BotGateway:
         # default executor never queue behind decoding (and the reverse). pocketsphinx holds
         # the GIL for much of a decode: one thread could not keep up with 30 calls on 2 cores,
         # cpu_count + 4 threads did (tests/bench/bench_bot.py).
-        self.asr_threads = asr_threads or min(32, (os.cpu_count() or 1) + 4)
+        # threads that wait (a turn waiting for its queued second pass) cost nothing: enough
+        # that 20+ calls' audio never queues behind turns waiting for Whisper
+        self.asr_threads = asr_threads or 32
         self._asr_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.session_settings = session_settings or SessionSettings()
         self.host = settings.service.host
@@ -179,6 +188,7 @@ class BotGateway:
         if fill is not None:
             await asyncio.to_thread(fill)
         await self.tts.prerender(static_phrases())
+        await asyncio.to_thread(warm_up_intents)  # the intent model, trained before the first call
         self._asr_pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.asr_threads, thread_name_prefix="bot-asr"
         )

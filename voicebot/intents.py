@@ -12,6 +12,7 @@ game and never part of a ticket number, and "march 3rd" is a date and never an a
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -23,6 +24,7 @@ from lottery.questions import (
     GAMES,
     NEXT_DRAW,
     OPERATOR,
+    QUESTIONS,
     RUSSIAN_LOTTO,
     SIX_OF_45,
     WINNING_NUMBERS,
@@ -44,6 +46,7 @@ from voicebot.numbers import (
 __all__ = [
     "AFFIRM",
     "CHECK_TICKET",
+    "CHOICE_LABELS",
     "CLAIM_WINNINGS",
     "DENY",
     "GAMES",
@@ -53,11 +56,13 @@ __all__ = [
     "UNKNOWN",
     "WINNING_NUMBERS",
     "DialogContext",
+    "choose",
     "Understanding",
     "normalize",
     "sample_sentences",
     "understand",
     "vocabulary",
+    "warm_up",
 ]
 
 UNKNOWN = "unknown"
@@ -86,9 +91,16 @@ class DialogContext:
 
 @dataclass(frozen=True, slots=True)
 class Understanding:
+    """`by`: "patterns" (the weighted phrases below) or "model" (voicebot.intent_model, the
+    fallback when the patterns understood nothing: a guess the two-pass recogniser checks)."""
+
     intent: str
     slots: dict[str, Any] = field(default_factory=dict)
     confidence: float = 0.0
+    by: str = "patterns"
+    # two questions the sentence is nearly equally about, best first ("the next draw results"):
+    # the dialog asks which one when it cannot answer (voicebot.dialog)
+    alternatives: tuple[str, ...] = ()
 
 
 # --- normalization ----------------------------------------------------------------------------
@@ -452,6 +464,10 @@ _PATTERNS: dict[str, _P] = {
             1.4,
         ),  # noqa: E501
         (r"\b(?:latest|last|previous|recent) (?:draw|drawing|results?)\b", 0.7),
+        # near misses: "tell me the draw numbers", "what were the march numbers"
+        (r"\b(?:draw|drawn|drawing|lottery|lotto|thegame|game|latest|last|yesterdays|todays|"
+         r"tonights|saturdays|sundays) numbers\b", 1.3),
+        (r"\bwhat (?:were|are|was|is) (?:the )?\w+ numbers\b", 1.2),
         (r"\bwho won\b", 0.8),
         (
             r"\b(?:yesterdays|todays|tonights|saturdays|sundays|last nights|latest|last|recent) results\b",
@@ -500,8 +516,31 @@ _PATTERNS: dict[str, _P] = {
         (r"\bi (?:won|have won|ve won|just won)\b", 0.6),
         (r"\btax(?:es)?\b", 0.6),
         (r"\bbank (?:account|card|transfer)\b", 0.8),
+        # near misses: "i want a money how do i get a" (a clipped "how do i get my money")
+        (r"\bmoney\b", 0.6),
+        (r"\bhow (?:do|can|should) i get\b", 0.3),
     ),
 }
+
+# A request for a person, as opposed to a mere mention of one ("... for the operator lotto",
+# "the operator told me to check my ticket"): a request always transfers; a mention loses to
+# any other intent the sentence is clearly about (OPERATOR_YIELDS_TO).
+_PERSON = (r"(?:operators?|person|human|agent|representative|someone|somebody|anyone|anybody|"
+           r"man|woman|staff|support|people|manager|rep)")  # fmt: skip
+_OPERATOR_REQUEST = [re.compile(p) for p in (
+    r"^(?:(?:an?|the|real|live|some|my) )*(?:operators?|humans?|person|agents?|representatives?|"
+    r"customer (?:service|support|care)|help desk|support desk)(?: (?:operator|please|now|"
+    r"thanks))*$",
+    rf"\b(?:talk|speak|chat|get through) (?:to|with) (?:(?:an?|the|some|my|real|live|actual) )*"
+    rf"{_PERSON}\b",
+    rf"\b(?:want|need|give me|get me|have|like|find me|call) (?:(?:an?|the|to|some|real|live|"
+    rf"actual|human) )*{_PERSON}\b",
+    r"\b(?:transfer|connect) me\b|\bput me (?:through|to|with)\b",
+    r"\b(?:real|live|actual|human) (?:person|people|being|operator|agent)\b",
+    r"\b(?:someone|somebody) (?:real|alive|live)\b",
+    r"\bstop the robot\b|\bno (?:more )?robots?\b|\bnot a (?:robot|machine|bot)\b",
+)]  # fmt: skip
+OPERATOR_YIELDS_TO = 1.2  # another intent at least this strong beats a mere mention
 
 _OPERATOR_NEGATION = re.compile(
     r"\b(?:dont|do not|no|not|never|without) (?:need |want )?(?:an? |the |to )?(?:talk to |speak to )?(?:an? )?(?:operator|person|human|agent)"  # noqa: E501
@@ -522,6 +561,13 @@ def _score(text: str) -> dict[str, float]:
             scores[intent] = total
     if OPERATOR in scores and _OPERATOR_NEGATION.search(text):
         scores.pop(OPERATOR)
+    if OPERATOR in scores:
+        others = [v for k, v in scores.items() if k != OPERATOR]
+        if any(p.search(text) for p in _OPERATOR_REQUEST):
+            # a request for a person wins over whatever else the sentence is about
+            scores[OPERATOR] = max(scores[OPERATOR], max(others, default=0.0) + 1.0)
+        elif others and max(others) >= OPERATOR_YIELDS_TO:
+            scores.pop(OPERATOR)  # a word about a person in a sentence about something else
     return scores
 
 
@@ -582,12 +628,93 @@ def understand(text: str, context: DialogContext | None = None) -> Understanding
         if answered:
             intent, confidence = ctx.last_intent, 0.8
 
+    by = "patterns"
+    alternatives = _alternatives(scores)
+    if intent == UNKNOWN and norm and not alternatives:  # a tie is asked about, not guessed
+        guess = _model_guess(norm)
+        if guess is not None:
+            intent, confidence, by = guess[0], guess[1], "model"
+
     if raw_date or date_spec:
         future = intent == NEXT_DRAW
         resolved = raw_date or _resolve_date(date_spec, ctx.today, future)  # type: ignore[arg-type]
         if resolved:
             slots["date"] = resolved
-    return Understanding(intent, slots, round(confidence, 2))
+    if intent in (OPERATOR, AFFIRM, DENY):
+        alternatives = ()
+    return Understanding(intent, slots, round(confidence, 2), by, alternatives)
+
+
+ALTERNATIVE_RATIO = 0.7  # the second question scores at least this share of the first's
+
+
+def _alternatives(scores: dict[str, float]) -> tuple[str, ...]:
+    ranked = sorted(((v, k) for k, v in scores.items() if k in QUESTIONS), reverse=True)
+    if len(ranked) < 2 or ranked[1][0] < 0.5 or ranked[1][0] < ALTERNATIVE_RATIO * ranked[0][0]:
+        return ()
+    return ranked[0][1], ranked[1][1]
+
+
+# what the bot calls each question when it asks which one the caller means
+CHOICE_LABELS = {CHECK_TICKET: "a ticket check", NEXT_DRAW: "the next draw time",
+                 WINNING_NUMBERS: "the winning numbers", CLAIM_WINNINGS: "how to claim a prize"}  # fmt: skip
+_CHOICE_WORDS = {
+    CHECK_TICKET: re.compile(r"\b(?:tickets?|check|checking|check it)\b"),
+    NEXT_DRAW: re.compile(r"\b(?:next|when|time|times|schedule|upcoming|date)\b"),
+    WINNING_NUMBERS: re.compile(r"\b(?:numbers?|winning numbers|results?|combination)\b"),
+    CLAIM_WINNINGS: re.compile(r"\b(?:claim|claiming|prize|money|collect|paid|payout|cash)\b"),
+}
+_FIRST = re.compile(r"\b(?:first|former|one|1|number one|the first one)\b")
+_SECOND = re.compile(r"\b(?:second|latter|two|2|other|number two|the second one)\b")
+
+
+def choose(text: str, options: tuple[str, ...]) -> str | None:
+    """Which of the two `options` the caller's answer to "Do you want A or B?" picks: the one
+    its words understand as, else the only one whose key words it says ("the numbers"), else
+    "the first" / "the second"; None when it picks neither."""
+    norm = normalize(text)
+    u = understand(text)
+    if u.intent in options and u.by == "patterns":
+        return u.intent
+    said = [o for o in options if _CHOICE_WORDS[o].search(norm)]
+    if len(said) == 1:
+        return said[0]
+    first, second = bool(_FIRST.search(norm)), bool(_SECOND.search(norm))
+    if first != second and len(options) >= 2:
+        return options[0] if first else options[1]
+    return u.intent if u.intent in options else None
+
+
+MODEL_MIN_PROBABILITY = 0.5  # below: still "unknown" (docs/decisions/0006)
+MODEL_MIN_OPERATOR = 0.8  # a transfer on the model's word alone needs a surer guess
+
+
+def warm_up() -> bool:
+    """Train the fallback model now (~1-4 s), not on a caller's first odd sentence; False when
+    scikit-learn is not installed (the patterns alone then decide)."""
+    return _intent_model() is not None
+
+
+@functools.cache
+def _intent_model() -> Any:
+    from voicebot.intent_model import train
+
+    return train(sample_sentences())
+
+
+def _model_guess(text: str) -> tuple[str, float] | None:
+    """The trained fallback's intent and a confidence in [0.45, 0.59]: enough for the dialog
+    to answer a sure guess (>= 0.5 from probability 0.67 up), never enough for the two-pass
+    recogniser to skip its second opinion (voicebot.asr_twopass)."""
+    model = _intent_model()
+    if model is None:
+        return None
+    intent, probability = model.predict(text)
+    if intent == UNKNOWN or probability < MODEL_MIN_PROBABILITY:
+        return None
+    if intent == OPERATOR and (probability < MODEL_MIN_OPERATOR or _OPERATOR_NEGATION.search(text)):
+        return None  # "i dont need an operator" is no request for one
+    return intent, min(0.59, 0.3 + 0.3 * probability)
 
 
 def _pick(scores: dict[str, float]) -> tuple[str, float]:

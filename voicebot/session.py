@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from typing import Any
 import structlog
 
 from lottery.answers import LotteryFacts
+from lottery.questions import QUESTIONS
 from voicebot import dialog as dlg
 from voicebot.asr import AsrEngine
 from voicebot.frames import AudioIn, Dtmf
@@ -72,7 +74,9 @@ def static_phrases() -> list[str]:
     """Everything the dialog says verbatim: rendered once at start-up."""
     return [*dlg.GREETING, dlg.HELP, dlg.OFFER_OPERATOR, dlg.REPROMPT, dlg.ANYTHING_ELSE,
             dlg.WHAT_ELSE, dlg.GOODBYE, dlg.TRANSFERRING, dlg.KEY_TICKET,
-            "Sorry, I cannot look that up right now."]  # fmt: skip
+            "Sorry, I cannot look that up right now.",
+            *(s for pair in itertools.permutations(QUESTIONS, 2)
+              for s in dlg.clarifying_question(pair))]  # fmt: skip
 
 
 class BotSession:

@@ -118,8 +118,9 @@ async def run(settings: Settings, asterisk: AsteriskInstance,
 async def _ramp(service: Any, gw: Any, asterisk: AsteriskInstance, results: list[BotResult],
                 steps: tuple[int, ...], call_s: float) -> list[dict[str, Any]]:
     # the service's process and its ASR worker processes (voicebot.asr_procpool)
-    first = getattr(gw.asr, "first", gw.asr)
-    workers = first.worker_pids() if hasattr(first, "worker_pids") else []
+    # (pocketsphinx's and Whisper's worker processes)
+    workers = [pid for part in (getattr(gw.asr, "first", gw.asr), getattr(gw.asr, "second", None))
+               if hasattr(part, "worker_pids") for pid in part.worker_pids()]  # fmt: skip
     idle_rss = CpuMeter(also=workers)._rss()
     ast_pid = asterisk.proc.pid if asterisk.proc is not None else None
     rows: list[dict[str, Any]] = []

@@ -2,6 +2,8 @@
 
     python tests/bench/bench_speech.py [--quick]
     python tests/bench/bench_speech.py --asr [--calls 20]
+    python -m tests.bench bench_speech     # in `make bench`: idle and both cores busy
+
 
 `--asr` scores the engines `choose_asr` picks from (pocketsphinx LM, Whisper tiny.en, two-pass)
 on the whole generated test set (tests.support.speech_testset, 216 utterances): intent accuracy by
@@ -238,23 +240,25 @@ def load_engine(kind: str, mode: str, workers: int, cpu_threads: int,
     return TwoPassEngine(ps, whisper, deadline_s=deadline)
 
 
-def load_test(utts: Sequence[object], calls: int, engine: object, label: str) -> None:
-    """`calls` callers at once, each feeding utterances in real time (20 ms frames) through
-    `engine` on a shared thread pool, as BotGateway does; end of audio -> transcript, intent
-    accuracy and the second pass's fate (used / skipped for the queue / dropped as late)."""
+async def replay(utts: Sequence[object], calls: int, engine: object,
+                 gap_s: float = 3.0) -> dict[str, object]:
+    """`calls` callers at once, each feeding its share of `utts` in real time (20 ms frames)
+    through `engine` on a shared thread pool, as BotGateway does; returns end of audio ->
+    transcript latencies, intent hits per key (all, voice, group) and second-pass outcomes."""
     import concurrent.futures
 
     from voicebot.asr import AsyncRecognizer
     from voicebot.intents import understand
 
-    pool = concurrent.futures.ThreadPoolExecutor(min(32, (os.cpu_count() or 1) + 4))
+    pool = concurrent.futures.ThreadPoolExecutor(32)  # as BotGateway (asr_threads)
     latencies: list[float] = []
     second: list[float] = []
     outcomes: dict[str, int] = {}
-    right = 0
+    tally: dict[str, list[int]] = {}
+    tiers: dict[str, list[int]] = {}  # tier -> [first pass right, final right, turns]
+    misses: list[str] = []
 
     async def caller(k: int) -> None:
-        nonlocal right
         await asyncio.sleep(k * 2.5 / calls)  # spread over one turn, like bench_bot
         for u in utts[k::calls]:
             rec = AsyncRecognizer(engine.recognizer(), pool)  # type: ignore[attr-defined]
@@ -265,28 +269,133 @@ def load_test(utts: Sequence[object], calls: int, engine: object, label: str) ->
             started = time.perf_counter()
             heard = await rec.final()
             latencies.append(time.perf_counter() - started)
-            right += understand(heard.text).intent == u.intent  # type: ignore[attr-defined]
+            got = understand(heard.text).intent
+            ok = int(got == u.intent)  # type: ignore[attr-defined]
+            if not ok:
+                misses.append(f"{u.intent} -> {got}: {u.text!r} ({u.voice}) heard "  # type: ignore[attr-defined]
+                              f"{heard.text!r}")  # fmt: skip
+            voice = "piper" if "piper" in u.voice else "espeak"  # type: ignore[attr-defined]
+            for key in ("all", voice, u.group):  # type: ignore[attr-defined]
+                tally.setdefault(key, [0, 0])
+                tally[key][0] += ok
+                tally[key][1] += 1
             if getattr(rec.recognizer, "used_second", False):
                 second.append(latencies[-1])
                 outcome = getattr(rec.recognizer, "second_outcome", "") or "used"
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            await asyncio.sleep(3.0)  # the bot answers
-
-    async def run() -> None:
-        await asyncio.gather(*(caller(k) for k in range(calls)))
+                # per tier (0 urgent, 1 unsure): how often the first pass alone was right
+                tier = f"tier{getattr(rec.recognizer, 'tier', '?')}"
+                first_ok = understand(getattr(rec.recognizer, "first_text", "")).intent == u.intent  # type: ignore[attr-defined]
+                row = tiers.setdefault(tier, [0, 0, 0])
+                row[0] += first_ok
+                row[1] += ok
+                row[2] += 1
+            await asyncio.sleep(gap_s)  # the bot answers
 
     wall = time.perf_counter()
-    asyncio.run(run())
-    pool.shutdown()
-    n = len(latencies)
-    print(f"\n[{label}] {calls} callers at once ({n} turns, {time.perf_counter() - wall:.0f} s): "
-          f"end of audio -> transcript p50 {1000 * statistics.median(latencies):.0f} ms "
-          f"p95 {1000 * pct(latencies, 0.95):.0f} ms max {1000 * max(latencies):.0f} ms; "
+    try:
+        await asyncio.gather(*(caller(k) for k in range(calls)))
+    finally:
+        pool.shutdown()
+    return {"latencies": latencies, "second": second, "outcomes": outcomes, "tally": tally,
+            "tiers": tiers, "misses": misses, "wall_s": time.perf_counter() - wall}  # fmt: skip
+
+
+def load_test(utts: Sequence[object], calls: int, engine: object, label: str) -> None:
+    """`replay` printed: end of audio -> transcript, intent accuracy and the second pass's fate
+    (used / skipped / shed for the queue / dropped as late)."""
+    r = asyncio.run(replay(utts, calls, engine))
+    latencies, second = r["latencies"], r["second"]
+    right, n = r["tally"]["all"]  # type: ignore[index]
+    print(f"\n[{label}] {calls} callers at once ({n} turns, {r['wall_s']:.0f} s): "
+          f"end of audio -> transcript p50 {1000 * statistics.median(latencies):.0f} ms "  # type: ignore[arg-type]
+          f"p95 {1000 * pct(latencies, 0.95):.0f} ms max {1000 * max(latencies):.0f} ms; "  # type: ignore[arg-type]
           f"intent {right}/{n} = {right / n:.1%}")  # fmt: skip
     if second:
-        print(f"    second pass wanted on {len(second)}/{n} = {len(second) / n:.0%} turns "
-              f"({', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))}); those turns "
-              f"p50 {1000 * statistics.median(second):.0f} ms p95 {1000 * pct(second, 0.95):.0f} ms")  # fmt: skip
+        print(f"    second pass wanted on {len(second)}/{n} = {len(second) / n:.0%} turns "  # type: ignore[arg-type]
+              f"({', '.join(f'{k} {v}' for k, v in sorted(r['outcomes'].items()))}); those turns "  # type: ignore[attr-defined]
+              f"p50 {1000 * statistics.median(second):.0f} ms p95 {1000 * pct(second, 0.95):.0f} ms")  # type: ignore[arg-type]  # fmt: skip
+
+
+# --- `make bench`: the same set idle and with both cores busy, side by side ---------------------
+
+BENCH_CALLS = int(os.environ.get("BENCH_SPEECH_CALLS", "8"))
+BENCH_GAP_S = float(os.environ.get("BENCH_SPEECH_GAP_S", "1.0"))
+BUSY_LOOP = "while True: pass"
+
+
+class BusyLoops:
+    """`n` processes spinning on the CPU (the test's load), stopped by their own pids."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.procs: list[object] = []
+
+    def __enter__(self) -> BusyLoops:
+        import subprocess
+
+        self.procs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(self.n)]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.procs:
+            p.kill()  # type: ignore[attr-defined]
+            p.wait()  # type: ignore[attr-defined]
+
+
+async def run(settings: object = None, asterisk: object = None) -> list[dict[str, object]]:
+    """Intent accuracy of the live engine (`choose_asr("en")`, its budgets and queue) on the
+    whole generated set, replayed by BENCH_CALLS callers in real time: once on an idle machine,
+    once with two busy loops holding both cores; end of audio -> transcript p50/p95 and the
+    second pass's outcomes for each."""
+    from tests.bench.common import CpuMeter, measure
+    from tests.support.speech_testset import generate
+    from voicebot.gateway import choose_asr
+
+    utts = await asyncio.to_thread(lambda: list(generate()))
+    engine = await asyncio.to_thread(choose_asr, "en", pool_size=12)
+    await asyncio.to_thread(getattr(engine, "fill", lambda: 0))
+    workers = [pid for part in (getattr(engine, "first", engine), getattr(engine, "second", None))
+               if hasattr(part, "worker_pids") for pid in part.worker_pids()]  # fmt: skip
+    print(f"  {len(utts)} utterances, engine {engine.name}, {BENCH_CALLS} callers", flush=True)
+    rows: list[dict[str, object]] = []
+    accuracy: dict[str, float] = {}
+    try:
+        for label, busy in (("idle", 0), ("both_cores_busy", os.cpu_count() or 2)):
+            with BusyLoops(busy), CpuMeter(also=workers) as cpu:
+                r = await replay(utts, BENCH_CALLS, engine, BENCH_GAP_S)
+            # the machine's own load beside this bench (other work on a shared machine)
+            loadavg = round(os.getloadavg()[1], 1)
+            right, n = r["tally"].pop("all")  # type: ignore[attr-defined]
+            accuracy[label] = 100 * right / n
+            by = {k: f"{a}/{b}" for k, (a, b) in r["tally"].items()}  # type: ignore[attr-defined]
+            print(f"  {label} (5-min load average {loadavg}): intent {right}/{n} = "
+                  f"{accuracy[label]:.1f} %, {by}, second "
+                  f"pass {r['outcomes']}, per tier [first right, final right, n] "
+                  f"{r['tiers']}", flush=True)  # fmt: skip
+            for m in r["misses"]:  # type: ignore[attr-defined]
+                print(f"      MISS {m}")
+            rows.append(measure(
+                f"speech.asr_final_latency.{label}", "ms",
+                [1000 * x for x in r["latencies"]],  # type: ignore[attr-defined]
+                calls=BENCH_CALLS, busy_loops=busy, loadavg_5min=loadavg, engine=engine.name,
+                intent_accuracy_percent=round(accuracy[label], 1), right=right, turns=n,
+                by_group=by, second_pass=r["outcomes"], second_pass_tiers=r["tiers"],
+                second_pass_turns_p95_ms=round(1000 * pct(r["second"], 0.95))  # type: ignore[arg-type]
+                if r["second"] else None,
+                service_cpu_percent=round(cpu.cpu_percent, 1),
+                service_rss_mb=round(cpu.peak_rss, 1)))  # fmt: skip
+    finally:
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    drop = accuracy["idle"] - accuracy["both_cores_busy"]
+    rows.append({"name": "speech.intent_accuracy.loaded_vs_idle", "unit": "points", "n": 2,
+                 "p50": round(drop, 1), "p95": round(drop, 1),
+                 "idle_percent": round(accuracy["idle"], 1),
+                 "loaded_percent": round(accuracy["both_cores_busy"], 1),
+                 "target": "drop<=3", "ok": drop <= 3})  # fmt: skip
+    return rows
 
 
 def main() -> int:
@@ -304,7 +413,15 @@ def main() -> int:
     parser.add_argument("--cpu-threads", type=int, default=0, help="CTranslate2 threads")
     parser.add_argument("--deadline", type=float, default=None,
                         help="second-pass deadline (s) of 'new'; default the engine's")  # fmt: skip
+    parser.add_argument("--bench", action="store_true",
+                        help="what `make bench` runs: the live engine idle and both cores busy")
     args = parser.parse_args()
+    if args.bench:
+        import json
+
+        for row in asyncio.run(run()):
+            print(json.dumps(row, default=str))
+        return 0
     if args.asr:
         from tests.support.speech_testset import generate
 

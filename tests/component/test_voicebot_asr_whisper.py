@@ -75,7 +75,7 @@ def test_deadline_bounds_a_turn_behind_a_busy_whisper(model_dir):
     from voicebot.asr_whisper import WhisperEngine
 
     whisper = WhisperEngine(model_dir)
-    engine = TwoPassEngine(second=whisper, deadline_s=0.3)
+    engine = TwoPassEngine(second=whisper, deadline_s=0.3, patient_s=0.3)  # one budget
     u = _utterance()
     busy = [whisper.submit(u.pcm) for _ in range(12)]  # ~1 s of queue ahead (~80 ms each)
     rec = engine.recognizer()

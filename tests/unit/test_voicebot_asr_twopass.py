@@ -9,8 +9,9 @@ import time
 import pytest
 
 from voicebot.asr import AsrError, Transcript
+from voicebot.asr_queue import DecodeShed
 from voicebot.asr_twopass import SecondPassPolicy, TwoPassEngine
-from voicebot.asr_whisper import _clean
+from voicebot.asr_whisper import SPECULATIVE, UNSURE, URGENT, _clean
 
 pytestmark = pytest.mark.unit
 
@@ -58,15 +59,17 @@ class FakeWhisper:
 
     def __init__(self, text: str, clock: FakeClock | None = None, decode_s: float = 0.0,
                  wait: float = 0.0, hang: bool = False) -> None:  # fmt: skip
-        self.text, self.calls, self.clock = text, [], clock
+        self.text, self.calls, self.clock, self.priorities = text, [], clock, []
         self.decode_s, self.wait, self.hang = decode_s, wait, hang
         self.futures: list[concurrent.futures.Future] = []
 
-    def expected_wait(self) -> float:
+    def expected_wait(self, priority: int = 0) -> float:
         return self.wait
 
-    def submit(self, pcm_8k: bytes, prompt: str | None = None) -> concurrent.futures.Future:
+    def submit(self, pcm_8k: bytes, prompt: str | None = None,
+               priority: int = 0) -> concurrent.futures.Future:  # fmt: skip
         self.calls.append(pcm_8k)
+        self.priorities.append(priority)
         future: concurrent.futures.Future = concurrent.futures.Future()
         self.futures.append(future)
         if not self.hang:
@@ -118,9 +121,9 @@ def test_session_is_closed_after_final():
 
 
 def test_policy_threshold():
-    unsure = Transcript("how do i get my")  # claim_winnings, confidence 0.64
-    assert SecondPassPolicy(min_confidence=0.7).needs_second(unsure)
-    assert not SecondPassPolicy(min_confidence=0.6).needs_second(unsure)
+    unsure = Transcript("winnings")  # claim_winnings, confidence 0.57
+    assert SecondPassPolicy(min_confidence=0.6).needs_second(unsure)
+    assert not SecondPassPolicy(min_confidence=0.5).needs_second(unsure)
     assert SecondPassPolicy(min_confidence=0.0).needs_second(Transcript("what is the draw"))
 
 
@@ -130,11 +133,14 @@ def test_whisper_text_is_cleaned_to_lowercase_words():
     assert _clean("I'm done.") == "i'm done"
 
 
-def deadline_run(deadline_s, **whisper):
+def deadline_run(deadline_s, first="", patient_s=None, **whisper):
+    """`first` "" is an URGENT turn (budget `patient_s`, default the same as `deadline_s` so
+    the tests below are about one budget); "winnings" an UNSURE one (budget `deadline_s`)."""
     clock = FakeClock()
     fake = FakeWhisper("did i win", clock, **whisper)
     # early_start off: these are about the pass started after the first final transcript
-    engine = TwoPassEngine(FakeFirst(""), fake, deadline_s=deadline_s, clock=clock,  # type: ignore[arg-type]
+    engine = TwoPassEngine(FakeFirst(first), fake, deadline_s=deadline_s, clock=clock,  # type: ignore[arg-type]
+                           patient_s=patient_s if patient_s is not None else deadline_s or 0.0,
                            early_start=False)  # fmt: skip
     rec = engine.recognizer()
     rec.accept(b"\x01\x00" * 1600)
@@ -144,7 +150,8 @@ def deadline_run(deadline_s, **whisper):
 def test_second_pass_in_time_is_used():
     text, fake, rec, engine = deadline_run(0.45, decode_s=0.3, wait=0.3)
     assert text == "did i win" and rec.second_outcome == "used"
-    assert engine.outcomes == {"used": 1, "skipped": 0, "late": 0, "early": 0, "early_wasted": 0}
+    assert engine.outcomes == {"used": 1, "skipped": 0, "shed": 0, "late": 0, "early": 0,
+                               "early_wasted": 0}  # fmt: skip
 
 
 def test_second_pass_not_started_when_the_queue_cannot_make_the_deadline():
@@ -179,11 +186,52 @@ def test_first_pass_time_counts_against_the_deadline():
         def recognizer(self, phrases=None):
             return SlowSession(self.text)
 
+    # an UNSURE turn ("winnings"): its budget runs from the end of the audio
     fake = FakeWhisper("did i win", clock, wait=0.2)
-    engine = TwoPassEngine(SlowFirst(""), fake, deadline_s=0.45, clock=clock,  # type: ignore[arg-type]
+    engine = TwoPassEngine(SlowFirst("winnings"), fake, deadline_s=0.45, patient_s=0.45,  # type: ignore[arg-type]
+                           clock=clock, early_start=False)  # fmt: skip
+    rec = engine.recognizer()
+    assert rec.final().text == "winnings" and rec.second_outcome == "skipped"
+    # an URGENT one (nothing heard): from the first pass's answer, so a slow first pass
+    # does not use up the second's time
+    engine = TwoPassEngine(SlowFirst(""), fake, deadline_s=0.45, patient_s=0.45,  # type: ignore[arg-type]
+                           clock=clock, early_start=False)  # fmt: skip
+    rec = engine.recognizer()
+    assert rec.final().text == "did i win" and rec.second_outcome == "used"
+
+
+def test_a_turn_not_understood_at_all_waits_longer_and_goes_first():
+    # the first pass heard nothing: URGENT, waits up to patient_s (1.5 s), not deadline_s
+    text, fake, rec, _ = deadline_run(0.45, patient_s=1.5, decode_s=1.0, wait=1.0)
+    assert text == "did i win" and rec.second_outcome == "used"
+    assert fake.priorities == [URGENT]
+
+
+def test_an_unsure_turn_keeps_the_short_budget_and_its_first_transcript():
+    # "winnings" is understood (claim_winnings) with low confidence: UNSURE, budget deadline_s
+    assert SecondPassPolicy().tier(Transcript("winnings")) == UNSURE
+    text, fake, rec, _ = deadline_run(0.45, first="winnings", patient_s=1.5, decode_s=1.0,
+                                      wait=0.3)  # fmt: skip
+    assert text == "winnings" and rec.second_outcome == "late" and fake.priorities == [UNSURE]
+    text, fake, rec, _ = deadline_run(0.45, first="winnings", patient_s=1.5, decode_s=0.2,
+                                      wait=0.2)  # fmt: skip
+    assert text == "did i win" and rec.second_outcome == "used"
+
+
+def test_a_pass_the_full_queue_sheds_leaves_the_first_transcript_at_once():
+    class SheddingWhisper(FakeWhisper):
+        def submit(self, pcm_8k, prompt=None, priority=0):
+            self.calls.append(pcm_8k)
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            future.set_exception(DecodeShed("full"))
+            return future
+
+    engine = TwoPassEngine(FakeFirst("winnings"), SheddingWhisper("x"),  # type: ignore[arg-type]
                            early_start=False)  # fmt: skip
     rec = engine.recognizer()
-    assert rec.final().text == "" and rec.second_outcome == "skipped"
+    rec.accept(b"\x01\x00" * 1600)
+    assert rec.final().text == "winnings" and rec.second_outcome == "shed"
+    assert engine.outcomes["shed"] == 1
 
 
 def test_no_deadline_waits_for_the_second_pass():
@@ -193,18 +241,26 @@ def test_no_deadline_waits_for_the_second_pass():
 
 def test_whisper_wait_estimate_counts_the_queue_and_relaxes_after_a_burst(monkeypatch):
     import voicebot.asr_whisper as asr_whisper
+    from voicebot.asr_queue import DecodeQueue
 
     now = [50.0]
     monkeypatch.setattr(asr_whisper.time, "monotonic", lambda: now[0])
     engine = object.__new__(asr_whisper.WhisperEngine)  # the estimate only, no model
-    engine.workers, engine._pending = 1, 0
+    engine.workers = 1
+    engine.queue = DecodeQueue(1, 16, lambda f: f.result())
     engine._baseline, engine._recent, engine._updated = 0.3, 0.9, 50.0  # a burst: slow decodes
     assert engine.expected_wait() == pytest.approx(0.9)
-    engine._pending = 2  # two ahead of a new decode, one worker
-    assert engine.expected_wait() == pytest.approx(2.7)
+    never: concurrent.futures.Future = concurrent.futures.Future()  # a decode that runs on
+    engine.queue.submit(asr_whisper.UNSURE, lambda: never)  # running
+    engine.queue.submit(asr_whisper.UNSURE, lambda: never)  # waiting
+    assert engine.pending == 2
+    assert engine.expected_wait(asr_whisper.UNSURE) == pytest.approx(2.7)  # two ahead
+    assert engine.expected_wait(asr_whisper.URGENT) == pytest.approx(1.8)  # jumps the waiting one
     engine.workers = 2
-    assert engine.expected_wait() == pytest.approx(1.8)
-    engine._pending, engine.workers = 0, 1
+    assert engine.expected_wait(asr_whisper.UNSURE) == pytest.approx(1.8)
+    engine.workers = 1
+    engine.queue.close()
+    never.set_result(None)
     now[0] += 10 * asr_whisper.RELAX_S  # no decode finished since: back near the idle time
     assert engine.expected_wait() == pytest.approx(0.3, abs=0.01)
 
@@ -219,9 +275,9 @@ class OrderedWhisper(FakeWhisper):
         super().__init__(text, hang=True)
         self.events = events
 
-    def submit(self, pcm_8k, prompt=None):
+    def submit(self, pcm_8k, prompt=None, priority=0):
         self.events.append("second")
-        return super().submit(pcm_8k, prompt)
+        return super().submit(pcm_8k, prompt, priority)
 
 
 class OrderedFirst(FakeFirst):
@@ -256,6 +312,7 @@ def test_an_unsure_partial_starts_the_second_pass_before_the_first_final():
                                              ("what", "time", "is", "the", "draw")))  # fmt: skip
     assert answer.result(timeout=5).text == "what time is the draw"
     assert events == ["second", "first final"] and len(whisper.calls) == 1
+    assert whisper.priorities == [SPECULATIVE]  # raised to the turn's own on the final one
     assert engine.outcomes["early"] == 1 and rec.second_outcome == "used"
 
 
@@ -282,3 +339,16 @@ def test_early_start_can_be_turned_off():
     whisper.futures[0].set_result(Transcript("", 0.0, ()))
     assert answer.result(timeout=5).text == "what is the draw"
     assert events == ["first final", "second"] and engine.outcomes["early"] == 0
+
+
+def test_whisper_not_understood_beats_a_model_guess_on_the_first_transcript():
+    # "talk" alone: no pattern; the intent model's guess (by="model") is no evidence against
+    # Whisper hearing an out-of-domain sentence
+    from voicebot.intents import understand, warm_up
+
+    if not warm_up() or understand("is the draw tonight").by != "model":
+        pytest.skip("scikit-learn not installed")
+    first = Transcript("is the draw tonight")
+    assert SecondPassPolicy().combine(first, Transcript("can i buy a car")).text == "can i buy a car"
+    patterns = Transcript("the the the")  # neither understood: the first stands
+    assert SecondPassPolicy().combine(patterns, Transcript("blah blah")).text == "the the the"

@@ -320,3 +320,61 @@ def test_given_understanding_is_used_as_is():
     effects = d.utterance("garbled", at(6), Understanding(UNKNOWN, {}, 0.0))
     assert d.misses == 1
     assert isinstance(effects[0], Say)
+
+
+# --- unsure between two questions: the bot asks which -------------------------------------------
+
+UNSURE_BETWEEN = "the next draw results"  # winning numbers or next draw, nearly equally
+
+
+def asked_which() -> Dialog:
+    d = started()
+    effects = d.utterance(UNSURE_BETWEEN, at(6))
+    assert said(effects) == ["Do you want the winning numbers or the next draw time?",
+                             "Say which one, or press 1 for the winning numbers, or 2 for the "
+                             "next draw time."]  # fmt: skip
+    assert d.expecting == "choice" and d.misses == 0  # a question, not a miss
+    return d
+
+
+@pytest.mark.parametrize(("answer", "intent"), [
+    ("the winning numbers", "winning_numbers"), ("numbers please", "winning_numbers"),
+    ("the first one", "winning_numbers"), ("when is the next draw", "next_draw"),
+    ("the next draw time", "next_draw"), ("the second", "next_draw"),
+])  # fmt: skip
+def test_the_answer_to_which_question_is_taken_by_voice(answer, intent):
+    d = asked_which()
+    effects = d.utterance(answer, at(8))
+    assert [e.lookup.intent for e in effects if isinstance(e, AskLookup)] == [intent]
+    assert d.clarified == 1 and d.misses == 0 and d.expecting is None
+
+
+@pytest.mark.parametrize(("key", "intent"), [("1", "winning_numbers"), ("2", "next_draw")])
+def test_the_answer_to_which_question_is_taken_by_key(key, intent):
+    d = asked_which()
+    effects = d.dtmf(key, at(8))
+    assert [e.lookup.intent for e in effects if isinstance(e, AskLookup)] == [intent]
+    assert d.clarified == 1
+
+
+def test_the_operator_stays_one_word_or_key_0_away_while_the_bot_asks_which():
+    d = asked_which()
+    assert transfer_of(d.utterance("operator", at(8))).context.reason == "asked"
+    d = asked_which()
+    assert transfer_of(d.dtmf("0", at(8))).context.reason == "dtmf_0"
+
+
+def test_no_to_which_question_asks_what_else_and_nonsense_is_a_miss():
+    d = asked_which()
+    assert said(d.utterance("no", at(8))) == ["What would you like to know?"]
+    d = asked_which()
+    effects = d.utterance("blah blah", at(8))
+    assert d.misses == 1 and d.expecting != "choice" and said(effects)[0].startswith("Sorry")
+
+
+def test_the_slots_of_the_unsure_sentence_carry_into_the_chosen_question():
+    d = started()
+    d.utterance("the next russian lotto draw results", at(6))
+    effects = d.dtmf("1", at(8))
+    lookups = [e.lookup for e in effects if isinstance(e, AskLookup)]
+    assert lookups and lookups[0].intent == "winning_numbers" and lookups[0].game == "Russian Lotto"
