@@ -13,8 +13,8 @@ call: venv  ## place a demo call into the running hotline
 	$(VENV)/bin/hotline call
 
 # parallel workers (pytest-xdist): each has its own Asterisk instance and ports (an e2e slot,
-# tests/support/slots.py); the e2e tests mostly wait on real-time audio, so 3 fit on 2 cores
-TEST_WORKERS ?= 3
+# tests/support/slots.py); the e2e tests mostly wait on real-time audio, so 2 workers halve the wall time on 2 cores without starving the audio
+TEST_WORKERS ?= 2
 
 test: deps  ## the whole suite, real Asterisk included
 	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,3 +17,39 @@ class Transfer:
 @dataclass(frozen=True)
 class TransferResult:
     outcome: Literal["answered", "failed"]
+
+
+@dataclass(frozen=True)
+class WaitEstimate:
+    """What a caller waiting in the pool is told: their place and how long it should take.
+
+    `minutes` is None for "less than a minute" and when there is no estimate (`known` False:
+    nobody is logged in to take calls); `callrouting.waiting.estimate_wait` makes it.
+    """
+
+    position: int  # 1 = next to be answered
+    waiting: int  # callers waiting in the queue now, this one included
+    known: bool
+    seconds: float | None
+    minutes: int | None
+    vip: bool = False
+
+    @property
+    def less_than_a_minute(self) -> bool:
+        return self.known and self.minutes is None
+
+
+@dataclass(frozen=True)
+class WaitAnnouncer:
+    """How a front end (the IVR) has routing speak to one caller waiting in the pool queue.
+
+    `text(estimate)` words the announcement in the caller's language; `sound(text)` turns it
+    into a sound name Asterisk plays; routing says it on entering the queue and every
+    `interval` seconds (docs/decisions/0005-queue-announcements.md).
+    """
+
+    interval: float
+    text: Callable[[WaitEstimate], str]
+    sound: Callable[[str], Awaitable[str]]
+    language: str = "en"
+    music: str | None = None  # music-on-hold class while waiting (None: Asterisk's default)

@@ -3,16 +3,27 @@
 Per RING step one `Dial(PJSIP/a&PJSIP/b,<seconds>,g)`: Asterisk rings the targets together,
 the first to answer gets the call and the others are cancelled.  The caller ID name is set
 to the plan's display name first (through `quote`), so the operator's phone shows the
-context.  The pool step is `Queue(<pool>,g,,,<wait>)` with `QUEUE_PRIO` (VIPs higher).
-Option `g` keeps the caller in the AGI session after the operator hangs up, for the rating.
+context.  The pool step is `Queue(<pool>,cR,,,<wait>)` with `QUEUE_PRIO` (VIPs higher).
+Dial's `g` and Queue's `c` keep the caller in the AGI session after the operator hangs up,
+for the rating (without `c`, Queue returns -1 after every conversation, as if the caller had
+hung up; `g` is no Queue option); Queue's `R` plays music on hold, ringing only while an
+operator's phone rings.
 
-After each step the outcome goes back to the policy (`next_step`), which re-checks presence.
-Every step is stored as an attempt; the call row gets who answered; a step that carries a
-review flag (the team lead, or the pool when there is no lead) flags the call for QA.
+The outcome of a step is what Asterisk leaves on the caller's channel once Dial/Queue
+returns, read with GET VARIABLE: DIALSTATUS, DIALEDPEERNUMBER / DIALEDPEERNAME and
+ANSWEREDTIME_MS after Dial; MEMBERINTERFACE (queues.conf `setinterfacevar`; cleared by the
+executor before each queue step, Queue never clears it), QUEUESTATUS (`CONTINUE`: a member
+answered and the conversation ended) and ANSWEREDTIME_MS after Queue.  These do not depend
+on AMI, which may be down.  After each step the outcome goes back to the policy
+(`next_step`), which re-checks presence.  Every step is stored as an attempt; the call row
+gets who answered; a step that carries a review flag (the team lead, or the pool when there
+is no lead) flags the call for QA.
 
 With an `AmiClient` the executor also follows the caller channel's DialBegin/DialEnd and
-AgentConnect events: ring start times per target (for tests and the benchmark), the moment
-of the answer (stored at once, for the wallboard) and who answered in the queue.
+AgentConnect events: ring start times per target (for tests and the benchmark) and the moment
+of the answer, stored at once for the wallboard.  They decide an outcome only when the
+channel variables cannot be read: the caller hung up during the conversation, and with
+AGIEXITONHANGUP Asterisk ends the session at once.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from callrouting.events import WaitAnnouncer
 from callrouting.model import Directory, Operator, Presence
 from callrouting.policy import (
     AttemptRecord,
@@ -39,6 +51,7 @@ from callrouting.policy import (
     review_reason,
 )
 from callrouting.store import RoutingStore
+from callrouting.waitroom import WaitingRoom
 from hotline.clock import utcnow
 from hotline.db.calls import CallKey
 from hotline.db.writes import RowRef, known_id
@@ -70,13 +83,18 @@ def extension_of_channel(channel: str) -> str | None:
 
 
 def presence_by_operator(
-    directory: Directory, snapshot: Mapping[str, Presence]
+    directory: Directory, snapshot: Mapping[str, Presence],
+    in_wrapup: Callable[[str], bool] | None = None,
 ) -> dict[int, Presence]:
-    """The tracker keys presence by extension; the policy by operator id."""
-    return {
-        op.id: snapshot.get(op.extension, Presence.UNAVAILABLE)
-        for op in directory.operators.values()
-    }
+    """The tracker keys presence by extension; the policy by operator id. An operator in
+    wrap-up after a routed call (`in_wrapup`) counts as in use: nobody dials them yet."""
+    out = {}
+    for op in directory.operators.values():
+        state = snapshot.get(op.extension, Presence.UNAVAILABLE)
+        if state is Presence.AVAILABLE and in_wrapup is not None and in_wrapup(op.extension):
+            state = Presence.IN_USE
+        out[op.id] = state
+    return out
 
 
 @dataclass
@@ -113,7 +131,14 @@ class CallEvents:
         clock: Callable[[], datetime],
         on_answer: Callable[[str, datetime], Any] | None = None,
     ):
-        from hotline.pbx.ami import AgentCalled, AgentConnect, DialBegin, DialEnd
+        from hotline.pbx.ami import (
+            AgentCalled,
+            AgentConnect,
+            AgentRingNoAnswer,
+            DialBegin,
+            DialEnd,
+            QueueCallerJoin,
+        )
 
         self.uniqueid = uniqueid
         self.on_answer = on_answer
@@ -121,7 +146,11 @@ class CallEvents:
         self.current: StepTiming | None = None
         self.answered: tuple[str, datetime] | None = None
         self.answered_event = asyncio.Event()
+        self.joined_event = asyncio.Event()  # QueueCallerJoin: the caller is in the queue
+        self.ringing = 0  # queue members ringing for this caller now
         self._unsub = [
+            ami.subscribe(QueueCallerJoin, self._joined),
+            ami.subscribe(AgentRingNoAnswer, self._ring_ended),
             ami.subscribe(DialBegin, self._dial_begin),
             ami.subscribe(AgentCalled, self._agent_called),
             ami.subscribe(DialEnd, self._dial_end),
@@ -132,6 +161,10 @@ class CallEvents:
         for unsub in self._unsub:
             unsub()
         self._unsub.clear()
+
+    def _joined(self, ev: Any) -> None:
+        if ev.uniqueid == self.uniqueid:
+            self.joined_event.set()
 
     def _ring(self, channel: str) -> None:
         ext = extension_of_channel(channel)
@@ -144,7 +177,12 @@ class CallEvents:
 
     def _agent_called(self, ev: Any) -> None:
         if ev.uniqueid == self.uniqueid:
+            self.ringing += 1
             self._ring(ev.dest_channel or ev.interface)
+
+    def _ring_ended(self, ev: Any) -> None:
+        if ev.uniqueid == self.uniqueid:
+            self.ringing = max(0, self.ringing - 1)
 
     def _answer(self, channel: str) -> None:
         ext = extension_of_channel(channel)
@@ -160,6 +198,7 @@ class CallEvents:
 
     def _agent_connect(self, ev: Any) -> None:
         if ev.uniqueid == self.uniqueid:
+            self.ringing = 0
             self._answer(ev.dest_channel or ev.interface)
 
 
@@ -178,8 +217,13 @@ class RoutingExecutor:
         ami: AmiClient | None = None,
         clock: Callable[[], datetime] = utcnow,
         dial_options: str = "g",
-        queue_options: str = "g",
+        queue_options: str = "cR",
         metrics: Metrics | None = None,
+        waiting: WaitingRoom | None = None,
+        announcer: WaitAnnouncer | None = None,
+        vip: bool = False,
+        pool_rule: str | None = None,
+        overflow_extensions: frozenset[str] = frozenset(),
     ):
         for opts in (dial_options, queue_options):
             if not _OPTIONS.fullmatch(opts):
@@ -194,6 +238,11 @@ class RoutingExecutor:
         self._answer_stored = False
         self.metrics = metrics or Metrics()
         self._waiting: Waiting | None = None  # the caller, counted while a step waits for a person
+        # waiting in the pool: places, estimates and announcements (callrouting.waitroom);
+        # `pool_rule` is the queue rule that widens the pool to the overflow members
+        # (penalty 2) after the overflow wait; everyone else has penalty 1
+        self.waiting, self.announcer, self.vip = waiting, announcer, vip
+        self.pool_rule, self.overflow_extensions = pool_rule, overflow_extensions
 
     # ---- the loop
 
@@ -227,6 +276,8 @@ class RoutingExecutor:
                 attempts.append(record)
                 if record.answered_by is not None:
                     answered_by = self.directory.operators.get(record.answered_by)
+                    if answered_by is not None and self.waiting is not None:
+                        self.waiting.call_ended(answered_by.extension)  # Dial/Queue return after it
                 if step.kind is StepKind.QUEUE and record.outcome is not Outcome.ANSWERED:
                     if timing.ended_at - timing.sent_at < _QUEUE_FAST_FAIL_S:
                         fast_fails += 1
@@ -261,7 +312,8 @@ class RoutingExecutor:
         tracker = self.presence() if callable(self.presence) else self.presence
         if tracker is None:
             return None
-        return presence_by_operator(self.directory, tracker.snapshot())
+        return presence_by_operator(self.directory, tracker.snapshot(),
+                                    self.waiting.in_wrapup if self.waiting else None)
 
     # ---- steps
 
@@ -278,62 +330,140 @@ class RoutingExecutor:
             await self.chan.exec("Dial", f"{targets},{int(step.timeout or 15)},{self.dial_options}")
         except AgiHangup:
             hung_up = True
-        status = (await self._var("DIALSTATUS")) or ""
-        peer = (await self._var("DIALEDPEERNUMBER")) or ""
-        talk = _seconds(await self._var("ANSWEREDTIME"))
+        status = (await self._var("DIALSTATUS")) or ""  # Dial sets it on every return
+        peer = (await self._var("DIALEDPEERNUMBER")) or ""  # "1002": who answered
+        peer_channel = (await self._var("DIALEDPEERNAME")) or ""  # "PJSIP/1002-0000001a"
+        talk_ms = _number(await self._var("ANSWEREDTIME_MS"))
         ended = self.clock()
-        if not status:
-            answered_seen = self.events is not None and self.events.answered is not None
-            status = "ANSWER" if answered_seen else ("CANCEL" if hung_up else "NOANSWER")
+        seen = self._seen_answer()
+        source = "channel"
+        if not status:  # unreadable: the caller hung up (the session ended with the call)
+            source = "ami" if seen else "none"
+            gone = hung_up or self.chan.hung_up
+            status = "ANSWER" if seen else ("CANCEL" if gone else "NOANSWER")
         outcome = Outcome.from_dialstatus(status)
         answered_by: int | None = None
         if outcome is Outcome.ANSWERED:
-            op = self.directory.by_extension(extension_of_channel(f"X/{peer}") or "")
-            if op is None and self.events is not None and self.events.answered:
-                op = self.directory.by_extension(self.events.answered[0])
+            ext = (extension_of_channel(f"X/{peer}") if peer else None) or (
+                extension_of_channel(peer_channel) if peer_channel else None)
+            op = self.directory.by_extension(ext or (seen[0] if seen else ""))
             answered_by = op.id if op else None
-            at = (
-                self.events.answered[1]
-                if self.events is not None and self.events.answered
-                else ended - timedelta(seconds=talk or 0)
-            )
-            self._store_answer(answered_by, at)
+            self._store_answer(answered_by, self._answered_at(seen, ended, talk_ms))
+        self.log.info("routing.dial_returned", step=step.index, dialstatus=status or None,
+                      peer=peer or peer_channel or None, answered_ms=talk_ms, source=source,
+                      ami_saw_answer=seen is not None)
         return await self._finish(step, attempt, outcome, answered_by, started, ended)
 
     async def _queue(self, step: RingStep, timing: StepTiming) -> AttemptRecord:
         queue = _checked(step.queue or "")
         await self.chan.set_variable("QUEUE_PRIO", str(int(step.priority)))
+        # Queue sets MEMBERINTERFACE when a member answers and never clears it: clear it so
+        # that a value after this step is this step's answer (not an earlier transfer's)
+        await self.chan.set_variable("MEMBERINTERFACE", "")
+        if self.announcer is not None and self.announcer.music:
+            await self.chan.set_variable("CHANNEL(musicclass)", _checked(self.announcer.music))
+        rule = ""
+        if self.pool_rule is not None:
+            rule = _checked(self.pool_rule)
+            await self.chan.set_variable("QUEUE_MAX_PENALTY", "1")
         await self._before_step(step)
         started = self.clock()
         attempt = self._spawn_attempt(step, started)
         timing.sent_at = time.monotonic()
         self.log.info("routing.queue", step=step.index, queue=queue, priority=step.priority,
-                      max_wait=step.timeout)
+                      max_wait=step.timeout, rule=rule or None)
         wait = "" if step.timeout is None else str(int(step.timeout))
         hung_up = False
+        key = self.chan.uniqueid
+        announcing = self._start_waiting(queue, step)
         try:
-            await self.chan.exec("Queue", f"{queue},{self.queue_options},,,{wait}")
+            tail = f",,,{rule}" if rule else ""  # args 6-8: AGI, gosub, rule
+            await self.chan.exec("Queue", f"{queue},{self.queue_options},,,{wait}{tail}")
         except AgiHangup:
             hung_up = True
-        status = (await self._var("QUEUESTATUS")) or ""
+        finally:
+            if announcing is not None:
+                announcing.cancel()
+                await asyncio.gather(announcing, return_exceptions=True)
+            if self.waiting is not None:
+                self.waiting.talk_ended(key)
+                self.waiting.leave(key)
+        status = ((await self._var("QUEUESTATUS")) or "").strip().upper()
         member = (await self._var("MEMBERINTERFACE")) or ""
+        talk_ms = _number(await self._var("ANSWEREDTIME_MS"))
         ended = self.clock()
+        seen = self._seen_answer()
         answered_ext = extension_of_channel(member) if member else None
-        if answered_ext is None and self.events is not None and self.events.answered:
-            answered_ext = self.events.answered[0]
-        if answered_ext is not None:
-            outcome = Outcome.ANSWERED
-        elif hung_up:
-            outcome = Outcome.CALLER_HUNG_UP
+        # CONTINUE: with option c, Queue returns so only after a member answered and hung up
+        if answered_ext is not None or status == "CONTINUE":
+            outcome, source = Outcome.ANSWERED, "channel"
+            answered_ext = answered_ext or (seen[0] if seen else None)
+        elif seen is not None:  # the variables were unreadable (the caller hung up): AMI saw it
+            outcome, source, answered_ext = Outcome.ANSWERED, "ami", seen[0]
+        elif hung_up or self.chan.hung_up:
+            # Queue returned -1 (the caller left while waiting), or it returned and the
+            # session ended before its variables could be read: the caller is gone either way
+            outcome, source = Outcome.CALLER_HUNG_UP, "none" if self.chan.hung_up else "channel"
         else:
-            outcome = Outcome.from_queuestatus(status or "TIMEOUT")
+            outcome, source = Outcome.from_queuestatus(status or "TIMEOUT"), "channel"
         answered_by: int | None = None
         if outcome is Outcome.ANSWERED:
             op = self.directory.by_extension(answered_ext or "")
             answered_by = op.id if op else None
-            at = self.events.answered[1] if self.events and self.events.answered else ended
-            self._store_answer(answered_by, at)
+            self._store_answer(answered_by, self._answered_at(seen, ended, talk_ms))
+        self.log.info("routing.queue_returned", step=step.index, queuestatus=status or None,
+                      member=member or None, answered_ms=talk_ms, source=source,
+                      ami_saw_answer=seen is not None)
         return await self._finish(step, attempt, outcome, answered_by, started, ended)
+
+    def _seen_answer(self) -> tuple[str, datetime] | None:
+        """Who AMI saw answer this call (extension, when), if AMI was there to see it."""
+        return self.events.answered if self.events is not None else None
+
+    @staticmethod
+    def _answered_at(seen: tuple[str, datetime] | None, ended: datetime,
+                     talk_ms: float | None) -> datetime:
+        """AMI's moment of the answer if it saw it, else the end less the talk time."""
+        if seen is not None:
+            return seen[1]
+        return ended - timedelta(milliseconds=talk_ms or 0)
+
+    def _start_waiting(self, queue: str, step: RingStep) -> asyncio.Task[None] | None:
+        """Register the caller in the waiting room; start its announcements if it has any."""
+        if self.waiting is None:
+            return None
+        self.waiting.join(queue, self.chan.uniqueid, int(step.priority), self._staff)
+        channel = self.chan.env.get("agi_channel") or ""
+        if self.announcer is None or self.events is None or not channel:
+            return None
+        self.events.answered_event.clear()  # a new wait (the queue step comes again)
+        self.events.joined_event.clear()
+        self.events.answered = None
+        self.events.ringing = 0
+        events = self.events
+        return asyncio.create_task(
+            self.waiting.announce(channel, self.chan.uniqueid, self.call_id,
+                                  self.announcer, self.events.answered_event, vip=self.vip,
+                                  joined=self.events.joined_event,
+                                  ringing=lambda: events.ringing > 0),
+            name=f"queue-announce-{self.chan.uniqueid}",
+        )
+
+    def _staff(self) -> tuple[int, int]:
+        """(free, busy) operators who take pool calls now (overflow members only later)."""
+        presence = self._presence()
+        if presence is None:
+            return 0, 0
+        free = busy = 0
+        for op in self.directory.operators.values():
+            if op.extension in self.overflow_extensions:
+                continue
+            state = presence.get(op.id, Presence.UNAVAILABLE)
+            if state is Presence.AVAILABLE:
+                free += 1
+            elif state in (Presence.IN_USE, Presence.RINGING):
+                busy += 1
+        return free, busy
 
     async def _before_step(self, step: RingStep) -> None:
         await self.chan.set_variable("CALLERID(name)", self.plan.display_name)
@@ -361,6 +491,8 @@ class RoutingExecutor:
         if self._waiting is not None:
             self._waiting.done()  # talking now, no longer waiting
         op = self.directory.by_extension(extension)
+        if self.waiting is not None:
+            self.waiting.answered(self.chan.uniqueid)
         self._store_answer(op.id if op else None, at)
 
     def _store_answer(self, operator_id: int | None, at: datetime) -> None:
@@ -405,7 +537,7 @@ def _checked(extension: str) -> str:
     return extension
 
 
-def _seconds(value: str | None) -> float | None:
+def _number(value: str | None) -> float | None:
     try:
         return float(value) if value else None
     except ValueError:

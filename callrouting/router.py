@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callrouting.events import WaitAnnouncer
 from callrouting.executor import RoutingExecutor, RoutingResult, presence_by_operator
 from callrouting.policy import CallContext, plan_call
 from callrouting.rules import RoutingConfig
 from callrouting.store import RoutingStore
+from callrouting.waitroom import WaitingRoom
 from directory.lookup import find_caller
 from hotline.clock import utcnow
 from hotline.db.calls import CallKey, CallStore
@@ -51,6 +53,7 @@ class RouteRequest:
     call_id: CallKey | None  # a CallRef while its row is still queued
     caller_number: str | None  # as Asterisk gave it; normalised by the store
     context: CallContext
+    announcer: WaitAnnouncer | None = None  # what a caller waiting in the pool hears
 
 
 def call_context_from(transfer: Any, call_context: Any = None) -> tuple[CallContext, dict[str, Any]]:
@@ -90,12 +93,18 @@ class CallRouter:
         ami: AmiClient | Callable[[], AmiClient | None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         dial_options: str = "g",
-        queue_options: str = "g",
+        queue_options: str = "cR",
         metrics: Metrics | None = None,
         writes: WriteQueue | None = None,  # the service's one write path (the call store's)
+        waiting: WaitingRoom | None = None,
     ):
         self.store = RoutingStore(sessionmaker, country=country, writes=writes)
         self.metrics = metrics or Metrics()
+        # callers waiting in the pool (places, estimates, announcements); the queue rule and
+        # overflow members are set by the service from the active dialplan's `queue:`
+        self.waiting = waiting or WaitingRoom(events=CallStore(sessionmaker, writes).event)
+        self.pool_rule: str | None = None
+        self.overflow_extensions: frozenset[str] = frozenset()
         self.config = config
         self._presence = presence
         self._ami = ami
@@ -124,7 +133,10 @@ class CallRouter:
         if call_id is None and chan.uniqueid:
             call_id = await self.store.call_id_for(chan.uniqueid)
         number = ctx.get("caller_number") or chan.env.get("agi_callerid") or None
-        result = await self.route(chan, RouteRequest(call_id, number, context))
+        announcer = ctx.get("wait_announcer")
+        request = RouteRequest(call_id, number, context,
+                               announcer if isinstance(announcer, WaitAnnouncer) else None)
+        result = await self.route(chan, request)
         return TransferResult(result.outcome)
 
     async def route(self, chan: AgiChannel, request: RouteRequest) -> RoutingResult:
@@ -134,7 +146,8 @@ class CallRouter:
         caller = await store.find_caller(request.caller_number)
         history = await store.history(caller, request.caller_number, exclude_call=request.call_id)
         tracker = self.presence()
-        presence = presence_by_operator(directory, tracker.snapshot()) if tracker else {}
+        presence = presence_by_operator(directory, tracker.snapshot(),
+                                        self.waiting.in_wrapup) if tracker else {}
         plan = plan_call(
             caller=caller,
             directory=directory,
@@ -154,6 +167,8 @@ class CallRouter:
             presence=self.presence, ami=self.ami(), clock=self.clock,
             dial_options=self.dial_options, queue_options=self.queue_options,
             metrics=self.metrics,
+            waiting=self.waiting, announcer=request.announcer, vip=bool(caller and caller.vip),
+            pool_rule=self.pool_rule, overflow_extensions=self.overflow_extensions,
         )
         result = await executor.run()
         if result.timings:

@@ -29,6 +29,7 @@ from hotline.yamlsrc import parse_yaml, read_text
 from ivr.model import (
     INPUT_NODES,
     KEYED_NODES,
+    QUEUE_TEXT_VARIABLES,
     AnswerNode,
     BotNode,
     CollectNode,
@@ -543,6 +544,18 @@ def _prompts(
                         problems.append(
                             Problem(marks.at(path), f"unknown variable {{{name}}}", path)
                         )
+    if settings.queue is not None:
+        for field, (allowed_vars, required) in QUEUE_TEXT_VARIABLES.items():
+            value = getattr(settings.queue, field)
+            if value is None:
+                continue
+            qpath: PathKey = ("queue", field)
+            check_text(qpath, "say", value, set(allowed_vars))
+            texts = value.items() if isinstance(value, dict) else [(None, value)]
+            for lang, text in texts:
+                tpath = qpath + ((lang,) if lang is not None else ())
+                for name in sorted(required - set(_VAR_REF.findall(text))):
+                    problems.append(Problem(marks.at(tpath), f"the text must use {{{name}}}", tpath))
     return problems
 
 

@@ -481,6 +481,57 @@ class Rating(Strict):
         return self
 
 
+class QueueOverflow(Strict):
+    """Past `after` seconds of waiting, the pool also rings the team leads or a second team."""
+
+    after: int = Field(ge=5, le=3600, description="seconds a caller waits before the overflow rings too")
+    ring: Literal["team_leads"] | None = Field(None, description="team_leads: every team's lead")
+    team: str | None = Field(None, min_length=1, max_length=80,
+                             description="a second team (directory name): its members ring too")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> QueueOverflow:
+        if (self.ring is None) == (self.team is None):
+            raise ValueError("overflow needs exactly one of `ring: team_leads` or `team`")
+        return self
+
+
+class QueueWait(Strict):
+    """What a caller hears while waiting in the operator pool, and how the pool rings.
+
+    Music on hold plays while nobody rings (ringing only while an operator's phone rings).
+    On entering the queue and every `announce_every` seconds the caller hears `position`,
+    then `wait` with {wait} one of `less_than_a_minute`, `one_minute`, `minutes` (or
+    `no_estimate` when nobody can take calls); a VIP hears `vip` first.
+    """
+
+    music: str = Field("default", pattern=r"^[A-Za-z0-9_\-]{1,40}$",
+                       description="music-on-hold class (musiconhold.conf)")
+    announce_every: int = Field(30, ge=5, le=600, description="seconds between announcements")
+    position: Text = Field(description="may use {position} (1 = next) and {waiting}")
+    wait: Text = Field(description="must use {wait}: one of the wordings below")
+    less_than_a_minute: Text
+    one_minute: Text
+    minutes: Text = Field(description="must use {minutes}, e.g. 'about {minutes} minutes'")
+    no_estimate: Text | None = Field(None, description="instead of `wait` when nobody can take calls")
+    vip: Text | None = Field(None, description="heard first by VIP callers")
+    overflow: QueueOverflow | None = None
+    wrapup: int = Field(0, ge=0, le=600, description="seconds after each pool call before the "
+                        "queue rings that operator again")
+
+
+# placeholders each queue text may use, and those it must
+QUEUE_TEXT_VARIABLES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "position": (frozenset({"position", "waiting"}), frozenset()),
+    "wait": (frozenset({"wait"}), frozenset({"wait"})),
+    "less_than_a_minute": (frozenset(), frozenset()),
+    "one_minute": (frozenset(), frozenset()),
+    "minutes": (frozenset({"minutes"}), frozenset({"minutes"})),
+    "no_estimate": (frozenset(), frozenset()),
+    "vip": (frozenset({"position", "waiting"}), frozenset()),
+}
+
+
 Weekdays = Annotated[str, AfterValidator(_days)]
 Hours = Annotated[str | list[str], AfterValidator(_hours)]
 Holiday = Annotated[date | str, AfterValidator(_holiday)]
@@ -509,6 +560,9 @@ class Settings(Strict):
     holidays: list[Holiday] = Field(default_factory=list)
     vocabulary: list[str] = Field(
         default_factory=list, description="words for speech grammar hints"
+    )
+    queue: QueueWait | None = Field(
+        None, description="waiting in the operator pool: music, announcements, overflow, wrap-up"
     )
 
     @property

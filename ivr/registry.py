@@ -74,6 +74,8 @@ class DialplanRegistry:
         self.store = store
         self.sound_dirs = list(sound_dirs)
         self.prepare = prepare  # e.g. pre-render the prompts before calls can hear them
+        # told of each newly active dialplan (the service applies its `queue:` to Asterisk)
+        self.on_activated: Callable[[Dialplan], Awaitable[None]] | None = None
         self.poll_interval = poll_interval
         self._active: Dialplan | None = None
         self.active_version: StoredVersion | None = None
@@ -207,6 +209,11 @@ class DialplanRegistry:
             self._active, self.active_version, self.last_error = dialplan, stored, None
             log.info("dialplan.activated", version=dialplan.version_id, previous=previous,
                      source=source, id=stored.id if stored else None)
+            if self.on_activated is not None:
+                try:
+                    await self.on_activated(dialplan)
+                except Exception:
+                    log.exception("dialplan.on_activated_failed", version=dialplan.version_id)
             return dialplan
 
     def _fail(self, where: str, problems: Sequence[Problem]) -> None:

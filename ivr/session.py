@@ -38,6 +38,7 @@ from typing import Any, Protocol, cast
 
 import structlog
 
+from callrouting.events import WaitAnnouncer
 from directory.lookup import find_caller
 from hotline.clock import utcnow
 from hotline.db.calls import CallKey, CallStore
@@ -73,6 +74,7 @@ from ivr.machine import (
     TransferResult,
 )
 from ivr.model import Dialplan, Greeting, PromptItem
+from ivr.waiting import announcement
 from lottery.answers import LotteryFacts
 from recordings.control import RecordingStarted, finish_recording, start_recording, stop_recording
 from recordings.ratings import store_rating
@@ -104,6 +106,8 @@ class CallContext:
     path: list[dict[str, Any]] = field(default_factory=list)
     recording: RecordingStarted | None = None  # the latest transfer's recording
     recording_open: bool = False  # MixMonitor runs and its row is not finished yet
+    # what routing has the caller hear while waiting in the pool (the dialplan's `queue:`)
+    wait_announcer: WaitAnnouncer | None = None
 
 
 BotFn = Callable[[AgiChannel, StartBot, CallContext], Awaitable[BotFinished]]
@@ -437,6 +441,7 @@ class IvrCallFlow:
             data = {k: v for k, v in effect.context.items() if k != "variables"}
             self.store.event(ctx.call_id, "ivr.transfer", data)
             await self._start_recording(chan, ctx, effect)
+            ctx.wait_announcer = self._wait_announcer(ctx, str(effect.context.get("language") or ""))
             try:
                 result = await self.transfer(chan, effect, ctx)
             except AgiHangup:
@@ -455,6 +460,24 @@ class IvrCallFlow:
             await chan.hangup()
             return None
         raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
+
+    def _wait_announcer(self, ctx: CallContext, language: str) -> WaitAnnouncer | None:
+        dp = ctx.dialplan
+        if dp.queue is None:
+            return None
+        queue = dp.queue
+        language = language if language in dp.languages else dp.default_language
+        voice = dp.voice if isinstance(dp.voice, str) else (
+            dp.voice.get(language) or dp.voice.get(dp.default_language) or next(iter(dp.voice.values())))
+
+        async def sound(text: str) -> str:
+            return await self.prompts.target(ResolvedPrompt(text, None, language, voice))
+
+        return WaitAnnouncer(
+            interval=float(queue.announce_every),
+            text=lambda estimate: announcement(queue, estimate, language, dp.default_language),
+            sound=sound, language=language, music=queue.music,
+        )
 
     # -- recording and rating
 

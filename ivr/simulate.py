@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
+from callrouting.waiting import estimate_wait
 from ivr.machine import (
     BotFinished,
     CallerHungUp,
@@ -34,6 +36,7 @@ from ivr.machine import (
     step,
 )
 from ivr.model import Dialplan
+from ivr.waiting import announcement
 
 BotFn = Callable[[str, StartBot], tuple[str, BotFinished]]
 LookupFn = Callable[[Lookup], str | None]
@@ -67,6 +70,34 @@ def _context(ctx: Mapping[str, object]) -> str:
     return ", ".join(f"{k}={ctx[k]}" for k in keys if ctx.get(k) not in (None, False))
 
 
+@dataclass(frozen=True)
+class QueueScene:
+    """The pool as the simulated caller finds it: their place and the operators at work."""
+
+    position: int = 1
+    free: int = 0
+    busy: int = 2
+
+
+def queue_lines(dialplan: Dialplan, transfer: Transfer, scene: QueueScene) -> list[str]:
+    """What a caller waiting in the pool would hear, with the service's estimate for `scene`
+    (no history: the default handling time)."""
+    q = dialplan.queue
+    if q is None:
+        return []
+    vip = bool(transfer.context.get("vip"))
+    language = str(transfer.context.get("language") or dialplan.default_language)
+    estimate = estimate_wait(scene.position, waiting=max(scene.position, 1), free=scene.free,
+                             busy=scene.busy, wrapup_s=q.wrapup, vip=vip)
+    lines = [f"[queue] music={q.music}, announcements every {q.announce_every} s, "
+             f"wrap-up {q.wrapup} s"]
+    if q.overflow is not None:
+        who = "the team leads" if q.overflow.ring == "team_leads" else f"team {q.overflow.team}"
+        lines.append(f"[queue] after {q.overflow.after} s of waiting {who} ring too")
+    lines.append(f"[hears] {announcement(q, estimate, language, dialplan.default_language)}")
+    return lines
+
+
 def run(
     dialplan: Dialplan,
     input_stream: TextIO,
@@ -76,6 +107,7 @@ def run(
     bot: BotFn = stub_bot,
     lookup: LookupFn = stub_lookup,
     transfer: TransferFn = stub_transfer,
+    scene: QueueScene | None = None,
 ) -> CallState:
     """Play one call to the end; returns the final state (with the path taken)."""
     now = now or datetime.now(UTC)
@@ -102,6 +134,9 @@ def run(
     while True:
         event: Event | None = None
         for effect in effects:
+            if isinstance(effect, Transfer):
+                for line in queue_lines(dialplan, effect, scene or QueueScene()):
+                    say(line)
             event = _carry_out(effect, say, read, bot, lookup, transfer) or event
         if state.finished:
             say(f"[end] {state.outcome}")
@@ -162,6 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--language")
     parser.add_argument("--at", help="call time, ISO 8601 (default: now)")
     parser.add_argument("--transfer-fails", action="store_true")
+    parser.add_argument("--queue-position", type=int, default=1,
+                        help="the caller's place in the pool queue (1 = next)")
+    parser.add_argument("--operators-free", type=int, default=0)
+    parser.add_argument("--operators-busy", type=int, default=2)
     args = parser.parse_args(argv)
     try:
         dialplan = load_dialplan(args.file)
@@ -183,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         caller=caller,
         now=now,
         transfer=(lambda _t: "failed") if args.transfer_fails else stub_transfer,
+        scene=QueueScene(args.queue_position, args.operators_free, args.operators_busy),
     )
     return 0
 

@@ -104,7 +104,7 @@ def choose_asr(language: str = "en", vosk_model_dir: str | os.PathLike[str] | No
             # Whisper in its own process too: in this one its Python (resampling, features,
             # the decode loop) queued behind 8 callers' audio on the GIL; measured on the
             # generated set, 8 callers, idle: process 97.7 % / final() p95 663 ms, thread
-            # 96.3 % / 1502 ms (docs/decisions/0006)
+            # 96.3 % / 1502 ms (docs/decisions/0007)
             whisper = WhisperEngine(prompt=default_prompt(vocabulary=words),
                                     mode="process" if processes else "thread")  # fmt: skip
             return TwoPassEngine(first, whisper)

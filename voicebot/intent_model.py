@@ -11,7 +11,7 @@ first use (`voicebot.intents` keeps the process's model). It is pure: no I/O, no
 
 Held-out phrasings (tests/support/intent_phrasings.py, tests/support/speech_testset.py HELD_OUT)
 must never be added here; tests/unit/test_voicebot_intent_model.py checks. The decision and its
-figures: docs/decisions/0006-voicebot-scheduled-second-pass-and-intent-fallback.md.
+figures: docs/decisions/0007-voicebot-scheduled-second-pass-and-intent-fallback.md.
 """
 
 from __future__ import annotations

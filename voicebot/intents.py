@@ -685,7 +685,7 @@ def choose(text: str, options: tuple[str, ...]) -> str | None:
     return u.intent if u.intent in options else None
 
 
-MODEL_MIN_PROBABILITY = 0.5  # below: still "unknown" (docs/decisions/0006)
+MODEL_MIN_PROBABILITY = 0.5  # below: still "unknown" (docs/decisions/0007)
 MODEL_MIN_OPERATOR = 0.8  # a transfer on the model's word alone needs a surer guess
 
 

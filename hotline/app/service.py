@@ -16,13 +16,14 @@ from callrouting.config import load_routing_config
 from callrouting.presence import PresenceTracker
 from callrouting.router import CallRouter
 from callrouting.store import RoutingStore
+from callrouting.waitroom import WaitingRoom
 from directory.tables import OperatorRow
 from hotline.app import secretfile
 from hotline.app.http import create_app
 from hotline.app.httpserver import HttpServer, http_config
 from hotline.app.reconcile import Reconciler, ReconcileReport, ami_live_channels
 from hotline.app.settings import Settings
-from hotline.app.wiring import build_ivr
+from hotline.app.wiring import build_ivr, pool_params
 from hotline.clock import utcnow
 from hotline.db import migrate
 from hotline.db.base import make_engine, make_sessionmaker
@@ -31,9 +32,10 @@ from hotline.metrics import Metrics
 from hotline.paths import PROJECT_ROOT
 from hotline.pbx.agi import AgiChannel, FastAgiServer, Handler
 from hotline.pbx.ami import AmiClient, AmiError
-from hotline.pbx.asterisk import AsteriskError, AsteriskInstance, Operator
+from hotline.pbx.asterisk import OVERFLOW_RULE, AsteriskError, AsteriskInstance, Operator
 from hotline.pbx.cdr import CdrLog
 from hotline.pbx.console import ConsoleError, run_command
+from hotline.pbx.whisper import Whisperer
 from lottery.facts import DbLotteryFacts
 from recordings.retention import RetentionJob
 from recordings.settings import RecordingSettings
@@ -148,6 +150,7 @@ class Service:
         self._http_task: asyncio.Task[None] | None = None
         self._directory_lock = asyncio.Lock()  # one directory reload at a time, in order
         self._reload_pending = False  # a reload failed (AMI down): redo it on reconnect
+        self._pool_applied = False  # the dialplan's `queue:` is in Asterisk's pool queue
 
     def _build_bot(self) -> Any:
         from voicebot.gateway import BotGateway, choose_asr
@@ -206,6 +209,36 @@ class Service:
                 await self._replace_presence([o.extension for o in ops])
             else:  # nothing to ask AMI now: follow the new list; it resyncs on reconnect
                 self._swap_presence(self._new_presence([o.extension for o in ops]))
+        if self.dialplans.ready:  # new leads or team members change who is held for overflow
+            await self._pool_changed(self.dialplans.active)
+
+    async def _pool_changed(self, dialplan: Any) -> None:
+        """Apply the active dialplan's `queue:` (wrap-up, overflow) to the pool queue: queues.conf
+        penalties and wrapuptime, queuerules.conf, then a reload; the router sets each caller's
+        QUEUE_MAX_PENALTY and rule to match, the waiting room counts the wrap-up in estimates."""
+        if self.router is None:
+            return
+        directory = await self.router.store.load_directory()
+        pool = pool_params(dialplan.queue, directory)
+        if pool.problem:
+            log.error("queue.overflow_unusable", problem=pool.problem)
+        self.router.waiting.wrapup_s = float(pool.params.wrapup)
+        if self._pool_applied and pool.params == self.asterisk.pool:
+            return
+        self.asterisk.pool = pool.params
+        async with self._directory_lock:
+            try:
+                await asyncio.to_thread(self.asterisk.write_directory_config, await self.operators())
+            except AsteriskError as exc:
+                log.error("queue.config_failed", error=str(exc))
+                return
+            self._reload_pending = True
+            # the first time always: the running Asterisk may have another service's values
+            self._pool_applied = await self._reload_asterisk()
+        self.router.pool_rule = OVERFLOW_RULE if pool.params.overflow_after else None
+        self.router.overflow_extensions = pool.overflow
+        log.info("queue.configured", wrapup=pool.params.wrapup,
+                 overflow_after=pool.params.overflow_after, overflow=sorted(pool.overflow))
 
     async def _reload_asterisk(self) -> bool:
         """Reload endpoints and queue members from the files on disk; False if Asterisk can't now.
@@ -222,7 +255,8 @@ class Service:
             if "reloaded successfully" not in out.lower():
                 raise ConsoleError(f"module reload res_pjsip.so: {out.strip()[-300:] or 'no answer'}")
             await self.ami.action({"Action": "QueueReload", "Queue": self.settings.asterisk.pool_queue,
-                                   "Members": "yes", "Parameters": "yes"}, check=True)
+                                   "Members": "yes", "Parameters": "yes", "Rules": "yes"},
+                                  check=True)
         except (AmiError, ConsoleError) as exc:
             log.warning("directory.reload_failed", error=str(exc), hint="retried on AMI reconnect")
             return False
@@ -260,9 +294,15 @@ class Service:
         await migrate.upgrade(s.database_url)
         directory = await RoutingStore(self.sessionmaker, country=s.country).load_directory()
         routing = load_routing_config(s.resolve(s.routing), directory)
+        # callers waiting in the pool hear their place and wait, whispered over the control
+        # socket (the AMI user may not originate): hotline.pbx.whisper, decision 0006
+        whisper = Whisperer(self.asterisk.control_socket,
+                            self.asterisk.to_inside(self.asterisk.sounds_dir / "prompts"))
+        waiting = WaitingRoom(events=self.store.event, whisper=whisper)
         self.router = CallRouter(self.sessionmaker, routing, lambda: self.presence,
                                  ami=lambda: self.ami, country=s.country, metrics=self.metrics,
-                                 writes=self.store.writes)  # one write path, in order
+                                 writes=self.store.writes,  # one write path, in order
+                                 waiting=waiting)
         ops = await self.operators()
         self.presence = PresenceTracker([o.extension for o in ops])
         self.presence.attach(self.ami)
@@ -271,7 +311,10 @@ class Service:
             await ensure_demo_users(self.sessionmaker, s.resolve(s.var_dir))
         await self.ami.start()
         await self._reconcile_at_start()
+        self.dialplans.on_activated = self._pool_changed
         await self.dialplans.start()
+        if self.dialplans.ready:
+            await self._pool_changed(self.dialplans.active)
         if self.bot is not None:
             await self.bot.start()
         await self.agi.start()

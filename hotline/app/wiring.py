@@ -9,15 +9,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callrouting.model import Directory
 from hotline.app.settings import Settings
 from hotline.clock import utcnow
 from hotline.db.calls import CallStore
 from hotline.metrics import Metrics
+from hotline.pbx.asterisk import PoolParams
+from ivr.model import QueueWait
 from ivr.registry import DialplanRegistry
 from ivr.session import BotFn, CachedPrompts, IvrCallFlow, TransferFn
 from ivr.store import DialplanVersionStore
@@ -62,3 +66,40 @@ def build_ivr(
         metrics=metrics or store.metrics,
     )
     return registry, flow
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """The pool queue's parameters for Asterisk and the extensions held back for overflow."""
+
+    params: PoolParams
+    overflow: frozenset[str] = frozenset()
+    problem: str | None = None  # why the dialplan's overflow cannot be used (logged)
+
+
+def pool_params(queue: QueueWait | None, directory: Directory) -> PoolPlan:
+    """From the dialplan's `queue:` and the directory: wrap-up, and with an overflow, penalty 2
+    for its members (team leads or the second team) and 1 for everyone else."""
+    if queue is None:
+        return PoolPlan(PoolParams())
+    ops = list(directory.operators.values())
+    overflow: set[str] = set()
+    problem = None
+    if queue.overflow is not None:
+        if queue.overflow.ring == "team_leads":
+            overflow = {directory.operators[t.lead_id].extension for t in directory.teams.values()
+                        if t.lead_id is not None and t.lead_id in directory.operators}
+        else:
+            team = next((t for t in directory.teams.values() if t.name == queue.overflow.team), None)
+            if team is None:
+                problem = f"overflow team {queue.overflow.team!r} is not in the directory"
+            else:
+                overflow = {o.extension for o in ops if o.team_id == team.id}
+        if not overflow and problem is None:
+            problem = "the overflow has nobody to ring"
+        if overflow and overflow >= {o.extension for o in ops}:
+            problem, overflow = "the overflow would hold back every operator", set()
+    if not overflow or queue.overflow is None:
+        return PoolPlan(PoolParams(wrapup=queue.wrapup), problem=problem)
+    penalties = {o.extension: 2 if o.extension in overflow else 1 for o in ops}
+    return PoolPlan(PoolParams(queue.wrapup, penalties, queue.overflow.after), frozenset(overflow))

@@ -123,6 +123,9 @@ class AgiChannel:
         """One line (b"" at end of stream); a line over the reader's limit is an AgiError."""
         try:
             return await self._reader.readline()
+        except ConnectionError:  # reset by Asterisk as the channel goes: the end of the stream
+            self.hung_up = True
+            return b""
         except ValueError:  # asyncio's LimitOverrunError, re-raised by readline as ValueError
             self.hung_up = True  # the rest of the line would be read as replies: stop here
             self._writer.close()

@@ -12,6 +12,7 @@ import fcntl
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import stat
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -44,7 +45,9 @@ class PbxSettings(Protocol):
 
 TEMPLATES = PROJECT_ROOT / "asterisk" / "templates"
 ASTERISK_BIN = "/usr/sbin/asterisk"
-DEBOOTSTRAP_PACKAGES = "asterisk,asterisk-core-sounds-en-wav"
+# music on hold: the opsound set as WAV (8 kHz slin, no transcoding codec needed), played from
+# /usr/share/asterisk/moh by musiconhold.conf's `default` class
+DEBOOTSTRAP_PACKAGES = "asterisk,asterisk-core-sounds-en-wav,asterisk-moh-opsound-wav"
 
 NOLOAD = [
     # listeners or hardware the hotline does not use
@@ -81,7 +84,7 @@ STUB_CONFIGS = {
     "cel.conf": "[general]\nenable = no\n",
     "followme.conf": "[general]\n",
     "confbridge.conf": "[general]\n",
-    "musiconhold.conf": "[general]\n",
+    "musiconhold.conf": "[general]\n\n[default]\nmode = files\ndirectory = /usr/share/asterisk/moh\n",
     "features.conf": "[general]\n",
     "http.conf": "[general]\nenabled = no\n",
     "ari.conf": "[general]\nenabled = no\n",
@@ -92,7 +95,8 @@ STUB_CONFIGS = {
 }
 COPIED_STOCK = ["indications.conf", "codecs.conf", "ccss.conf", "udptl.conf"]
 # Rendered from the operator directory: rewritten and reloaded when the directory changes.
-DIRECTORY_TEMPLATES = ("pjsip.conf.j2", "queues.conf.j2")
+DIRECTORY_TEMPLATES = ("pjsip.conf.j2", "queues.conf.j2", "queuerules.conf.j2")
+OVERFLOW_RULE = "hotline-overflow"  # queuerules.conf: widens the pool to penalty 2 members
 # secrets (AMI secret, SIP passwords, the FastAGI key): readable by their writer (the
 # service) and Asterisk's group only, never by other users
 PRIVATE_CONFIGS = {"manager.conf", "pjsip.conf", KEY_FILE}
@@ -147,11 +151,49 @@ class Operator:
     password: str
 
 
+@dataclass(frozen=True)
+class PoolParams:
+    """How the pool queue rings (the service takes them from the active dialplan's `queue:`).
+
+    With `overflow_after`, members listed in `penalties` with 2 ring only for callers who
+    waited that long (rule OVERFLOW_RULE; the service sets QUEUE_MAX_PENALTY=1 on callers)."""
+
+    wrapup: int = 0
+    penalties: Mapping[str, int] = field(default_factory=dict)
+    overflow_after: int | None = None
+
+
 # --- the root ----------------------------------------------------------------------------------
 
 
 def root_ready(root: Path) -> bool:
-    return (root / ASTERISK_BIN.lstrip("/")).exists()
+    """Asterisk is there with every package of DEBOOTSTRAP_PACKAGES (a root or cache made before a
+    package joined the list lacks it)."""
+    return (root / ASTERISK_BIN.lstrip("/")).exists() and not missing_packages(root)
+
+
+def missing_packages(root: Path) -> list[str]:
+    """Packages of DEBOOTSTRAP_PACKAGES that the root's dpkg does not list as installed."""
+    try:
+        status = (root / "var/lib/dpkg/status").read_text(errors="replace")
+    except OSError:
+        return DEBOOTSTRAP_PACKAGES.split(",")
+    installed = {
+        m.group(1) for m in re.finditer(r"^Package: (\S+)\n(?:[^\n]+\n)*?Status: install ok installed$",
+                                        status, re.MULTILINE)
+    }
+    return [p for p in DEBOOTSTRAP_PACKAGES.split(",") if p not in installed]
+
+
+def _add_packages(root: Path, progress: Progress) -> None:
+    """Install what a root made from an older package list lacks, in place (apt-get in the root)."""
+    missing = missing_packages(root)
+    progress(f"adding {', '.join(missing)} to {root}")
+    # the machine's clock may run past the Release file's Valid-Until of the package mirror
+    _run(["chroot", str(root), "apt-get", "-q", "-o", "Acquire::Check-Valid-Until=false", "update"])
+    _run(["chroot", str(root), "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y",
+          "--no-install-recommends", "install", *missing])
+    _run(["chroot", str(root), "apt-get", "clean"])
 
 
 def provision_root(root: Path, cache: Path, progress: Progress = _print_progress) -> Path:
@@ -171,6 +213,13 @@ def provision_root(root: Path, cache: Path, progress: Progress = _print_progress
 def _provision_root_locked(root: Path, cache: Path, progress: Progress) -> Path:
     if root_ready(root):
         return root
+    if (root / ASTERISK_BIN.lstrip("/")).exists():
+        # an older package list: add the packages in place (instances running in the root keep
+        # going); a cache that lacks them is repacked at its next restore
+        _add_packages(root, progress)
+        if not root_ready(root):
+            raise AsteriskError(f"{root} still lacks {', '.join(missing_packages(root))}")
+        return root
     if not cache.exists():
         build_cache(cache, progress)
     progress(f"restoring {root} from {cache}")
@@ -184,8 +233,17 @@ def _provision_root_locked(root: Path, cache: Path, progress: Progress) -> Path:
         (tmp / "root").rename(root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if not root_ready(root):
+    if not (root / ASTERISK_BIN.lstrip("/")).exists():
         raise AsteriskError(f"{cache} does not contain an Asterisk root; delete it to rebuild")
+    if missing_packages(root):
+        # a cache from an older package list: complete the fresh root, and pack it again so the
+        # next restore has everything
+        _add_packages(root, progress)
+        progress(f"repacking {cache} with the added packages")
+        partial = cache.with_suffix(".partial")
+        _run(["tar", "--numeric-owner", "-I", "zstd -T0 -3", "-cf", str(partial), "-C",
+              str(root.parent), f"--transform=s,^{root.name},root,", root.name])
+        partial.rename(cache)
     progress(f"restored in {time.monotonic() - t0:.1f}s")
     return root
 
@@ -248,6 +306,7 @@ class AsteriskInstance:
         self.dir = self.root / self.inside.lstrip("/")  # path as we see it
         self.proc: subprocess.Popen[bytes] | None = None
         self.owned = False  # started by this object (start()): only then stop_if_owned stops it
+        self.pool = PoolParams()  # queues.conf wrap-up and penalties, queuerules.conf overflow
 
     # paths the service shares with Asterisk
     @property
@@ -316,6 +375,8 @@ class AsteriskInstance:
             agi_first_answer_timeout=f"{a.agi_first_answer_timeout:g}", cdr_file=CDR_FILE,
             ami_read=",".join(AMI_READ), ami_write=",".join(AMI_WRITE),
             run_user=RUN_USER, run_group=RUN_GROUP,
+            pool_wrapup=int(self.pool.wrapup), pool_penalties=dict(self.pool.penalties),
+            pool_overflow_after=self.pool.overflow_after, pool_overflow_rule=OVERFLOW_RULE,
         )
         if ami_secret is not None:
             _check_conf_value(ami_secret, "AMI secret")

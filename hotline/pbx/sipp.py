@@ -238,6 +238,11 @@ async def place_call(
     except TimeoutError:
         proc.kill()
         out, err = await proc.communicate()
+    except asyncio.CancelledError:  # the caller gives up: sipp must not outlive the call
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
     msgs = (wd / "messages.log").read_text(errors="replace") if (wd / "messages.log").exists() else ""
     return CallResult(proc.returncode == 0, proc.returncode or 0, out.decode(errors="replace"),
                       err.decode(errors="replace"), scenario, msgs)

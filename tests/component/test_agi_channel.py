@@ -309,3 +309,30 @@ def test_a_keyed_server_serves_no_bytes_without_the_key(parts: list[bytes], cuts
     assert ran == [] and active == 0
     assert set(got.splitlines()) <= {ASK_KEY.rstrip(b"\n")}  # nothing but the question
     assert not any(e["event"] == "agi.session_failed" for e in logs), logs
+
+
+async def test_a_connection_reset_while_waiting_for_a_reply_is_a_hangup() -> None:
+    """Asterisk resets the FastAGI socket as a channel goes (seen after Queue() returned for a
+    caller who hung up): the command raises AgiHangup, not ConnectionResetError."""
+    import socket
+    import struct
+
+    outcome: list[BaseException] = []
+
+    async def handler(chan: AgiChannel) -> None:
+        try:
+            await chan.get_variable("QUEUESTATUS")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    async with serving(handler) as server:
+        reader, writer = await connect(server)
+        writer.write(ENV)
+        assert await asyncio.wait_for(reader.readline(), 5) == b'GET VARIABLE "QUEUESTATUS"\n'
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # RST instead of FIN
+        async with asyncio.timeout(5):
+            while not outcome:
+                await asyncio.sleep(0.01)
+    assert isinstance(outcome[0], agi.AgiHangup), repr(outcome[0])

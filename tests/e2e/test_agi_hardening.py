@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from callrouting.model import Presence
+from directory.tables import OperatorRow
 from hotline.app.service import Service
 from hotline.app.settings import Settings
 from hotline.db.calls import CallRow
@@ -49,6 +50,11 @@ async def newest_call(service_or_sm, caller_id_raw: str) -> CallRow | None:  # t
     async with service_or_sm() as s:
         return await s.scalar(select(CallRow).where(CallRow.caller_id_raw == caller_id_raw)
                               .order_by(CallRow.id.desc()))
+
+
+async def calls_of(sm, caller_id_raw: str) -> list[CallRow]:  # type: ignore[no-untyped-def]
+    async with sm() as s:
+        return list((await s.scalars(select(CallRow).where(CallRow.caller_id_raw == caller_id_raw))).all())
 
 
 async def operator_answered(operator: SippOperator, timeout: float) -> float:
@@ -155,8 +161,12 @@ async def test_a_frozen_service_strands_no_caller_and_serves_again(
     asterisk: AsteriskInstance, e2e_settings: Settings, sip_target: str, tmp_path: Path,
 ) -> None:
     """The service process is stopped with SIGSTOP: Asterisk's guard puts a new caller through
-    to an operator of the pool within FROZEN_DEADLINE; after SIGCONT the service serves again."""
-    settings_file = write_settings(e2e_settings, tmp_path / "settings.json")
+    to an operator of the pool within FROZEN_DEADLINE; after SIGCONT the service serves again,
+    and its reconciliation records the call it never served (from Asterisk's CDR) as
+    `fallback_answered` by that operator."""
+    settings = e2e_settings.model_copy(update={"service": e2e_settings.service.model_copy(
+        update={"reconcile_interval": 2.0})})  # a pass soon after the service wakes
+    settings_file = write_settings(settings, tmp_path / "settings.json")
     out = tmp_path / "service.log"
     with out.open("wb") as sink:
         proc = await asyncio.create_subprocess_exec(
@@ -199,11 +209,19 @@ async def test_a_frozen_service_strands_no_caller_and_serves_again(
         try:
             sm = make_sessionmaker(engine)
             served = await newest_call(sm, "89161230003")
-            stranded = await newest_call(sm, "+79990009900")
+            # the frozen service never served the first caller (its session had ended when
+            # the service woke: nothing half-stored); a reconciliation pass adds its row
+            async with asyncio.timeout(30):
+                while (stranded := await calls_of(sm, "+79990009900")) == []:
+                    await asyncio.sleep(0.5)
+            async with sm() as s:
+                op_1007 = await s.scalar(select(OperatorRow.id).where(OperatorRow.extension == "1007"))
         finally:
             await engine.dispose()
         assert served is not None and served.outcome == "completed"
-        assert stranded is None  # its session had ended when the service woke: nothing half-stored
+        assert [(r.outcome, r.answered_by_id) for r in stranded] == [("fallback_answered", op_1007)]
+        assert op_1007 is not None and stranded[0].ended_at is not None
+        assert [p["node"] for p in stranded[0].path or []] == ["(reconciled)"]
     finally:
         if frozen:
             os.kill(proc.pid, signal.SIGCONT)

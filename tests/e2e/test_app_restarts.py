@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from callrouting.tables import CallAttemptRow
+from directory.tables import OperatorRow
 from hotline.app.settings import Settings
 from hotline.db.base import make_engine, make_sessionmaker
 from hotline.db.calls import CallRow
@@ -105,6 +107,24 @@ async def rows_for(settings: Settings, numbers: Sequence[str]) -> dict[str, list
     for r in rows:
         out[r.caller_id_raw or ""].append(r)
     return out
+
+
+async def attempts_and_operators(
+    settings: Settings, call_ids: Sequence[int],
+) -> tuple[dict[int, list[CallAttemptRow]], dict[str, int]]:
+    """The routing attempts of these calls (in order) and the operators' ids by extension."""
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            atts = (await s.scalars(select(CallAttemptRow).where(CallAttemptRow.call_id.in_(call_ids))
+                                    .order_by(CallAttemptRow.call_id, CallAttemptRow.id))).all()
+            ops = {o.extension: o.id for o in (await s.scalars(select(OperatorRow))).all()}
+    finally:
+        await engine.dispose()
+    by_call: dict[int, list[CallAttemptRow]] = {i: [] for i in call_ids}
+    for a in atts:
+        by_call[a.call_id].append(a)
+    return by_call, ops
 
 
 async def wait_all_closed(settings: Settings, numbers: Sequence[str], timeout: float) -> dict[str, list[CallRow]]:  # noqa: ASYNC109
@@ -242,7 +262,10 @@ async def test_ami_cut_for_30_s_loses_no_call_and_presence_is_right_after(
     """The service's AMI link goes through a proxy that is cut for 30 s (connections dropped,
     connects refused) while callers talk to operators and new ones arrive; one operator
     leaves and another arrives during the cut. No call is lost, every row is stored by the
-    service itself, and presence is right once AMI is back."""
+    service itself, and presence is right once AMI is back. The routing outcome does not
+    depend on AMI: every caller's attempt is answered by the operator Asterisk's CDR says
+    talked with them, the call is `transferred`, and no caller hears the menu again after
+    the conversation (the executor reads the channel's variables after Queue returns)."""
     from callrouting.model import Presence
     from hotline.app.service import Service
     from tests.support.tcp_proxy import CuttableProxy
@@ -285,6 +308,8 @@ async def test_ami_cut_for_30_s_loses_no_call_and_presence_is_right_after(
         await asyncio.sleep(2)  # the sessions store their ends
         snapshot = svc.presence.snapshot()
         rows = await rows_for(settings, [*before, *during])
+        attempts, op_ids = await attempts_and_operators(
+            settings, [r.id for rs in rows.values() for r in rs])
     finally:
         await svc.stop()
         await proxy.stop()
@@ -292,13 +317,25 @@ async def test_ami_cut_for_30_s_loses_no_call_and_presence_is_right_after(
     cdrs = cdrs_of(asterisk)
     humans = [n for n in [*before, *during] if reached_human(cdrs, n)]
     outcomes = {n: [r.outcome for r in rs] for n, rs in rows.items()}
+    steps = {n: [(a.reason, a.outcome) for r in rs for a in attempts[r.id]] for n, rs in rows.items()}
     print(f"\nAMI cut 30 s: calls placed {len(before) + len(during)}, reached a human {len(humans)}, "
           f"lost {sum(not r.ok for r in results)}, presence after: {dict(sorted(snapshot.items()))}, "
-          f"rows: {outcomes}")
+          f"rows: {outcomes}, attempts: {steps}")
     assert all(r.ok for r in results), [r.stderr[-500:] for r in results if not r.ok]
     assert humans == [*before, *during]
     assert all(len(rs) == 1 and rs[0].ended_at is not None and rs[0].outcome for rs in rows.values()), outcomes
     assert not any(p.get("node") == "(reconciled)" for rs in rows.values() for r in rs for p in r.path or [])
+    for n in [*before, *during]:  # routed (before the cut) or rung (during it): same outcome
+        row = rows[n][0]
+        talked_with = {c.peer_extension for c in cdrs[n] if c.talked}
+        assert len(talked_with) == 1, cdrs[n]
+        operator_id = op_ids[talked_with.pop()]
+        assert steps[n] == [("pool", "answered")], steps
+        assert attempts[row.id][0].answered_by_id == operator_id, steps
+        assert row.outcome == "transferred" and row.answered_by_id == operator_id, outcomes
+        nodes = [p.get("node") for p in row.path or []]
+        after = nodes[nodes.index("operator") + 1:]
+        assert after == ["(transfer answered)"], nodes  # no menu after the conversation
     assert snapshot["1006"] is Presence.AVAILABLE and snapshot["1007"] is Presence.UNAVAILABLE
     assert all(snapshot[ext] is Presence.AVAILABLE for ext, _ in OPERATORS[:4])  # calls over
     assert {ext for ext, _ in OPERATORS} - set(snapshot) == set()

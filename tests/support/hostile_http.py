@@ -81,8 +81,9 @@ async def stream_body(host: str, port: int, head: bytes, chunk: bytes, total: in
         writer.write(head)
         while sent < total:
             writer.write(chunk)
-            await writer.drain()
-            sent += len(chunk)
+            await writer.drain()  # returns without yielding while the buffer has room:
+            await asyncio.sleep(0)  # let the reader take the answer as it comes (a reset
+            sent += len(chunk)  # later would throw away what is still unread)
     except (ConnectionResetError, BrokenPipeError):
         refused = True
     try:

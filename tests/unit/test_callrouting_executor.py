@@ -27,7 +27,8 @@ CONFIG = RoutingConfig(defaults=RingSettings(manager_ring_seconds=5, backups_rin
 
 
 class FakeChan:
-    """Each Dial/Queue pops a scripted result: dict of channel variables, or "hangup"."""
+    """Each Dial/Queue pops a scripted result: the channel variables it sets, or "hangup".
+    Variables persist on the channel, as in Asterisk; SET VARIABLE changes them."""
 
     def __init__(self, results: list[Any], presence: FakePresence | None = None,
                  changes: list[dict[str, Presence]] | None = None):
@@ -40,6 +41,7 @@ class FakeChan:
 
     async def set_variable(self, name: str, value: str) -> None:
         self.sent.append(("SET", name, value))
+        self.vars[name] = value
 
     async def get_variable(self, name: str) -> str | None:
         return self.vars.get(name)
@@ -52,7 +54,7 @@ class FakeChan:
         if result == "hangup":
             self.hung_up = True
             raise AgiHangup("caller hung up")
-        self.vars = dict(result)
+        self.vars.update(result)
 
 
 class FakePresence:
@@ -124,10 +126,22 @@ async def test_presence_rechecked_between_steps_and_pool_priority() -> None:
     result = await _executor(chan, _plan({}), presence, store).run()
     execs = [c[1:] for c in chan.sent if c[0] == "EXEC"]
     assert execs == [("Dial", "PJSIP/1001,5,g"), ("Dial", "PJSIP/1001,6,g"),
-                     ("Queue", "hotline-pool,g,,,")]
+                     ("Queue", "hotline-pool,cR,,,")]
     assert ("SET", "QUEUE_PRIO", "10") in chan.sent  # VIP
     assert result.answered_by == OPS[3]
     assert store.reviews == ["no_answer"]  # the skipped lead's flag passes to the pool
+
+
+async def test_queue_answer_without_ami_or_member_variable() -> None:
+    """No AMI (no AgentConnect) and no MEMBERINTERFACE: with option c, QUEUESTATUS=CONTINUE
+    alone says a member answered and the conversation ended; the talk time gives the moment."""
+    chan = FakeChan([NOANSWER, NOANSWER, NOANSWER,
+                     {"QUEUESTATUS": "CONTINUE", "ANSWEREDTIME_MS": "12000"}])
+    store = FakeStore()
+    result = await _executor(chan, _plan({}), store=store).run()
+    assert [a.outcome for a in result.attempts][-1] is Outcome.ANSWERED
+    assert result.outcome == "answered" and result.answered_by is None
+    assert store.answered == [None] and store.attempts[-1]["outcome"] == "answered"
 
 
 async def test_caller_hangs_up_while_ringing() -> None:

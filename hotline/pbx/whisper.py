@@ -1,0 +1,70 @@
+"""Say a rendered prompt to a caller where they are (waiting in Queue()), over their music.
+
+`channel originate Local/<prompt>@hotline-announce/n application ChanSpy <caller>,qwEs` on
+Asterisk's control socket (hotline.pbx.console; the AMI user has no `originate` right, see
+hotline.pbx.asterisk.AMI_WRITE): one half of the Local channel plays the prompt from the
+instance's prompt directory (extensions.conf.j2 [hotline-announce]), the other whispers what
+it hears to the caller (ChanSpy `w`), quietly (`q`), and ends with either (`E`, `s`).  The caller
+never leaves the queue.  docs/decisions/0006-queue-announcements.md says why this way.
+
+Only names the service made go into the command: the prompt is a 32-hex-digit file name in
+the prompt directory, the caller a channel name of conservative characters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from hotline.pbx.console import ConsoleError, run_command
+
+ANNOUNCE_CONTEXT = "hotline-announce"
+_PROMPT = re.compile(r"^[0-9a-f]{32}$")
+_CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.@\-]{0,120}$")
+
+
+class Whisperer:
+    def __init__(self, control_socket: Path | Callable[[], Path], prompts_inside: str):
+        self._socket = control_socket
+        self.prompts_inside = prompts_inside.rstrip("/")  # the prompt directory as Asterisk sees it
+
+    def socket(self) -> Path:
+        s = self._socket
+        return s() if callable(s) else s
+
+    def command_for(self, channel: str, sound: str) -> str | None:
+        """The CLI command that whispers `sound` (a Playback target) to `channel`; None when
+        either is not a name the service made."""
+        directory, _, stem = sound.rpartition("/")
+        if directory != self.prompts_inside or not _PROMPT.fullmatch(stem):
+            return None
+        if not _CHANNEL.fullmatch(channel):
+            return None
+        return (f"channel originate Local/{stem}@{ANNOUNCE_CONTEXT}/n "
+                f"application ChanSpy {channel},qwEs")
+
+    async def say(self, channel: str, sound: str) -> bool:
+        command = self.command_for(channel, sound)
+        if command is None:
+            raise ValueError("not a prompt or channel the service made")
+        out = await run_command(self.socket(), command)
+        return not re.search(r"(?i)unable|no such|failed|usage", out)
+
+    async def stop(self, channel: str) -> None:
+        """End any whisper to `channel` (the caller was answered mid-sentence)."""
+        if not _CHANNEL.fullmatch(channel):
+            return
+        try:
+            listing = await run_command(self.socket(), "core show channels concise")
+        except ConsoleError:
+            return
+        for line in listing.splitlines():
+            fields = line.split("!")
+            if len(fields) > 6 and fields[5] == "ChanSpy" and fields[6].startswith(channel + ","):
+                spy = fields[0]
+                if _CHANNEL.fullmatch(spy.replace(";", "")):
+                    try:
+                        await run_command(self.socket(), f"channel request hangup {spy}")
+                    except ConsoleError:
+                        pass
