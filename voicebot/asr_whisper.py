@@ -37,6 +37,7 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -246,6 +247,9 @@ _worker_model: Any = None
 
 def _worker_init(path: str, compute_type: str, cpu_threads: int) -> None:
     global _worker_model
+    # Ctrl-C reaches the whole foreground process group: the service shuts the pool down
+    # itself; left alone, each worker would die first with a KeyboardInterrupt traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_model, _ = _shared_model(Path(path), compute_type, cpu_threads)
 
 
