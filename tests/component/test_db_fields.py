@@ -160,6 +160,7 @@ async def test_the_longest_dialplan_the_model_allows_is_stored_with_its_calls(
     flow = IvrCallFlow(CallStore(sm), registry, Prompts(), None,  # type: ignore[arg-type]
                        transfer=transfer, recordings=settings)
     await flow(chan)  # type: ignore[arg-type]
+    await flow.store.writes.flush()  # the rating and recording rows are written behind the call
     async with sm() as s:
         call = await s.scalar(select(CallRow).where(CallRow.uniqueid == chan.uniqueid))
         assert call is not None
