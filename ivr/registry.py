@@ -157,15 +157,15 @@ class DialplanRegistry:
         return self.active_version
 
     async def rollback(self, id_: int | None = None) -> StoredVersion:
-        """Activate `id_`, or the newest stored version before the active one."""
+        """Activate `id_`, or the version that was active before the active one."""
         if id_ is None:
             if self.store is None:
                 raise VersionNotFound("no version store")
             current = self.active_version.id if self.active_version else None
-            older = [v for v in await self.store.list() if current is None or v.id < current]
-            if not older:
+            before = await self.store.previous(current)
+            if before is None:
                 raise VersionNotFound("no earlier version to roll back to")
-            id_ = older[0].id
+            id_ = before.id
         return await self.activate(id_, source="rollback")
 
     async def versions(self) -> list[StoredVersion]:

@@ -1,7 +1,9 @@
 """Stored dialplan versions: every text that was ever activated (or uploaded), so an admin
 can see what ran, diff two versions and roll back.
 
-One row per distinct content (by SHA-256); at most one row has `active` set.
+One row per distinct content (by SHA-256); at most one row has `active` set, and each row keeps
+when it was last made active, so "roll back" means the version that served before this one
+(not merely an older row: the same text activated again keeps its first row).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class DialplanVersionRow(Base):
     created_by: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     source: Mapped[str] = mapped_column(String(40))  # file | upload | rollback
+    activated_at: Mapped[datetime | None]  # when it last became the active version
 
 
 @dataclass(frozen=True)
@@ -42,17 +45,19 @@ class StoredVersion:
     active: bool
     source: str
     content: str
+    activated_at: datetime | None = None
 
     @classmethod
     def of(cls, r: DialplanVersionRow) -> StoredVersion:
         return cls(r.id, r.version_id, r.name, r.sha, r.created_at, r.created_by, r.active,
-                   r.source, r.content)
+                   r.source, r.content, r.activated_at)
 
     def summary(self) -> dict[str, object]:
         return {
             "id": self.id, "version_id": self.version_id, "name": self.name, "sha": self.sha,
             "created_at": self.created_at.isoformat(), "created_by": self.created_by,
             "active": self.active, "source": self.source,
+            "activated_at": self.activated_at.isoformat() if self.activated_at else None,
         }
 
 
@@ -80,7 +85,22 @@ class DialplanVersionStore:
             await s.execute(update(DialplanVersionRow).where(DialplanVersionRow.active)
                             .values(active=False))
             await s.execute(update(DialplanVersionRow).where(DialplanVersionRow.id == id_)
-                            .values(active=True))
+                            .values(active=True, activated_at=datetime.now(UTC)))
+
+    async def previous(self, current: int | None) -> StoredVersion | None:
+        """The version that was active before `current`: the one other row made active most
+        recently; rows from before activation times were kept count by age (newest first)."""
+        async with self.sm() as s:
+            others = select(DialplanVersionRow)
+            if current is not None:
+                others = others.where(DialplanVersionRow.id != current)
+            row = await s.scalar(others.where(DialplanVersionRow.activated_at.is_not(None))
+                                 .order_by(DialplanVersionRow.activated_at.desc(),
+                                           DialplanVersionRow.id.desc()).limit(1))
+            if row is None and current is not None:
+                row = await s.scalar(select(DialplanVersionRow).where(DialplanVersionRow.id < current)
+                                     .order_by(DialplanVersionRow.id.desc()).limit(1))
+            return StoredVersion.of(row) if row else None
 
     async def get(self, id_: int) -> StoredVersion | None:
         async with self.sm() as s:

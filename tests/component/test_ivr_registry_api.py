@@ -75,6 +75,31 @@ async def test_upload_reject_diff_rollback(api: tuple[httpx.AsyncClient, Dialpla
     assert (await client.post("/api/dialplans/activate/999")).status_code == 404
 
 
+async def test_rollback_returns_to_the_version_that_served_before(
+    api: tuple[httpx.AsyncClient, DialplanRegistry],
+) -> None:
+    """Rows are kept in the order they were first stored: v1 (file), v2, v3 uploaded, then v1
+    again by id and v3 again. A rollback goes to v1 (it served before v3), not to v2 (merely
+    the older row); a second rollback goes back to v3, as an undo of the undo."""
+    client, registry = api
+    v1 = registry.active_version.id  # type: ignore[union-attr]
+    ids = {}
+    for n in (2, 3):
+        r = await client.post("/api/dialplans/upload", json={
+            "content": DEMO.replace("version: 1\n", f"version: {n}\n"), "by": "admin"})
+        assert r.status_code == 201, r.text
+        ids[n] = r.json()["id"]
+    assert (await client.post(f"/api/dialplans/activate/{v1}")).status_code == 200
+    assert (await client.post(f"/api/dialplans/activate/{ids[3]}")).status_code == 200
+    r = await client.post("/api/dialplans/rollback", json={})
+    assert r.status_code == 200 and r.json()["id"] == v1, r.text
+    assert r.json()["activated_at"] is not None
+    r = await client.post("/api/dialplans/rollback", json={})
+    assert r.status_code == 200 and r.json()["id"] == ids[3], r.text
+    versions = (await client.get("/api/dialplans/versions")).json()
+    assert [v["id"] for v in versions if v["active"]] == [ids[3]]
+
+
 # nine levels of nine aliases: 9**9 strings if expanded
 LAUGHS = DEMO + "laughs0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"laughs{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9)

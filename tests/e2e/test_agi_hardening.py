@@ -52,6 +52,16 @@ async def newest_call(service_or_sm, caller_id_raw: str) -> CallRow | None:  # t
                               .order_by(CallRow.id.desc()))
 
 
+async def ended_call(sm, caller_id_raw: str, timeout: float = 30) -> CallRow | None:  # type: ignore[no-untyped-def]
+    """The caller's newest call once its outcome is stored: the outcome is written behind the
+    call (the service's write queue), so it may land a moment after the caller's side ended."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            while (call := await newest_call(sm, caller_id_raw)) is None or call.outcome is None:
+                await asyncio.sleep(0.2)
+    return await newest_call(sm, caller_id_raw)
+
+
 async def calls_of(sm, caller_id_raw: str) -> list[CallRow]:  # type: ignore[no-untyped-def]
     async with sm() as s:
         return list((await s.scalars(select(CallRow).where(CallRow.caller_id_raw == caller_id_raw))).all())
@@ -87,7 +97,7 @@ async def test_a_real_call_is_served_through_the_key(asterisk: AsteriskInstance,
     tail = LogTail(asterisk)
     res = await place_call(target=sip_target, caller_id="89161230001", steps=[], timeout=30)
     assert res.ok, res.stderr + res.messages[-3000:]
-    call = await newest_call(service.sessionmaker, "89161230001")
+    call = await ended_call(service.sessionmaker, "89161230001")
     assert call is not None and call.outcome == "completed"
     assert [p["step"] for p in call.path] == ["answered", "greeting"]
     assert service.agi.refused == 0
@@ -150,7 +160,7 @@ async def test_a_slow_service_keeps_the_calls_it_serves(asterisk: AsteriskInstan
     async with started(svc):
         res = await place_call(target=sip_target, caller_id="89161230002", steps=[], timeout=40)
         assert res.ok, res.stderr + res.messages[-2000:]
-        call = await newest_call(svc.sessionmaker, "89161230002")
+        call = await ended_call(svc.sessionmaker, "89161230002")
     assert call is not None and call.outcome == "completed"
     log = tail.text()
     assert "Channel hangup cancelled." in log
@@ -208,7 +218,7 @@ async def test_a_frozen_service_strands_no_caller_and_serves_again(
         engine = make_engine(e2e_settings.database_url)
         try:
             sm = make_sessionmaker(engine)
-            served = await newest_call(sm, "89161230003")
+            served = await ended_call(sm, "89161230003")
             # the frozen service never served the first caller (its session had ended when
             # the service woke: nothing half-stored); a reconciliation pass adds its row
             async with asyncio.timeout(30):

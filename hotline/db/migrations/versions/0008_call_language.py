@@ -1,7 +1,7 @@
 """the language a caller chose by key on a call (their next call may skip the question)
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
