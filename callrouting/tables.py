@@ -1,4 +1,5 @@
-"""Routing's tables (migration 0003): every ring step carried out, and the calls QA must review."""
+"""Routing's tables: every ring step carried out and the calls QA must review (migration 0003),
+and the callbacks callers asked for instead of waiting (0010)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from hotline.db.base import Base
 ATTEMPT_OUTCOMES = ("answered", "no_answer", "busy", "unavailable", "failed", "caller_hung_up",
                     "ended_unknown")  # the last: closed by reconciliation with no CDR of it
 REVIEW_STATUSES = ("open", "in_review", "done")
+# a callback request: waiting for its turn (and business hours) -> the operator's phone rings ->
+# the caller is dialled -> answered; or failed (no answer after the retries), or cancelled
+CALLBACK_STATES = ("pending", "ringing_operator", "dialling_caller", "answered", "failed",
+                   "cancelled")
+CALLBACK_KINDS = ("callback", "click_to_call")  # asked by the caller / started by a team lead
 
 
 class CallAttemptRow(Base):
@@ -49,3 +55,29 @@ class CallReviewRow(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+
+
+class CallbackRow(Base):
+    """A call back to a caller: asked for while waiting in the queue (it keeps the caller's place
+    and priority), or started by a team lead from the page (click-to-call)."""
+
+    __tablename__ = "callbacks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="callback")  # CALLBACK_KINDS
+    number: Mapped[str] = mapped_column(String(20))  # the number to dial: E.164 or digits keyed
+    queue: Mapped[str | None] = mapped_column(String(80))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    requested_at: Mapped[datetime] = mapped_column(index=True)
+    queue_joined_at: Mapped[datetime | None]  # the place it keeps: the caller's time in queue
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]  # not before (retry delay, business hours)
+    operator_rang_at: Mapped[datetime | None]
+    placed_at: Mapped[datetime | None]  # the caller was dialled
+    answered_at: Mapped[datetime | None]  # the caller answered and was bridged
+    answered_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="SET NULL"))
+    requested_by: Mapped[str | None] = mapped_column(String(200))  # click-to-call: the user
+    closed_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(String(200))  # why it failed or was cancelled

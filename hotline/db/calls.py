@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     ForeignKey,
+    Integer,
     String,
     select,
 )
@@ -53,6 +54,10 @@ class CallRow(Base):
     context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # the language the caller chose by key on this call (None: not asked, or kept the default)
     language: Mapped[str | None] = mapped_column(String(10))
+    # the pool queue (migration 0010): when the caller joined it, and how long they waited
+    # there until an operator answered or they left (hung up, took a callback, overflowed out)
+    queue_joined_at: Mapped[datetime | None]
+    queue_wait_ms: Mapped[int | None] = mapped_column(Integer)
     events: Mapped[list[CallEventRow]] = relationship(
         order_by="CallEventRow.id", cascade="all, delete-orphan"
     )
