@@ -18,6 +18,10 @@ fallback put into the operator pool with no row at all. Asterisk wrote a CDR for
 
 Each closed row gets a "(reconciled)" path step saying what the CDR showed. Rows of calls
 this process is still serving are never touched: their channel is up.
+
+Its writes go through the service's write queue (`hotline.db.writes`), in order with the calls'
+own writes and with their retries; a write the queue gives up on leaves the call for the next
+pass (its CDRs are kept).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from directory.tables import OperatorRow
 from hotline.clock import aware as _aware
 from hotline.clock import utcnow
 from hotline.db.calls import CallEventRow, CallRow
+from hotline.db.writes import WriteLost, WriteQueue
 from hotline.pbx.ami import AmiClient, AmiError
 from hotline.pbx.cdr import FALLBACK, Cdr, CdrLog
 from hotline.phone import normalize_number
@@ -51,6 +56,7 @@ NO_CDR_AFTER = timedelta(minutes=5)
 KEEP_GROUPS_FOR = timedelta(hours=6)
 
 LiveChannels = Callable[[], Awaitable[set[str] | None]]
+Job = Callable[[AsyncSession], Awaitable[Any]]
 
 
 @dataclass
@@ -80,8 +86,10 @@ async def ami_live_channels(ami: AmiClient) -> set[str] | None:
 
 class Reconciler:
     def __init__(self, sm: async_sessionmaker[AsyncSession], cdr: CdrLog, live: LiveChannels,
-                 *, country: str = "RU", clock: Callable[[], datetime] = utcnow):
+                 *, country: str = "RU", clock: Callable[[], datetime] = utcnow,
+                 writes: WriteQueue | None = None):
         self.sm, self.cdr, self.live, self.country, self.clock = sm, cdr, live, country, clock
+        self.writes = writes  # None: each write in a transaction of its own (tools, tests)
         self.groups: dict[str, list[Cdr]] = {}  # uniqueid -> its CDRs (unresolved calls)
         self.total = ReconcileReport()
         self._task: asyncio.Task[None] | None = None
@@ -137,8 +145,8 @@ class Reconciler:
             cdrs = self.groups.get(row.uniqueid, [])
             if not cdrs and now - _aware(row.started_at) < NO_CDR_AFTER:
                 continue  # its CDR may not be written yet
-            await self._close(row, cdrs, operators, now, report)
-            self.groups.pop(row.uniqueid, None)
+            if await self._close(row, cdrs, operators, now, report):
+                self.groups.pop(row.uniqueid, None)
         open_ids = {r.uniqueid for r in open_rows}
         for uniqueid, cdrs in list(self.groups.items()):
             if uniqueid in known and uniqueid not in open_ids:
@@ -147,9 +155,9 @@ class Reconciler:
                 continue
             elif uniqueid not in known:
                 if any(c.hotline == FALLBACK for c in cdrs):
-                    await self._record_fallback(cdrs, operators, now)
-                    report.fallback_recorded += 1
-                    del self.groups[uniqueid]
+                    if await self._record_fallback(cdrs, operators, now):
+                        report.fallback_recorded += 1
+                        del self.groups[uniqueid]
                 elif not any(c.hotline for c in cdrs) or _ended(cdrs) < now - KEEP_GROUPS_FOR:
                     del self.groups[uniqueid]  # not a hotline call, or an old one never stored
         report.attempts_closed = await self._close_orphan_attempts(operators, now)
@@ -158,6 +166,16 @@ class Reconciler:
             log.info("reconcile.done", closed=report.closed, attempts=report.attempts_closed,
                      fallback_recorded=report.fallback_recorded, still_up=report.skipped_live)
         return report
+
+    async def _store(self, job: Job, what: str, data: dict[str, Any]) -> tuple[bool, Any]:
+        """Run a write job (through the write queue when there is one): (stored, its result)."""
+        if self.writes is None:
+            async with self.sm() as s, s.begin():
+                return True, await job(s)
+        try:
+            return True, await self.writes.submit(job, what=what, data=data)
+        except WriteLost:  # the queue logged it; the next pass tries again
+            return False, None
 
     def _add(self, r: ReconcileReport) -> None:
         for k, v in r.closed.items():
@@ -172,7 +190,7 @@ class Reconciler:
         return {ext: (oid, name) for ext, oid, name in rows}
 
     async def _close(self, row: CallRow, cdrs: list[Cdr], operators: dict[str, tuple[int, str]],
-                     now: datetime, report: ReconcileReport) -> None:
+                     now: datetime, report: ReconcileReport) -> bool:
         talked = [c for c in cdrs if c.talked]
         op = _operator(talked, operators)
         if not cdrs:
@@ -189,14 +207,20 @@ class Reconciler:
         if op is not None and row.answered_by_id is None:
             values["answered_by_id"] = op[0]
             values["answered_at"] = _answered_at(talked[0])
-        async with self.sm() as s, s.begin():
+
+        async def job(s: AsyncSession) -> None:
             res = await s.execute(update(CallRow).where(CallRow.id == row.id,
                                                         CallRow.ended_at.is_(None)).values(**values))
             if res.rowcount:  # type: ignore[attr-defined]
                 s.add(CallEventRow(call_id=row.id, at=ended, kind="call_ended",
                                    data={"outcome": outcome, "reconciled": True, "detail": detail}))
                 await self._close_attempts(s, row.id, cdrs, operators, ended)
-        report.closed[outcome] = report.closed.get(outcome, 0) + 1
+
+        stored, _ = await self._store(job, "reconcile_close", {
+            "call": row.uniqueid, "outcome": outcome, "ended_at": ended.isoformat(), "detail": detail})
+        if stored:
+            report.closed[outcome] = report.closed.get(outcome, 0) + 1
+        return stored
 
     async def _close_attempts(self, s: AsyncSession, call_id: int, cdrs: list[Cdr],
                               operators: dict[str, tuple[int, str]], fallback_end: datetime) -> int:
@@ -225,7 +249,8 @@ class Reconciler:
     async def _close_orphan_attempts(self, operators: dict[str, tuple[int, str]],
                                      now: datetime) -> int:
         """Attempts left open on calls that did end (the session died between the two writes)."""
-        async with self.sm() as s, s.begin():
+
+        async def job(s: AsyncSession) -> int:
             ids = (await s.scalars(select(CallAttemptRow.call_id).join(
                 CallRow, CallRow.id == CallAttemptRow.call_id).where(
                 CallAttemptRow.ended_at.is_(None), CallRow.ended_at.is_not(None)))).all()
@@ -237,8 +262,11 @@ class Reconciler:
                                                 operators, _aware(row.ended_at or now))
             return n
 
+        stored, n = await self._store(job, "reconcile_attempts", {})
+        return int(n) if stored else 0
+
     async def _record_fallback(self, cdrs: list[Cdr], operators: dict[str, tuple[int, str]],
-                               now: datetime) -> None:
+                               now: datetime) -> bool:
         first = min(cdrs, key=lambda c: c.start or now)
         talked = [c for c in cdrs if c.talked]
         op = _operator(talked, operators)
@@ -248,7 +276,8 @@ class Reconciler:
                                                  if talked else "no operator answered"))
         started = first.start or now
         ended = _ended(cdrs)
-        async with self.sm() as s, s.begin():
+
+        async def job(s: AsyncSession) -> None:
             row = CallRow(
                 uniqueid=first.uniqueid, linkedid=first.linkedid or None, channel=first.channel,
                 caller_id_raw=first.src or None, caller_number=normalize_number(first.src or None, self.country),
@@ -263,6 +292,11 @@ class Reconciler:
                                data={"caller_id": first.src, "reconciled": True}))
             s.add(CallEventRow(call_id=row.id, at=ended, kind="call_ended",
                                data={"outcome": outcome, "reconciled": True, "detail": detail}))
+
+        stored, _ = await self._store(job, "reconcile_fallback", {
+            "call": first.uniqueid, "outcome": outcome, "started_at": started.isoformat(),
+            "ended_at": ended.isoformat(), "detail": detail})
+        return stored
 
 
 def _ended(cdrs: Iterable[Cdr]) -> datetime:

@@ -143,7 +143,8 @@ class Service:
         self.auth = Authenticator(self.sessionmaker, self.recordings.auth, self.token_secret)
         self.retention = RetentionJob(self.sessionmaker, self.recordings)
         self.reconciler = Reconciler(self.sessionmaker, CdrLog(self.asterisk.cdr_file),
-                                     lambda: ami_live_channels(self.ami), country=settings.country)
+                                     lambda: ami_live_channels(self.ami), country=settings.country,
+                                     writes=self.store.writes)  # in order with the calls' writes
         self.reconciled: ReconcileReport | None = None  # the pass at start
         self.http = HttpServer(http_config(create_app(self, settings.service.http),
                                            settings.service))

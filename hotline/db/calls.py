@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import (
     JSON,
     ForeignKey,
@@ -24,8 +25,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hotline.clock import utcnow
 from hotline.db.base import Base
 from hotline.db.fields import ClippedString
-from hotline.db.writes import RowRef, WriteQueue, fit, ref_id, update_later
+from hotline.db.writes import RowRef, WriteQueue, ref_id, update_later
 from hotline.metrics import Metrics
+
+log = structlog.get_logger(__name__)
 
 
 class CallRow(Base):
@@ -61,6 +64,10 @@ class CallRow(Base):
     events: Mapped[list[CallEventRow]] = relationship(
         order_by="CallEventRow.id", cascade="all, delete-orphan"
     )
+
+
+_CALLER_ID_RAW_MAX = CallRow.__table__.c.caller_id_raw.type.length  # type: ignore[attr-defined]
+_CALLER_NUMBER_MAX = CallRow.__table__.c.caller_number.type.length  # type: ignore[attr-defined]
 
 
 class CallEventRow(Base):
@@ -108,15 +115,21 @@ class CallStore:
     ) -> CallRef:
         """Queue the call's row; returns at once (`ref.stored`: the id once committed)."""
         ref = CallRef("call " + uniqueid, uniqueid=uniqueid)
-        values = fit(CallRow, {
+        if caller_number is not None and len(caller_number) > _CALLER_NUMBER_MAX:
+            # a lookup key is never clipped (it could match another caller): not a number
+            log.warning("db.caller_number_refused", length=len(caller_number),
+                        limit=_CALLER_NUMBER_MAX)
+            caller_number = None
+        values = {
             "uniqueid": uniqueid, "linkedid": linkedid, "channel": channel,
             "caller_id_raw": caller_id_raw, "caller_number": caller_number,
             "caller_ref_id": caller.id if caller else None,
             "caller_name": caller.name if caller else None, "dialplan_version": dialplan_version,
-        })
+        }
         # the event keeps the caller ID whole (JSON), the column its first characters
+        # (ClippedString cuts it on the way in)
         started = {"caller_id": caller_id_raw, "known": caller is not None}
-        if values["caller_id_raw"] != caller_id_raw:
+        if len(caller_id_raw or "") > _CALLER_ID_RAW_MAX:
             started["caller_id_truncated_from"] = len(caller_id_raw or "")
 
         async def job(s: AsyncSession) -> int:
@@ -148,7 +161,6 @@ class CallStore:
                                   data={"call": _name(call), "data": data, "at": at.isoformat()})
 
     def update(self, call: CallKey, **values: Any) -> asyncio.Future[Any]:
-        values = fit(CallRow, values)
 
         async def job(s: AsyncSession) -> None:
             update_later(s, CallRow, ref_id(call), values)
@@ -167,7 +179,7 @@ class CallStore:
     def finish_call(self, call: CallKey, outcome: str, path: list[dict[str, Any]] | None = None,
                     at: datetime | None = None) -> asyncio.Future[Any]:
         at = at or utcnow()
-        values: dict[str, Any] = fit(CallRow, {"ended_at": at, "outcome": outcome})
+        values: dict[str, Any] = {"ended_at": at, "outcome": outcome}
         if path is not None:
             values["path"] = list(path)
 

@@ -89,18 +89,6 @@ def ref_id(ref: int | RowRef | None) -> int | None:
     return ref.require()
 
 
-def fit(model: Any, values: dict[str, Any]) -> dict[str, Any]:
-    """Strings cut to their column's length: PostgreSQL refuses a longer value (SQLite stores
-    it), and a caller ID longer than its column must not lose the call's row."""
-    cols = model.__table__.columns
-    out = dict(values)
-    for name, value in values.items():
-        length = getattr(cols[name].type, "length", None) if name in cols else None
-        if isinstance(value, str) and length is not None and len(value) > length:
-            out[name] = value[:length]
-    return out
-
-
 _LATER = "hotline.db.writes.later"
 
 
