@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,7 +33,7 @@ from callrouting.model import Presence
 from hotline.clock import utcnow
 from hotline.pbx.ami import Message
 from hotline.pbx.sipp import Dtmf, Pause, place_call
-from tests.bench.common import measure
+from tests.bench.common import measure, own_asterisk
 from tests.e2e.peers import Baresip
 
 CALLERS = {"unknown": "+79035550147", "known_manager": "+79161234567"}
@@ -147,28 +146,8 @@ async def run(settings: Any, asterisk: Any = None, calls: int = 10, key_ms: int 
 
 async def _standalone(calls: int, key_ms: int, limit_s: float) -> list[dict[str, Any]]:
     """Provision and start an Asterisk of our own (slot HOTLINE_E2E_SLOT), then `run`."""
-    from hotline.app.bootstrap import prepare_database
-    from hotline.app.service import Service
-    from hotline.pbx.asterisk import AsteriskInstance, provision_root
-    from tests.e2e.conftest import make_settings
-
-    settings = make_settings(Path(tempfile.mkdtemp(prefix="bench-operator-key-")))
-    await asyncio.to_thread(provision_root, settings.asterisk.root, settings.asterisk.cache)
-    await prepare_database(settings)
-    assert settings.asterisk.ami_secret is not None
-    secret = settings.asterisk.ami_secret.get_secret_value()
-    probe = Service(settings, secret=secret)
-    try:
-        operators = await probe.operators()
-    finally:
-        await probe.engine.dispose()
-    inst = AsteriskInstance(settings)
-    inst.write_config(operators, secret, probe.agi_secret)
-    await asyncio.to_thread(inst.start)
-    try:
+    async with own_asterisk("bench-operator-key-") as (settings, inst):
         return await run(settings, inst, calls, key_ms, limit_s)
-    finally:
-        await asyncio.to_thread(inst.stop)
 
 
 def main() -> None:

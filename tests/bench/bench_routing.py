@@ -18,12 +18,12 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from callrouting.rules import RingSettings, RoutingConfig
 from hotline.pbx.sipp import HangUp, Pause, place_call
+from tests.bench.common import own_asterisk
 
 RING_S = 2
 CALLER = "+79164567890"  # Dmitry Volkov: manager 1004, backups 1002+1003, lead 1005
@@ -98,28 +98,8 @@ async def run(settings: Any, asterisk: Any = None, calls: int = 6) -> list[dict[
 
 async def _standalone(calls: int) -> list[dict[str, Any]]:
     """Provision and start an Asterisk of our own (slot HOTLINE_E2E_SLOT), then `run`."""
-    from hotline.app.bootstrap import prepare_database
-    from hotline.app.service import Service
-    from hotline.pbx.asterisk import AsteriskInstance, provision_root
-    from tests.e2e.conftest import make_settings
-
-    settings = make_settings(Path(tempfile.mkdtemp(prefix="bench-routing-")))
-    await asyncio.to_thread(provision_root, settings.asterisk.root, settings.asterisk.cache)
-    await prepare_database(settings)
-    assert settings.asterisk.ami_secret is not None
-    secret = settings.asterisk.ami_secret.get_secret_value()
-    probe = Service(settings, secret=secret)
-    try:
-        operators = await probe.operators()
-    finally:
-        await probe.engine.dispose()
-    inst = AsteriskInstance(settings)
-    inst.write_config(operators, secret, probe.agi_secret)
-    await asyncio.to_thread(inst.start)
-    try:
+    async with own_asterisk("bench-routing-") as (settings, inst):
         return await run(settings, inst, calls)
-    finally:
-        await asyncio.to_thread(inst.stop)
 
 
 def main() -> None:

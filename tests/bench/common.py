@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import statistics
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -77,3 +81,32 @@ class CpuMeter:
     @property
     def cpu_percent(self) -> float:
         return 100 * self.cpu / self.wall if self.wall else 0.0
+
+
+@contextlib.asynccontextmanager
+async def own_asterisk(prefix: str) -> AsyncIterator[tuple[Any, Any]]:
+    """Settings in a new var directory and an Asterisk of our own (slot HOTLINE_E2E_SLOT),
+    provisioned, configured from the demo directory and started; stopped on the way out.
+    Yields (settings, the AsteriskInstance)."""
+    from hotline.app.bootstrap import prepare_database
+    from hotline.app.service import Service
+    from hotline.pbx.asterisk import AsteriskInstance, provision_root
+    from tests.e2e.conftest import make_settings
+
+    settings = make_settings(Path(tempfile.mkdtemp(prefix=prefix)))
+    await asyncio.to_thread(provision_root, settings.asterisk.root, settings.asterisk.cache)
+    await prepare_database(settings)
+    assert settings.asterisk.ami_secret is not None
+    secret = settings.asterisk.ami_secret.get_secret_value()
+    probe = Service(settings, secret=secret)
+    try:
+        operators = await probe.operators()
+    finally:
+        await probe.engine.dispose()
+    inst = AsteriskInstance(settings)
+    inst.write_config(operators, secret, probe.agi_secret)
+    await asyncio.to_thread(inst.start)
+    try:
+        yield settings, inst
+    finally:
+        await asyncio.to_thread(inst.stop)
