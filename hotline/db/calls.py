@@ -67,6 +67,7 @@ class CallRow(Base):
 
 
 _CALLER_ID_RAW_MAX = CallRow.__table__.c.caller_id_raw.type.length  # type: ignore[attr-defined]
+_CHANNEL_MAX = CallRow.__table__.c.channel.type.length  # type: ignore[attr-defined]
 _CALLER_NUMBER_MAX = CallRow.__table__.c.caller_number.type.length  # type: ignore[attr-defined]
 
 
@@ -132,7 +133,21 @@ class CallStore:
         if len(caller_id_raw or "") > _CALLER_ID_RAW_MAX:
             started["caller_id_truncated_from"] = len(caller_id_raw or "")
 
+        tried = False
+
         async def job(s: AsyncSession) -> int:
+            nonlocal tried
+            if tried:  # run again: the COMMIT may have reached the database and its answer not
+                # us; the row is ours only if it is this very channel (a uniqueid used twice is
+                # a constraint violation, logged as lost, never merged into another call)
+                stored = (await s.execute(select(CallRow.id, CallRow.channel, CallRow.caller_id_raw)
+                                          .where(CallRow.uniqueid == uniqueid))).first()
+                raw = caller_id_raw[:_CALLER_ID_RAW_MAX] if caller_id_raw else caller_id_raw
+                if stored is not None and (stored.channel, stored.caller_id_raw) == (
+                        (channel[:_CHANNEL_MAX] if channel else channel), raw):
+                    ref.id = stored.id
+                    return int(stored.id)
+            tried = True
             row = CallRow(**values, started_at=started_at, path=[])
             s.add(row)
             await s.flush()

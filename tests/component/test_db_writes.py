@@ -193,3 +193,32 @@ def test_transient_errors_are_told_by_the_drivers_codes() -> None:
     assert transient(lost) == "connection lost"
     assert transient(ConnectionRefusedError()) == "ConnectionRefusedError"
     assert transient(ValueError("a bug")) is None
+
+
+class CommitAnswerLost(WriteQueue):
+    """The first transaction commits, then the connection drops before its answer arrives (as
+    a network cut right after COMMIT): the queue sees a lost connection and runs the batch again."""
+
+    cut = True
+
+    async def _transaction(self, entries: Any) -> Any:
+        out = await super()._transaction(entries)
+        if self.cut:
+            self.cut = False
+            raise exc.OperationalError("COMMIT", {}, ConnectionResetError("reset after commit"))
+        return out
+
+
+async def test_a_commit_whose_answer_was_lost_stores_the_call_once(
+        sm: async_sessionmaker[AsyncSession]) -> None:
+    writes = CommitAnswerLost(sm, first_delay=0.01)
+    store = CallStore(sm, writes)
+    ref = _call(store, 1)
+    store.event(ref, "ivr.answered")
+    await store.finish_call(ref, "completed", [])
+    await writes.flush()
+    assert writes.stats.retries == 1 and writes.stats.lost == 0
+    async with sm() as s:
+        rows = (await s.scalars(select(CallRow).where(CallRow.uniqueid == "u-1"))).all()
+    assert len(rows) == 1 and rows[0].outcome == "completed" and ref.id == rows[0].id
+    assert (await _events(sm, "u-1"))[-1] == "call_ended"
