@@ -98,8 +98,8 @@ async def demo(tmp_path: Path, db_backend: DbBackend) -> AsyncIterator[Any]:
 
 async def test_calls_in_progress_and_call_context_as_routing_sees_them(demo: Any, tmp_path: Path) -> None:
     sm = demo
-    store = RoutingStore(sm)
     calls = CallStore(sm)
+    store = RoutingStore(sm, writes=calls.writes)  # one write path, as in the service
     d = await store.load_directory()
     maria = await find_caller(sm, "+79161234567")
     call_id = await calls.start_call(uniqueid="u-1", linkedid="u-1", channel="PJSIP/x",

@@ -84,15 +84,17 @@ async def test_the_ivr_serves_and_stores_a_caller_with_an_over_long_caller_id(
                     agi_linkedid=LONG_UNIQUEID, agi_channel=LONG_CHANNEL)
     chan.uniqueid = LONG_UNIQUEID
     op_id, _ = await manager_id(sm)
-    routing = RoutingStore(sm)
+    calls = CallStore(sm)
+    routing = RoutingStore(sm, writes=calls.writes)  # one write path, as in the service
 
     async def transfer(ch: Any, effect: Transfer, ctx: CallContext) -> TransferResult:
         await routing.mark_answered(ctx.call_id, op_id, datetime.now(UTC))
         return TransferResult("answered")
 
-    flow = IvrCallFlow(CallStore(sm), lambda: dp, Prompts(), None,  # type: ignore[arg-type]
+    flow = IvrCallFlow(calls, lambda: dp, Prompts(), None,  # type: ignore[arg-type]
                        transfer=transfer, recordings=settings)
     await flow(chan)  # type: ignore[arg-type]
+    await calls.writes.flush()  # the rating and recording rows are written behind the call
     async with sm() as s:
         call = await s.scalar(select(CallRow).where(CallRow.uniqueid == LONG_UNIQUEID))
         assert call is not None
@@ -151,13 +153,14 @@ async def test_the_longest_dialplan_the_model_allows_is_stored_with_its_calls(
     settings = RecordingSettings(dir=rec_dir, asterisk_dir="/var/spool/asterisk/recordings")
     chan = ScriptedChannel(["5"], rec_dir, settings.asterisk_dir or "")
     op_id, _ = await manager_id(sm)
-    routing = RoutingStore(sm)
+    calls = CallStore(sm)
+    routing = RoutingStore(sm, writes=calls.writes)  # one write path, as in the service
 
     async def transfer(ch: Any, effect: Transfer, ctx: CallContext) -> TransferResult:
         await routing.mark_answered(ctx.call_id, op_id, datetime.now(UTC))
         return TransferResult("answered")
 
-    flow = IvrCallFlow(CallStore(sm), registry, Prompts(), None,  # type: ignore[arg-type]
+    flow = IvrCallFlow(calls, registry, Prompts(), None,  # type: ignore[arg-type]
                        transfer=transfer, recordings=settings)
     await flow(chan)  # type: ignore[arg-type]
     await flow.store.writes.flush()  # the rating and recording rows are written behind the call
