@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -21,11 +22,13 @@ from sqlalchemy.orm import selectinload
 from callrouting.model import Caller, Directory, Operator, Role, Team
 from callrouting.policy import CallHistory
 from callrouting.tables import ATTEMPT_OUTCOMES, CallAttemptRow, CallReviewRow
-from directory.lookup import find_caller
+from directory.lookup import LOOKUP_TIMEOUT_S, find_caller, unavailable
 from directory.tables import OperatorRow, TeamRow
 from hotline.db.calls import CallKey, CallRow
 from hotline.db.writes import RowRef, WriteQueue, known_id, ref_id
 from hotline.phone import normalize_number
+
+log = structlog.get_logger(__name__)
 
 
 class RoutingStore:
@@ -34,10 +37,24 @@ class RoutingStore:
         self.sm = sm
         self.country = country
         self.writes = writes if writes is not None else WriteQueue(sm)
+        self._directory: Directory | None = None  # the last one read
 
     # ---- reading the directory and history
 
     async def load_directory(self) -> Directory:
+        """The directory from the database; while the database cannot answer, the one this
+        store loaded last (routing goes on as it was: directory.lookup says the same of callers)."""
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+                self._directory = await self._read_directory()
+        except Exception as error:
+            why = unavailable(error)
+            if why is None or self._directory is None:
+                raise
+            log.warning("routing.directory_from_memory", reason=why)
+        return self._directory
+
+    async def _read_directory(self) -> Directory:
         async with self.sm() as s:
             ops = (
                 await s.scalars(
@@ -94,8 +111,15 @@ class RoutingStore:
         exclude = known_id(exclude_call)  # a call still queued is not in the table yet
         if exclude is not None:
             q = q.where(CallRow.id != exclude)
-        async with self.sm() as s:
-            last = await s.scalar(q.order_by(CallRow.started_at.desc(), CallRow.id.desc()).limit(1))
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT_S), self.sm() as s:
+                last = await s.scalar(q.order_by(CallRow.started_at.desc(), CallRow.id.desc()).limit(1))
+        except Exception as error:
+            why = unavailable(error)
+            if why is None:
+                raise
+            log.warning("routing.history_unknown", reason=why)  # routed as a first call
+            return CallHistory()
         return CallHistory(last_manager_id=last)
 
     # ---- writing what the executor did (queued on the one write path: never delays a ring)

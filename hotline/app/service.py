@@ -17,6 +17,7 @@ from callrouting.presence import PresenceTracker
 from callrouting.router import CallRouter
 from callrouting.store import RoutingStore
 from callrouting.waitroom import WaitingRoom
+from directory.lookup import remember_all
 from directory.tables import OperatorRow
 from hotline.app import secretfile
 from hotline.app.http import create_app
@@ -304,6 +305,9 @@ class Service:
                                  ami=lambda: self.ami, country=s.country, metrics=self.metrics,
                                  writes=self.store.writes,  # one write path, in order
                                  waiting=waiting)
+        # what routing and the caller lookup answer from while the database is away
+        await self.router.store.load_directory()
+        log.info("directory.remembered", callers=await remember_all(self.sessionmaker))
         ops = await self.operators()
         self.presence = PresenceTracker([o.extension for o in ops])
         self.presence.attach(self.ami)

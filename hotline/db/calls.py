@@ -25,10 +25,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hotline.clock import utcnow
 from hotline.db.base import Base
 from hotline.db.fields import ClippedString
-from hotline.db.writes import RowRef, WriteQueue, ref_id, update_later
+from hotline.db.writes import RowRef, WriteQueue, ref_id, transient, update_later
 from hotline.metrics import Metrics
 
 log = structlog.get_logger(__name__)
+READ_TIMEOUT_S = 2.0  # a read on the caller's way (last language) waits no longer than this
 
 
 class CallRow(Base):
@@ -210,12 +211,19 @@ class CallStore:
         """The language this number chose by key on its latest call that chose one."""
         if not caller_number:
             return None
-        async with self.sm() as s:
-            return await s.scalar(
-                select(CallRow.language)
-                .where(CallRow.caller_number == caller_number, CallRow.language.is_not(None))
-                .order_by(CallRow.id.desc()).limit(1)
-            )
+        try:
+            async with asyncio.timeout(READ_TIMEOUT_S), self.sm() as s:
+                return await s.scalar(
+                    select(CallRow.language)
+                    .where(CallRow.caller_number == caller_number, CallRow.language.is_not(None))
+                    .order_by(CallRow.id.desc()).limit(1)
+                )
+        except Exception as error:
+            why = "no answer in time" if isinstance(error, TimeoutError) else transient(error)
+            if why is None:
+                raise
+            log.warning("db.last_language_unknown", reason=why)  # the caller is asked again
+            return None
 
     async def get_by_uniqueid(self, uniqueid: str) -> CallRow | None:
         async with self.sm() as s:

@@ -113,18 +113,7 @@ class PostgresServer:
             )
             if initdb.returncode != 0:
                 raise PostgresUnavailable(f"initdb failed ({initdb.returncode}): {initdb.stderr.strip()}")
-            logfile = open(root / "postgres.log", "wb")  # noqa: SIM115 (the server keeps it)
-            process = subprocess.Popen(
-                [str(PG_BIN / "postgres"), "-D", str(data), "-k", str(root), "-p", str(PORT),
-                 "-c", "listen_addresses=",  # the socket in root/ only: no TCP port at all
-                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                 "-c", "max_connections=300",
-                 # not UTC on purpose: the service must not depend on the server's time zone
-                 "-c", "timezone=Europe/Moscow"],
-                stdout=logfile, stderr=subprocess.STDOUT, cwd=root, start_new_session=True,
-                **run_as,
-            )
-            logfile.close()
+            process = _launch(root, user)
             server = cls(root, process, user)
             server._wait_ready()
         except BaseException:
@@ -135,6 +124,21 @@ class PostgresServer:
             raise
         log.info("pgtest.started", dir=str(root), pid=process.pid)
         return server
+
+    def down(self) -> None:
+        """Stop the server as an outage would (sessions cut), keeping its data for `up`."""
+        if self.process.poll() is None:
+            self.process.send_signal(2)
+            self.process.wait(20)
+        log.info("pgtest.down", dir=str(self.root))
+
+    def up(self) -> None:
+        """Start the server again after `down`, on the same data, socket and port."""
+        if self.process.poll() is None:
+            return
+        self.process = _launch(self.root, self.user)
+        self._wait_ready()
+        log.info("pgtest.up", dir=str(self.root), pid=self.process.pid)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -193,6 +197,20 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.databases.discard(name)
+
+
+def _launch(root: Path, user: tuple[int, int] | None) -> subprocess.Popen[bytes]:
+    with open(root / "postgres.log", "ab") as logfile:  # the server keeps its own copy
+        return subprocess.Popen(
+            [str(PG_BIN / "postgres"), "-D", str(root / "data"), "-k", str(root), "-p", str(PORT),
+             "-c", "listen_addresses=",  # the socket in root/ only: no TCP port at all
+             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             "-c", "max_connections=300",
+             # not UTC on purpose: the service must not depend on the server's time zone
+             "-c", "timezone=Europe/Moscow"],
+            stdout=logfile, stderr=subprocess.STDOUT, cwd=root, start_new_session=True,
+            **_run_as(user),
+        )
 
 
 def _run_as(user: tuple[int, int] | None) -> dict[str, object]:
