@@ -186,3 +186,34 @@ async def _get(client: httpx.AsyncClient, path: str, h: dict[str, str]) -> Any:
     r = await client.get(path, headers=h)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+async def test_call_records_and_statistics_carry_the_queue(clocked_env: QaTestEnv,
+                                                           qclient: httpx.AsyncClient) -> None:
+    ids = await scripted(clocked_env)
+    async with clocked_env.sm() as s, s.begin():
+        row = await s.get(CallbackRow, 1)  # asked's callback: the caller was dialled, answered
+        assert row is not None and row.call_id == ids["asked"]
+        row.state, row.operator_rang_at = "answered", ago(500)
+        row.placed_at, row.answered_at, row.answered_by_id = ago(495), ago(480), clocked_env.seeded.operators["boris"]
+    h = await login(qclient, "qa")
+    page = await _get(qclient, "/api/calls?date_from=2026-12-01&limit=500", h)
+    by_id = {c["id"]: c for c in page["items"]}
+    gone, fast, asked = by_id[ids["gone"]], by_id[ids["fast"]], by_id[ids["asked"]]
+    assert (gone["queue_wait_seconds"], gone["abandoned_after_seconds"]) == (12.5, 12.5)
+    assert gone["queue_joined_at"] == "2026-12-01T11:18:30Z"
+    assert (fast["queue_wait_seconds"], fast["abandoned_after_seconds"]) == (8.0, None)
+    assert (asked["abandoned_after_seconds"], asked["callback_state"]) == (None, "answered")
+    assert by_id[ids["failed"]]["callback_state"] == "failed"
+    record = await _get(qclient, f"/api/calls/{ids['asked']}", h)
+    [cb] = record["callbacks"]
+    assert (cb["kind"], cb["state"], cb["requested_at"], cb["placed_at"], cb["answered_at"]) == (
+        "callback", "answered", "2026-12-01T11:50:30Z", "2026-12-01T11:51:45Z",
+        "2026-12-01T11:52:00Z")
+    assert record["call"]["queue_wait_seconds"] == 30.0
+    stats = await _get(qclient, "/api/stats?date_from=2026-12-01", h)
+    t = stats["totals"]
+    # today: fast 8, slow 45, gone 12.5, asked 30, failed 20 (waits has no wait yet)
+    assert (t["queued"], t["queue_wait_avg_seconds"], t["queue_abandoned"],
+            t["abandoned_after_avg_seconds"]) == (6, 23.1, 1, 12.5)
+    assert (t["callbacks_requested"], t["callbacks_placed"], t["callbacks_answered"]) == (2, 1, 1)
