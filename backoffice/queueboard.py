@@ -2,8 +2,8 @@
 abandonment and callbacks, overall and per team; and the callers to call back.
 
 - GET /api/wallboard/queue: the figures (`backoffice.queuefigures`, where they are defined)
-  over a window (`hours`: the last N hours; default: today, a local day in the statistics'
-  time zone) with the service level's threshold `service_level_s` (default the setting
+  over a window (`hours`: the last N hours; `since`: from a date-time; default: today, a
+  local day in the statistics' time zone) with the service level's threshold `service_level_s` (default the setting
   `recordings.service_level_seconds`, 20);
 - GET /api/wallboard/abandoned: abandoned queue calls and failed callbacks of the window, for
   a team lead to call back from the page (POST /api/callbacks/click-to-call {"call_id"}).
@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from backoffice.access import Who
+from backoffice.callquery import day_bound
 from backoffice.common import Deps, api_router, utc
 from backoffice.queuefigures import (
     PENDING_STATES,
@@ -45,6 +46,7 @@ from backoffice.queuefigures import (
 from callrouting.events import WaitingCaller
 from callrouting.tables import CallbackRow
 from directory.tables import CallerRow, OperatorRow, TeamRow
+from hotline.api_errors import ApiError
 from hotline.clock import aware
 from hotline.db.calls import CallRow
 
@@ -125,8 +127,17 @@ class CallBackList(BaseModel):
 # --- service -----------------------------------------------------------------------------------
 
 
-def window(now: datetime, hours: int | None, tz: ZoneInfo) -> tuple[datetime, str]:
-    """The window's start: `hours` back from `now`, else the start of the local day."""
+def window(now: datetime, hours: int | None, tz: ZoneInfo,
+           since: str | None = None) -> tuple[datetime, str]:
+    """The window's start: `since`, else `hours` back from `now`, else the start of the
+    local day (422 for a `since` that is no date-time, in the future or over a week back)."""
+    if since:
+        start = day_bound(since, tz, False)
+        assert start is not None
+        if start > now or now - start > timedelta(hours=MAX_HOURS):
+            raise ApiError(422, "invalid_request", "since must be within the last 7 days",
+                           {"since": since})
+        return start, "since " + start.isoformat()
     if hours is not None:
         return now - timedelta(hours=hours), f"last {hours} h"
     local = now.astimezone(tz)
@@ -275,6 +286,8 @@ async def call_back_list(sm: async_sessionmaker[AsyncSession], *, now: datetime,
 
 Hours = Annotated[int | None, Query(ge=1, le=MAX_HOURS,
                                     description="the last N hours (default: today, local day)")]
+Since = Annotated[str | None, Query(max_length=40, description=(
+    "from this ISO date-time (or local day YYYY-MM-DD) to now; overrides hours"))]
 
 
 def build_router(deps: Deps) -> APIRouter:
@@ -286,20 +299,20 @@ def build_router(deps: Deps) -> APIRouter:
                 summary="The queue live: callers waiting, service level, ASA, abandonment, "
                         "callbacks, overall and per team")
     async def get_queue(
-        who: Who, hours: Hours = None,
+        who: Who, hours: Hours = None, since: Since = None,
         service_level_s: Annotated[int | None, Query(ge=1, le=600, description=(
             "service level threshold in seconds (default: the setting, 20)"))] = None,
     ) -> Any:
         now = deps.clock()
-        since, label = window(now, hours, tz)
-        return await board(deps.sm, deps.waiting(), now=now, since=since, label=label,
+        start, label = window(now, hours, tz, since)
+        return await board(deps.sm, deps.waiting(), now=now, since=start, label=label,
                            service_level_s=float(service_level_s or default_sl))
 
     @router.get("/wallboard/abandoned", response_model=CallBackList, tags=["wallboard"],
                 summary="Abandoned queue calls and failed callbacks, to call back")
-    async def get_abandoned(who: Who, hours: Hours = None) -> Any:
+    async def get_abandoned(who: Who, hours: Hours = None, since: Since = None) -> Any:
         now = deps.clock()
-        since, _ = window(now, hours, tz)
-        return await call_back_list(deps.sm, now=now, since=since)
+        start, _ = window(now, hours, tz, since)
+        return await call_back_list(deps.sm, now=now, since=start)
 
     return router

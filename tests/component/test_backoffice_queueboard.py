@@ -130,7 +130,11 @@ async def test_window_and_threshold_are_parameters(clocked_env: QaTestEnv,
     assert (wide["overall"]["answered_within"], wide["overall"]["service_level"]) == (2, 0.6667)
     hour = await _get(qclient, "/api/wallboard/queue?hours=1", h)
     assert hour["overall"]["answered"] == 1 and hour["overall"]["abandoned"] == 1  # slow, gone
-    for bad in ("hours=0", "hours=169", "service_level_s=0", "service_level_s=601", "hours=x"):
+    since = await _get(qclient, "/api/wallboard/queue?since=2026-12-01T11:10:00%2B00:00&hours=24", h)
+    assert since["since"] == "2026-12-01T11:10:00Z" and since["window"].startswith("since ")
+    assert since["overall"]["answered"] == 1 and since["overall"]["abandoned"] == 1  # slow, gone
+    for bad in ("hours=0", "hours=169", "service_level_s=0", "service_level_s=601", "hours=x",
+                "since=yesterday", "since=2026-12-02T00:00:00Z", "since=2026-11-01"):
         r = await qclient.get("/api/wallboard/queue?" + bad, headers=h)
         assert r.status_code == 422, (bad, r.text)
         assert r.json()["error_id"] == "invalid_request"

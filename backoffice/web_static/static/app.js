@@ -300,14 +300,16 @@
   }
   async function wallboardPage() {
     const p = params();
-    const hours = p.get("hours") || "", sl = p.get("sl") || "";
-    const q = new URLSearchParams();
-    if (hours) q.set("hours", hours);
+    const hours = p.get("hours") || "", sl = p.get("sl") || "", since = p.get("since") || "";
+    const q = new URLSearchParams(), aq = new URLSearchParams();  // the figures', the list's
+    if (hours) { q.set("hours", hours); aq.set("hours", hours); }
+    if (since) { q.set("since", since); aq.set("since", since); }  // a link's own window start
     if (sl) q.set("service_level_s", sl);
     const form = h("form", { class: "filters", id: "q-controls", onsubmit: ev => {
       ev.preventDefault();
       const out = new URLSearchParams();
       for (const [k, v] of new FormData(ev.target)) if (v) out.set(k, v);
+      if (since) out.set("since", since);
       go("#/wallboard" + (out.toString() ? "?" + out : ""));
     } },
       h("label", {}, "Window", h("select", { name: "hours", id: "q-hours" },
@@ -319,7 +321,7 @@
     main.replaceChildren(h("h1", { text: "Wallboard" }), form, queue, back, presence);
     const draw = async () => {
       const [w, b, ab] = await Promise.all([api("/api/wallboard"), api("/api/wallboard/queue?" + q),
-        api("/api/wallboard/abandoned" + (hours ? "?hours=" + encodeURIComponent(hours) : ""))]);
+        api("/api/wallboard/abandoned?" + aq)]);
       const slS = b.service_level_seconds;
       queue.replaceChildren(
         h("h2", { text: `Queue · ${b.window} · updated ${new Date(b.at).toLocaleTimeString()}` }),
