@@ -30,7 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from callrouting.model import Presence
 from hotline.clock import utcnow
@@ -155,8 +155,6 @@ async def one_phase(settings: Any, asterisk: Any, tmp: Path, *, callers: int, ra
                                       .where(CallEventRow.call_id.in_(ids),
                                              CallEventRow.kind == "queue.announcement")
                                       .order_by(CallEventRow.call_id, CallEventRow.at))).all() if ids else []
-            ended_open = await s.scalar(select(func.count()).select_from(CallRow).where(
-                CallRow.id.in_(ids), CallRow.ended_at.is_(None))) if ids else 0
     finally:
         if busy is not None:
             busy.cancel()
@@ -176,7 +174,7 @@ async def one_phase(settings: Any, asterisk: Any, tmp: Path, *, callers: int, ra
     caller_minutes = joined_all * cpu.wall / 60 if joined_all else float("nan")
     return {
         "name": name, "callers": callers, "waiting_at_start": joined_all, "waiting_lowest": low,
-        "sipp": counts, "never_queued": never_queued, "left_open": ended_open or 0,
+        "sipp": counts, "never_queued": never_queued,
         "failed_calls": counts["failed"] + never_queued,
         "cpu_s": round(cpu.cpu, 3), "wall_s": round(cpu.wall, 1), "peak_rss_mb": round(cpu.peak_rss, 1),
         "cpu_s_per_caller_minute": round(cpu.cpu / caller_minutes, 5) if joined_all else None,
@@ -220,6 +218,9 @@ async def run(settings: Any, asterisk: Any = None, callers: int = 150, rate: flo
          "announced": announced["cpu_s_per_caller_minute"],
          "music_only": base["cpu_s_per_caller_minute"],
          "announcement_overhead": overhead,
+         "overhead_cpu_ms_per_announcement": round(
+             1000 * (announced["cpu_s"] - base["cpu_s"]) / announced["announcements_in_window"], 2)
+         if announced["announcements_in_window"] else None,
          "cpu_s": [announced["cpu_s"], base["cpu_s"]], "wall_s": [announced["wall_s"], base["wall_s"]],
          "peak_rss_mb": [announced["peak_rss_mb"], base["peak_rss_mb"]],
          "load_avg": [list(announced["load_avg"]), list(base["load_avg"])], "note": note, **common},
