@@ -179,6 +179,19 @@ async def test_wallboard_queue_in_chromium(served: tuple[str, QaTestEnv], tmp_pa
             assert "HTTP 404" in await page.locator(
                 f"#to-call-back tr[data-call-id='{ids['gone']}'] .callback-note").inner_text()
             await page.screenshot(path=str(ARTIFACTS / "wallboard.png"), full_page=True)
+
+            # statistics and call records carry the queue too
+            await page.keyboard.press("s")
+            await page.wait_for_selector("#totals")
+            totals = await page.inner_text("#totals")
+            assert "21.5 s (5 calls)" in totals  # (6 + 41 + 14 + 25) / 4; waits has no wait yet
+            assert "1, after 14.0 s" in totals and "1 / 0 / 0" in totals, totals
+            await page.evaluate(f"() => {{ location.hash = '#/call/{ids['gone']}'; }}")
+            await page.wait_for_selector("#call-title")
+            assert "abandoned after 14.0 s" in await page.inner_text("main")
+            await page.evaluate(f"() => {{ location.hash = '#/call/{ids['failed']}'; }}")
+            await page.wait_for_selector("#callbacks")
+            assert "no answer" in await page.inner_text("#callbacks")
             errors = page.errors  # type: ignore[attr-defined]
         finally:
             await ctx.close()
