@@ -76,6 +76,8 @@ ACCESS: dict[tuple[str, str], tuple[Role, ...]] = {
     ("PATCH", "/api/reviews/{call_id}"): (Q,),
     ("GET", "/api/stats"): (Q,),
     ("GET", "/api/wallboard"): (Q, A),
+    ("GET", "/api/wallboard/queue"): (Q, A),
+    ("GET", "/api/wallboard/abandoned"): (Q, A),
     ("GET", "/api/me/screenpop"): (OP,),
     ("GET", "/api/admin/teams"): (A,),
     ("POST", "/api/admin/teams"): (A,),

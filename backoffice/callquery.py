@@ -21,7 +21,8 @@ from sqlalchemy import ColumnElement, String, and_, cast, exists, false, func, o
 from backoffice.auth import Principal
 from backoffice.common import utc
 from backoffice.models import Role
-from callrouting.tables import CallAttemptRow, CallReviewRow
+from backoffice.queuefigures import QueueCall, classify
+from callrouting.tables import CallAttemptRow, CallbackRow, CallReviewRow
 from directory.tables import CallerRow, OperatorRow, TeamRow
 from hotline.api_errors import ApiError
 from hotline.db.calls import CallRow
@@ -29,8 +30,9 @@ from recordings.models import RatingRow, RecordingRow
 
 call_attempts = CallAttemptRow.__table__  # Core views of routing's tables for the QA queries
 call_reviews = CallReviewRow.__table__
+callbacks = CallbackRow.__table__
 
-SUMMARY_COLUMNS = 12  # columns of `summary_query()`; callers add theirs after them
+SUMMARY_COLUMNS = 14  # columns of `summary_query()`; callers add theirs after them
 
 
 class CallSummary(BaseModel):
@@ -53,6 +55,10 @@ class CallSummary(BaseModel):
     review_status: str | None
     bot_only: bool
     has_recording: bool
+    queue_joined_at: datetime | None = None  # joined the pool queue (first time)
+    queue_wait_seconds: float | None = None  # in the queue until answered or gone
+    abandoned_after_seconds: float | None = None  # hung up waiting in the queue after this
+    callback_state: str | None = None  # the latest callback's (or click-to-call's) state
 
 
 class CallFilters(BaseModel):
@@ -124,6 +130,18 @@ def answered_attempt() -> ColumnElement[bool]:
     return exists().where(call_attempts.c.call_id == CallRow.id, call_attempts.c.outcome == "answered")
 
 
+def asked_callback() -> ColumnElement[bool]:
+    """The caller asked for a callback instead of waiting (not a team lead's click-to-call)."""
+    cb = callbacks.alias("cb_asked")
+    return exists().where(cb.c.call_id == CallRow.id, cb.c.kind == "callback")
+
+
+def latest_callback_state() -> Any:
+    cb = callbacks.alias("cb_latest")
+    return (select(cb.c.state).where(cb.c.call_id == CallRow.id).order_by(cb.c.id.desc())
+            .limit(1).scalar_subquery())
+
+
 def reached_lead() -> ColumnElement[bool]:
     # Aliases: call_reviews is also outer-joined in the summary query (no auto-correlation).
     cr, ca = call_reviews.alias("cr_lead"), call_attempts.alias("ca_lead")
@@ -144,6 +162,7 @@ def summary_query() -> Any:
             CallRow, OperatorRow.name, OperatorRow.team_id, TeamRow.name,
             func.coalesce(CallerRow.vip, false()), RatingRow.score, RatingRow.status,
             call_reviews.c.status, reached_lead(), bot_handled(), offered(), has_recording(),
+            asked_callback(), latest_callback_state(),
         )
         .outerjoin(OperatorRow, OperatorRow.id == CallRow.answered_by_id)
         .outerjoin(TeamRow, TeamRow.id == OperatorRow.team_id)
@@ -156,7 +175,8 @@ def summary_query() -> Any:
 def summary(row: Sequence[Any]) -> CallSummary:
     """A `summary_query()` row (its first `SUMMARY_COLUMNS` columns) as a `CallSummary`."""
     (c, op_name, team_id, team_name, vip, score, rstatus, review_status, lead, bot, was_offered,
-     has_rec) = row[:SUMMARY_COLUMNS]
+     has_rec, asked, cb_state) = row[:SUMMARY_COLUMNS]
+    wait, abandoned = queue_wait(c, bool(asked))
     return CallSummary(
         id=c.id, uniqueid=c.uniqueid, started_at=utc(c.started_at), ended_at=utc(c.ended_at),
         caller_number=c.caller_number, caller_name=c.caller_name, vip=bool(vip),
@@ -164,8 +184,22 @@ def summary(row: Sequence[Any]) -> CallSummary:
         team_id=team_id, team_name=team_name, rating=score, rating_status=rstatus,
         reached_team_lead=bool(lead), review_status=review_status,
         bot_only=bool(bot) and not was_offered and c.answered_by_id is None,
-        has_recording=bool(has_rec),
+        has_recording=bool(has_rec), queue_joined_at=utc(c.queue_joined_at),
+        queue_wait_seconds=wait, abandoned_after_seconds=abandoned, callback_state=cb_state,
     )
+
+
+def queue_wait(c: CallRow, asked_callback: bool) -> tuple[float | None, float | None]:
+    """(the call's wait in the pool queue, the wait after which the caller hung up there),
+    as the wallboard counts them (`backoffice.queuefigures.classify`)."""
+    if c.queue_joined_at is None:
+        return None, None
+    kind, wait = classify(QueueCall(
+        call_id=c.id, joined_at=utc(c.queue_joined_at),  # type: ignore[arg-type]
+        wait_s=c.queue_wait_ms / 1000 if c.queue_wait_ms is not None else None,
+        answered_at=utc(c.answered_at), ended_at=utc(c.ended_at), callback=asked_callback))
+    wait = round(wait, 3) if wait is not None else None
+    return wait, wait if kind == "abandoned" else None
 
 
 def apply_filters(q: Any, f: CallFilters) -> Any:

@@ -22,6 +22,7 @@ from backoffice.callquery import (
     CallSummary,
     apply_filters,
     call_attempts,
+    callbacks,
     filters_dependency,
     own_only,
     summary,
@@ -84,6 +85,26 @@ class RecordingOut(BaseModel):
     audio_url: str | None  # None: not recorded, purged, or not visible to this role
 
 
+class CallbackInfo(BaseModel):
+    """A callback of the call: asked by the caller while waiting, or a team lead's
+    click-to-call; requested -> the operator's phone rang -> the caller was dialled (placed)
+    -> answered, or failed/cancelled (closed)."""
+
+    id: int
+    kind: str
+    state: str
+    number: str
+    requested_at: datetime
+    requested_by: str | None
+    attempts: int
+    operator_rang_at: datetime | None
+    placed_at: datetime | None
+    answered_at: datetime | None
+    answered_by_id: int | None
+    closed_at: datetime | None
+    reason: str | None
+
+
 class CallRecord(BaseModel):
     call: CallSummary
     timeline: list[TimelineItem]
@@ -94,6 +115,7 @@ class CallRecord(BaseModel):
     rating: RatingOut | None
     recordings: list[RecordingOut]
     review: ReviewOut | None
+    callbacks: list[CallbackInfo] = []
 
 
 # --- service -----------------------------------------------------------------------------------
@@ -150,6 +172,8 @@ async def call_record(sm: async_sessionmaker[AsyncSession], call_id: int, who: P
         recs = (await s.scalars(select(RecordingRow).where(RecordingRow.call_id == call_id)
                                 .order_by(RecordingRow.started_at))).all()
         review = await review_of(s, call_id)
+        cb_rows = (await s.execute(select(callbacks).where(callbacks.c.call_id == call_id)
+                                   .order_by(callbacks.c.requested_at, callbacks.c.id))).all()
     attempts = [AttemptOut(step=a.step_index, reason=a.reason, targets=a.targets,
                            started_at=utc(a.started_at), ended_at=utc(a.ended_at),
                            duration=a.duration, outcome=a.outcome, answered_by_id=a.answered_by_id)
@@ -172,6 +196,13 @@ async def call_record(sm: async_sessionmaker[AsyncSession], call_id: int, who: P
             if may_listen and r.path and r.purged_at is None else None,
         ) for r in recs],
         review=review,
+        callbacks=[CallbackInfo(
+            id=cb.id, kind=cb.kind, state=cb.state, number=cb.number,
+            requested_at=utc(cb.requested_at), requested_by=cb.requested_by,
+            attempts=cb.attempts or 0, operator_rang_at=utc(cb.operator_rang_at),
+            placed_at=utc(cb.placed_at), answered_at=utc(cb.answered_at),
+            answered_by_id=cb.answered_by_id, closed_at=utc(cb.closed_at), reason=cb.reason,
+        ) for cb in cb_rows],
     )
 
 

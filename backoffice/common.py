@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,11 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backoffice.auth import Authenticator
+from callrouting.events import WaitingCaller
 from hotline.api_errors import ERROR_RESPONSES, ApiError, ErrorRoute, not_found
 from hotline.clock import aware
 from recordings.settings import RecordingSettings
 
 PresenceProvider = Callable[[], Mapping[str, Any]]  # {extension: presence}
+# the callers on the line in the pool queues now (the service's waiting room)
+WaitingProvider = Callable[[], Sequence[WaitingCaller]]
 
 
 async def _nothing() -> None:
@@ -32,13 +35,15 @@ class Deps:
 
     `settings.dir` is absolute; times come from the authenticator's clock (tests move it).
     `directory_changed` is awaited after every committed change to operators, teams or
-    backups (Asterisk's endpoints and queue are generated from them)."""
+    backups (Asterisk's endpoints and queue are generated from them). `waiting` gives the
+    callers waiting in the pool queues now (the wallboard's "waiting now")."""
 
     sm: async_sessionmaker[AsyncSession]
     settings: RecordingSettings
     auth: Authenticator
     presence: PresenceProvider = dict
     directory_changed: Callable[[], Awaitable[None]] = _nothing
+    waiting: WaitingProvider = list
 
     @property
     def clock(self) -> Callable[[], datetime]:

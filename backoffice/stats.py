@@ -10,6 +10,10 @@ Definitions (each rate is None when its denominator is zero):
   `answered_at` (routing stores the operator's answer there), over operator-answered calls.
 - abandonment: calls offered to operators (at least one ring attempt) that no operator
   answered / calls offered.
+- the pool queue (as the wallboard counts them, `backoffice.queuefigures`): calls that joined
+  it, their mean wait there (`queue_wait_avg_seconds`, answered or not), the calls that hung up
+  waiting there (`queue_abandoned`, with their mean wait: "abandoned after"); callbacks asked
+  for, placed (the caller was dialled) and answered, of the calls selected.
 """
 
 # No `from __future__ import annotations` here: FastAPI must evaluate the routes'
@@ -24,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backoffice.access import Who
@@ -34,10 +38,12 @@ from backoffice.callquery import (
     apply_filters,
     bot_handled,
     call_attempts,
+    callbacks,
     filters_dependency,
     offered,
 )
 from backoffice.common import Deps, api_router
+from backoffice.queuefigures import QueueCall, classify
 from directory.tables import CallerRow, OperatorRow, TeamRow
 from hotline.clock import aware
 from hotline.db.calls import CallRow
@@ -58,6 +64,12 @@ class CallFacts:
     offered: bool = False  # at least one ring attempt
     operator_answered: bool = False
     asa_seconds: float | None = None
+    queued: bool = False  # joined the pool queue
+    queue_wait_seconds: float | None = None
+    queue_abandoned: bool = False  # hung up waiting in the queue (after queue_wait_seconds)
+    callback_requested: bool = False
+    callback_placed: bool = False
+    callback_answered: bool = False
 
 
 @dataclass
@@ -73,6 +85,14 @@ class Figures:
     abandoned: int = 0
     asa_sum: float = 0.0
     asa_count: int = 0
+    queued: int = 0
+    queue_wait_sum: float = 0.0
+    queue_wait_count: int = 0
+    queue_abandoned: int = 0
+    abandoned_after_sum: float = 0.0
+    callbacks_requested: int = 0
+    callbacks_placed: int = 0
+    callbacks_answered: int = 0
     scores: dict[int, int] = field(default_factory=lambda: {i: 0 for i in range(1, 6)})
 
     def add(self, f: CallFacts) -> None:
@@ -92,6 +112,25 @@ class Figures:
         if f.operator_answered and f.asa_seconds is not None:
             self.asa_sum += f.asa_seconds
             self.asa_count += 1
+        if f.queued:
+            self.queued += 1
+            if f.queue_wait_seconds is not None:
+                self.queue_wait_sum += f.queue_wait_seconds
+                self.queue_wait_count += 1
+            if f.queue_abandoned:
+                self.queue_abandoned += 1
+                self.abandoned_after_sum += f.queue_wait_seconds or 0.0
+        self.callbacks_requested += f.callback_requested
+        self.callbacks_placed += f.callback_placed
+        self.callbacks_answered += f.callback_answered
+
+    @property
+    def queue_wait_avg_seconds(self) -> float | None:
+        return round(self.queue_wait_sum / self.queue_wait_count, 3) if self.queue_wait_count else None
+
+    @property
+    def abandoned_after_avg_seconds(self) -> float | None:
+        return round(self.abandoned_after_sum / self.queue_abandoned, 3) if self.queue_abandoned else None
 
     @property
     def csat(self) -> float | None:
@@ -158,6 +197,14 @@ class FiguresOut(BaseModel):
     abandoned: int
     abandonment: float | None = Field(description="offered calls no operator answered / offered")
     asa_seconds: float | None = Field(description="average speed of answer")
+    queued: int = Field(description="calls that joined the pool queue")
+    queue_wait_avg_seconds: float | None = Field(description="their mean wait in the queue")
+    queue_abandoned: int = Field(description="calls that hung up waiting in the queue")
+    abandoned_after_avg_seconds: float | None = Field(
+        description="the mean wait after which those callers hung up")
+    callbacks_requested: int = Field(description="calls whose caller asked for a callback")
+    callbacks_placed: int = Field(description="calls whose caller was dialled back")
+    callbacks_answered: int = Field(description="calls whose caller answered the call back")
 
 
 class GroupFigures(FiguresOut):
@@ -184,20 +231,29 @@ async def call_facts(sm: async_sessionmaker[AsyncSession], f: CallFilters) -> li
     """The facts of every call the filters select."""
     first = (select(call_attempts.c.call_id, func.min(call_attempts.c.started_at).label("first"))
              .group_by(call_attempts.c.call_id).subquery())
+    cb = (select(callbacks.c.call_id,
+                 func.max(case((callbacks.c.kind == "callback", 1), else_=0)).label("asked"),
+                 func.max(case((callbacks.c.placed_at.is_not(None), 1), else_=0)).label("placed"),
+                 func.max(case((callbacks.c.answered_at.is_not(None), 1), else_=0)).label("answered"))
+          .group_by(callbacks.c.call_id).subquery())
     q = (select(CallRow.id, CallRow.started_at, CallRow.answered_by_id, OperatorRow.name,
                 OperatorRow.team_id, TeamRow.name, CallRow.intent, RatingRow.score,
-                bot_handled(), offered(), answered_attempt(), first.c.first, CallRow.answered_at)
+                bot_handled(), offered(), answered_attempt(), first.c.first, CallRow.answered_at,
+                CallRow.queue_joined_at, CallRow.queue_wait_ms, CallRow.ended_at,
+                cb.c.asked, cb.c.placed, cb.c.answered)
          .outerjoin(OperatorRow, OperatorRow.id == CallRow.answered_by_id)
          .outerjoin(TeamRow, TeamRow.id == OperatorRow.team_id)
          .outerjoin(CallerRow, CallerRow.id == CallRow.caller_ref_id)
          .outerjoin(RatingRow, RatingRow.call_id == CallRow.id)
-         .outerjoin(first, first.c.call_id == CallRow.id))
+         .outerjoin(first, first.c.call_id == CallRow.id)
+         .outerjoin(cb, cb.c.call_id == CallRow.id))
     q = apply_filters(q, f)
     async with sm() as s:
         rows = (await s.execute(q)).all()
     facts = []
     for (cid, started, op_id, op_name, team_id, team_name, intent, score, bot, was_offered,
-         was_answered, first_at, answered_at) in rows:
+         was_answered, first_at, answered_at, joined, wait_ms, ended, asked, placed,
+         cb_answered) in rows:
         took = op_id is not None or bool(was_answered)
         asa = None
         if took and first_at is not None and answered_at is not None:
@@ -207,8 +263,23 @@ async def call_facts(sm: async_sessionmaker[AsyncSession], f: CallFilters) -> li
             team_id=team_id, team_name=team_name, intent=intent, score=score,
             bot_handled=bool(bot), offered=bool(was_offered),
             operator_answered=took, asa_seconds=asa,
+            **_queue_facts(cid, joined, wait_ms, answered_at, ended, bool(asked)),
+            callback_requested=bool(asked), callback_placed=bool(placed),
+            callback_answered=bool(cb_answered),
         ))
     return facts
+
+
+def _queue_facts(cid: int, joined: datetime | None, wait_ms: int | None,
+                 answered_at: datetime | None, ended: datetime | None,
+                 asked: bool) -> dict[str, Any]:
+    if joined is None:
+        return {}
+    kind, wait = classify(QueueCall(
+        call_id=cid, joined_at=aware(joined), wait_s=wait_ms / 1000 if wait_ms is not None else None,
+        answered_at=aware(answered_at) if answered_at else None,
+        ended_at=aware(ended) if ended else None, callback=asked))
+    return {"queued": True, "queue_wait_seconds": wait, "queue_abandoned": kind == "abandoned"}
 
 
 def _figures(f: Figures, **extra: Any) -> dict[str, Any]:
@@ -217,7 +288,11 @@ def _figures(f: Figures, **extra: Any) -> dict[str, Any]:
         rating_share=f.rating_share, csat=f.csat, average_score=f.average_score, scores=f.scores,
         bot_handled=f.bot_handled, bot_contained=f.bot_contained, containment=f.containment,
         offered=f.offered, abandoned=f.abandoned, abandonment=f.abandonment,
-        asa_seconds=f.asa_seconds, **extra,
+        asa_seconds=f.asa_seconds, queued=f.queued,
+        queue_wait_avg_seconds=f.queue_wait_avg_seconds, queue_abandoned=f.queue_abandoned,
+        abandoned_after_avg_seconds=f.abandoned_after_avg_seconds,
+        callbacks_requested=f.callbacks_requested, callbacks_placed=f.callbacks_placed,
+        callbacks_answered=f.callbacks_answered, **extra,
     )
 
 

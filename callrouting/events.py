@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 
@@ -53,3 +54,18 @@ class WaitAnnouncer:
     sound: Callable[[str], Awaitable[str]]
     language: str = "en"
     music: str | None = None  # music-on-hold class while waiting (None: Asterisk's default)
+
+
+@dataclass(frozen=True)
+class WaitingCaller:
+    """One caller on the line in a pool queue now, as the service's waiting room sees them
+    (`callrouting.waitroom.WaitingRoom.snapshot`; the wallboard shows them)."""
+
+    uniqueid: str
+    queue: str
+    position: int  # 1 = next to be answered (Asterisk's order: priority, then arrival)
+    waited_s: float  # in the queue so far
+    joined_at: datetime | None  # wall clock (UTC) of the join, as stored on the call row
+    priority: int = 0
+    vip: bool = False
+    call_id: int | None = None  # None while the call's row is still on its way to the database

@@ -243,6 +243,11 @@ class RoutingExecutor:
         # (penalty 2) after the overflow wait; everyone else has penalty 1
         self.waiting, self.announcer, self.vip = waiting, announcer, vip
         self.pool_rule, self.overflow_extensions = pool_rule, overflow_extensions
+        # the call's time in the pool queue (calls.queue_joined_at / queue_wait_ms, the
+        # wallboard's service level and abandonment): the wait of earlier queue steps of this
+        # call, and when the caller joined in the step in progress (None: not waiting there)
+        self._queued_ms = 0
+        self._queue_since: datetime | None = None
 
     # ---- the loop
 
@@ -375,6 +380,7 @@ class RoutingExecutor:
         wait = "" if step.timeout is None else str(int(step.timeout))
         hung_up = False
         key = self.chan.uniqueid
+        self._joined_queue(started)
         announcing = self._start_waiting(queue, step)
         try:
             tail = f",,,{rule}" if rule else ""  # args 6-8: AGI, gosub, rule
@@ -410,7 +416,11 @@ class RoutingExecutor:
         if outcome is Outcome.ANSWERED:
             op = self.directory.by_extension(answered_ext or "")
             answered_by = op.id if op else None
-            self._store_answer(answered_by, self._answered_at(seen, ended, talk_ms))
+            answered_at = self._answered_at(seen, ended, talk_ms)
+            self._store_answer(answered_by, answered_at)
+            self._left_queue(answered_at)
+        else:
+            self._left_queue(ended)  # hung up (abandoned), timed out, or the queue failed
         self.log.info("routing.queue_returned", step=step.index, queuestatus=status or None,
                       member=member or None, answered_ms=talk_ms, source=source,
                       ami_saw_answer=seen is not None)
@@ -428,11 +438,28 @@ class RoutingExecutor:
             return seen[1]
         return ended - timedelta(milliseconds=talk_ms or 0)
 
+    def _joined_queue(self, at: datetime) -> None:
+        self._queue_since = at
+        if self.store is not None and self.call_id is not None:
+            self.store.queue_joined(self.call_id, at)
+
+    def _left_queue(self, at: datetime) -> None:
+        """The wait in the queue ended at `at` (an operator answered, or the caller left):
+        the call's queue wait is that of every queue step of the call so far."""
+        since, self._queue_since = self._queue_since, None
+        if since is None:
+            return  # stored already (AMI saw the answer first)
+        self._queued_ms += max(0, round((at - since).total_seconds() * 1000))
+        if self.store is not None and self.call_id is not None:
+            self.store.queue_waited(self.call_id, self._queued_ms)
+
     def _start_waiting(self, queue: str, step: RingStep) -> asyncio.Task[None] | None:
         """Register the caller in the waiting room; start its announcements if it has any."""
         if self.waiting is None:
             return None
-        self.waiting.join(queue, self.chan.uniqueid, int(step.priority), self._staff)
+        self.waiting.join(queue, self.chan.uniqueid, int(step.priority), self._staff,
+                          vip=self.vip, call_id=self.call_id,
+                          joined_at=self._queue_since)
         channel = self.chan.env.get("agi_channel") or ""
         if self.announcer is None or self.events is None or not channel:
             return None
@@ -494,6 +521,7 @@ class RoutingExecutor:
         if self.waiting is not None:
             self.waiting.answered(self.chan.uniqueid)
         self._store_answer(op.id if op else None, at)
+        self._left_queue(at)  # no-op unless a queue step waits: its wait ends with the answer
 
     def _store_answer(self, operator_id: int | None, at: datetime) -> None:
         if self.store is not None and self.call_id is not None and not self._answer_stored:

@@ -185,6 +185,30 @@ class RoutingStore:
         return self.writes.submit(job, what="call_answered", data={
             "call": known_id(call_id), "operator": operator_id, "at": at.isoformat()})
 
+    def queue_joined(self, call_id: CallKey, at: datetime) -> asyncio.Future[Any]:
+        """The caller joined the pool queue (the first time, if the queue step comes again)."""
+
+        async def job(s: AsyncSession) -> None:
+            await s.execute(
+                update(CallRow)
+                .where(CallRow.id == ref_id(call_id), CallRow.queue_joined_at.is_(None))
+                .values(queue_joined_at=at)
+            )
+
+        return self.writes.submit(job, what="call_queue_joined", data={
+            "call": known_id(call_id), "at": at.isoformat()})
+
+    def queue_waited(self, call_id: CallKey, wait_ms: int) -> asyncio.Future[Any]:
+        """How long the caller has waited in the queue in all (answered, or left)."""
+        wait_ms = max(0, int(wait_ms))
+
+        async def job(s: AsyncSession) -> None:
+            await s.execute(update(CallRow).where(CallRow.id == ref_id(call_id))
+                            .values(queue_wait_ms=wait_ms))
+
+        return self.writes.submit(job, what="call_queue_wait", data={
+            "call": known_id(call_id), "wait_ms": wait_ms})
+
     def flag_review(self, call_id: CallKey, reason: str, at: datetime) -> asyncio.Future[Any]:
         """Flag the call for QA review; the future gives False if it already was (one review
         per call: the one writer checks before it inserts)."""

@@ -23,11 +23,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
 
-from callrouting.events import WaitAnnouncer, WaitEstimate
+from callrouting.events import WaitAnnouncer, WaitEstimate, WaitingCaller
 from callrouting.waiting import DEFAULT_CYCLE_S, Waiting, WaitSample, estimate_wait, queue_position
 
 log = structlog.get_logger("callrouting.waitroom")
@@ -58,6 +59,9 @@ class _Entry:
     ahead: int = 1
     busy: int = 1
     answered: float | None = None
+    vip: bool = False
+    call: Any = None  # the call's id, or a RowRef whose id is set once its row is stored
+    joined_at: datetime | None = None  # wall clock, for the wallboard
 
 
 class WaitingRoom:
@@ -76,9 +80,11 @@ class WaitingRoom:
 
     # ---- who waits
 
-    def join(self, queue: str, key: str, priority: int, staff: Staff) -> None:
+    def join(self, queue: str, key: str, priority: int, staff: Staff, *, vip: bool = False,
+             call_id: Any = None, joined_at: datetime | None = None) -> None:
         free, busy = staff()
-        entry = _Entry(queue, Waiting(key, priority, next(self._seq)), time.monotonic(), staff)
+        entry = _Entry(queue, Waiting(key, priority, next(self._seq)), time.monotonic(), staff,
+                       vip=vip, call=call_id, joined_at=joined_at)
         self._entries[key] = entry
         entry.ahead = max(0, self.position(key) - free)
         entry.busy = busy
@@ -95,6 +101,30 @@ class WaitingRoom:
 
     def waiting_count(self, queue: str) -> int:
         return len(self._waiting(queue))
+
+    def snapshot(self) -> list[WaitingCaller]:
+        """The callers on the line waiting now (not yet answered), queue by queue in order.
+
+        This process's callers only: with several service nodes each has its own room, and a
+        wallboard over all of them reads the shared database instead (a call row with
+        `queue_joined_at` set, no `queue_wait_ms` and no end is a caller waiting now)."""
+        now = time.monotonic()
+        out = []
+        for queue in sorted({e.queue for e in self._entries.values()}):
+            waiting = self._waiting(queue)
+            for e in self._entries.values():
+                if e.queue != queue or e.answered is not None:
+                    continue
+                call = e.call
+                call_id = call if isinstance(call, int) else getattr(call, "id", None)
+                out.append(WaitingCaller(
+                    uniqueid=e.waiting.key, queue=queue,
+                    position=queue_position(waiting, e.waiting.key),
+                    waited_s=round(now - e.joined, 3), joined_at=e.joined_at,
+                    priority=e.waiting.priority, vip=e.vip,
+                    call_id=call_id if isinstance(call_id, int) else None))
+        out.sort(key=lambda w: (w.queue, w.position))
+        return out
 
     def answered(self, key: str) -> None:
         """An operator answered: the caller leaves the line; the wait becomes a sample."""

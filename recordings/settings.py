@@ -42,6 +42,8 @@ class RecordingSettings(BaseModel):
     purge_interval_minutes: int = Field(60, ge=1, le=24 * 60)
     csat_target: float = Field(0.8, ge=0, le=1)
     stats_timezone: str = "Europe/Moscow"  # days in statistics are local days
+    # the wallboard's service level: share of queue calls answered within this many seconds
+    service_level_seconds: int = Field(20, ge=1, le=600)
     auth: AuthSettings = AuthSettings()
 
     @field_validator("stats_timezone")

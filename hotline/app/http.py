@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backoffice.access import ACCESS, AccessFirst, AccessPolicy, check_access, install_access
 from backoffice.app import backoffice_routers
 from backoffice.auth import Authenticator
+from callrouting.events import WaitingCaller
 from hotline.api_errors import ERROR_RESPONSES, install_error_handlers
 from hotline.app.bodylimit import BodyLimit
 from hotline.app.metrics_http import Network, metrics_router
@@ -68,6 +69,7 @@ class AppServices(Protocol):
     def metrics(self) -> Metrics: ...
     @property
     def metrics_allow(self) -> Sequence[Network]: ...  # who may scrape /metrics
+    def waiting_now(self) -> Sequence[WaitingCaller]: ...  # callers in the pool queues now
     async def directory_changed(self) -> None: ...
 
 
@@ -144,7 +146,8 @@ def create_app(service: AppServices, limits: HttpLimits | None = None) -> FastAP
     app.include_router(dialplan_router(service.dialplans), responses=ERROR_RESPONSES)
     app.include_router(metrics_router(service.metrics, service.metrics_allow))
     for router in backoffice_routers(service.sessionmaker, service.recordings, service.auth,
-                                     lambda: service.presence.snapshot(), service.directory_changed):
+                                     lambda: service.presence.snapshot(), service.directory_changed,
+                                     service.waiting_now):
         app.include_router(router)
     policy.verify(app.routes)
     return app

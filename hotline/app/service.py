@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backoffice.auth import Authenticator, ensure_demo_users
 from callrouting.config import load_routing_config
+from callrouting.events import WaitingCaller
 from callrouting.presence import PresenceTracker
 from callrouting.router import CallRouter
 from callrouting.store import RoutingStore
@@ -290,6 +291,10 @@ class Service:
         tracker = self._new_presence(extensions)
         await tracker.resync(self.ami)
         self._swap_presence(tracker)
+
+    def waiting_now(self) -> list[WaitingCaller]:
+        """The callers waiting in the pool queues now (the wallboard's "waiting now")."""
+        return self.router.waiting.snapshot() if self.router is not None else []
 
     async def start(self) -> None:
         s = self.settings

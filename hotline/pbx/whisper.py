@@ -9,10 +9,17 @@ never leaves the queue.  docs/decisions/0006-queue-announcements.md says why thi
 
 Only names the service made go into the command: the prompt is a 32-hex-digit file name in
 the prompt directory, the caller a channel name of conservative characters.
+
+At most `CONSOLE_SLOTS` commands are on the control socket at once: Asterisk listens on it
+with a backlog of 2 (main/asterisk.c), and a connection beyond the backlog is not refused
+but left unconnected, which asyncio reports as connected; its first read then fails with
+EINVAL ("cannot use .../asterisk.ctl: Invalid argument"). With 150 callers waiting that lost
+49 of 750 announcements (tests/bench/bench_queue.py) before the limit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -22,12 +29,19 @@ from hotline.pbx.console import ConsoleError, run_command
 ANNOUNCE_CONTEXT = "hotline-announce"
 _PROMPT = re.compile(r"^[0-9a-f]{32}$")
 _CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.@\-]{0,120}$")
+CONSOLE_SLOTS = 2  # Asterisk's listen backlog on the control socket
 
 
 class Whisperer:
-    def __init__(self, control_socket: Path | Callable[[], Path], prompts_inside: str):
+    def __init__(self, control_socket: Path | Callable[[], Path], prompts_inside: str,
+                 slots: int = CONSOLE_SLOTS):
         self._socket = control_socket
         self.prompts_inside = prompts_inside.rstrip("/")  # the prompt directory as Asterisk sees it
+        self._slots = asyncio.Semaphore(slots)  # commands on the control socket at once
+
+    async def _run(self, command: str) -> str:
+        async with self._slots:
+            return await run_command(self.socket(), command)
 
     def socket(self) -> Path:
         s = self._socket
@@ -48,7 +62,7 @@ class Whisperer:
         command = self.command_for(channel, sound)
         if command is None:
             raise ValueError("not a prompt or channel the service made")
-        out = await run_command(self.socket(), command)
+        out = await self._run(command)
         return not re.search(r"(?i)unable|no such|failed|usage", out)
 
     async def stop(self, channel: str) -> None:
@@ -56,7 +70,7 @@ class Whisperer:
         if not _CHANNEL.fullmatch(channel):
             return
         try:
-            listing = await run_command(self.socket(), "core show channels concise")
+            listing = await self._run("core show channels concise")
         except ConsoleError:
             return
         for line in listing.splitlines():
@@ -65,6 +79,6 @@ class Whisperer:
                 spy = fields[0]
                 if _CHANNEL.fullmatch(spy.replace(";", "")):
                     try:
-                        await run_command(self.socket(), f"channel request hangup {spy}")
+                        await self._run(f"channel request hangup {spy}")
                     except ConsoleError:
                         pass

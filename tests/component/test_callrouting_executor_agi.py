@@ -90,6 +90,13 @@ class Store:
     def __init__(self) -> None:
         self.attempts: list[dict[str, object]] = []
         self.answered: list[tuple[int | None, datetime]] = []
+        self.queue: list[tuple[str, object]] = []  # ("joined", at) / ("waited", ms)
+
+    def queue_joined(self, call_id: int, at: datetime) -> None:
+        self.queue.append(("joined", at))
+
+    def queue_waited(self, call_id: int, wait_ms: int) -> None:
+        self.queue.append(("waited", wait_ms))
 
     def add_attempt(self, call_id: int, **kw: object) -> RowRef:
         self.attempts.append(dict(kw))

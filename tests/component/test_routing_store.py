@@ -78,3 +78,27 @@ async def test_directory_caller_and_history(db) -> None:  # type: ignore[no-unty
     hist = await store.history(elena)
     assert hist.last_manager_id == d.by_extension("1003").id  # type: ignore[union-attr]
     assert (await store.history(None, "+15550001111")).last_manager_id is None
+
+
+async def test_queue_join_and_wait_go_on_the_call_row(db) -> None:  # type: ignore[no-untyped-def]
+    """Written behind the call on the one write path: the first join stays, the wait is the
+    latest total (the executor adds the queue steps up)."""
+    from datetime import timedelta
+
+    from hotline.db.calls import CallRow, CallStore
+
+    _, sm = db
+    calls = CallStore(sm)
+    store = RoutingStore(sm, writes=calls.writes)
+    ref = calls.open_call(uniqueid="q-1", linkedid=None, channel="PJSIP/x-1", caller_id_raw="+7999",
+                          caller_number="+7999", caller=None, started_at=NOW)
+    store.queue_joined(ref, NOW + timedelta(seconds=3))  # the call's row may still be queued
+    store.queue_waited(ref, 10_000)
+    store.queue_joined(ref, NOW + timedelta(seconds=20))  # the queue step came again
+    await store.queue_waited(ref, 16_400)
+    async with sm() as s:
+        row = await s.get(CallRow, await ref)
+    assert row is not None
+    assert row.queue_joined_at.replace(tzinfo=UTC) == NOW + timedelta(seconds=3)
+    assert row.queue_wait_ms == 16_400
+    await calls.writes.close()

@@ -230,9 +230,13 @@ class QaServices:
     metrics: Metrics = field(default_factory=Metrics)
     metrics_allow: tuple[Any, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
     directory_changes: int = 0  # directory_changed() calls (the admin API's reload hook)
+    waiting: list[Any] = field(default_factory=list)  # callrouting.events.WaitingCaller
 
     async def directory_changed(self) -> None:
         self.directory_changes += 1
+
+    def waiting_now(self) -> list[Any]:
+        return list(self.waiting)
 
 
 @dataclass

@@ -3,7 +3,7 @@ the policy, presence re-checked between steps, attempts and review flags recorde
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from callrouting.executor import RoutingExecutor, extension_of_channel
@@ -72,6 +72,14 @@ class FakeStore:
         self.attempts: list[dict[str, Any]] = []
         self.reviews: list[str] = []
         self.answered: list[int | None] = []
+        self.joined: list[datetime] = []
+        self.waited: list[int] = []  # queue_wait_ms written, in order
+
+    def queue_joined(self, call_id: int, at: datetime) -> None:
+        self.joined.append(at)
+
+    def queue_waited(self, call_id: int, wait_ms: int) -> None:
+        self.waited.append(wait_ms)
 
     def add_attempt(self, call_id: int, **kw: Any) -> RowRef:
         self.attempts.append(dict(kw))
@@ -156,6 +164,61 @@ async def test_busy_manager_is_not_rung() -> None:
     result = await _executor(chan, _plan({1: Presence.IN_USE})).run()
     assert [c[2] for c in chan.sent if c[0] == "EXEC"] == ["PJSIP/1002&PJSIP/1003,6,g"]
     assert result.answered_by == OPS[2]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class TimedChan(FakeChan):
+    """Each Dial/Queue takes the next of `seconds` on the clock before it returns."""
+
+    def __init__(self, results: list[Any], seconds: list[float], clock: Clock):
+        super().__init__(results)
+        self.seconds, self.clock = list(seconds), clock
+
+    async def exec(self, app: str, args: str = "", timeout: float | None = None) -> None:
+        self.clock.now += timedelta(seconds=self.seconds.pop(0))
+        await super().exec(app, args, timeout)
+
+
+def _pool_executor(chan: FakeChan, store: FakeStore, clock: Any) -> RoutingExecutor:
+    from callrouting.waitroom import WaitingRoom
+
+    plan = _plan({o: Presence.IN_USE for o in OPS})  # everybody busy: straight to the pool
+    return RoutingExecutor(chan, plan, call_id=7, directory=DIRECTORY, store=store,  # type: ignore[arg-type]
+                           presence=None, clock=clock, waiting=WaitingRoom())
+
+
+async def test_queue_wait_is_stored_when_the_caller_hangs_up_waiting() -> None:
+    """Abandoned: joined when the queue step starts, the wait up to Queue's return."""
+    clock = Clock()
+    chan, store = TimedChan(["hangup"], [7.5], clock), FakeStore()
+    result = await _pool_executor(chan, store, clock).run()
+    assert [a.outcome for a in result.attempts] == [Outcome.CALLER_HUNG_UP]
+    assert store.joined == [NOW]
+    assert store.waited == [7500]
+    assert store.answered == []
+
+
+async def test_queue_wait_ends_at_the_answer_and_adds_up_over_queue_steps() -> None:
+    """A queue step that times out puts the caller back: the wait goes on adding up; an
+    answer ends it at the moment of the answer (end less the talk time)."""
+    clock = Clock()
+    chan = TimedChan([{"QUEUESTATUS": "TIMEOUT"},
+                      {"QUEUESTATUS": "CONTINUE", "MEMBERINTERFACE": "PJSIP/1002",
+                       "ANSWEREDTIME_MS": "4000"}], [10, 10], clock)
+    store = FakeStore()
+    result = await _pool_executor(chan, store, clock).run()
+    assert result.answered_by == OPS[2]
+    # step 1: joined at 0, timed out at +10 (10 s); step 2: joined at +10, Queue returned at
+    # +20 after 4 s of talk: answered at +16 (6 s); in all 16 s. The row keeps the first join.
+    assert store.joined == [NOW, NOW + timedelta(seconds=10)]
+    assert store.waited == [10000, 16000]
 
 
 def test_extension_of_channel() -> None:

@@ -39,6 +39,29 @@ def test_places_follow_priority_and_arrival_and_answers_leave_the_line():
     assert room.position("b") == 1 and room.position("a") == 0
 
 
+def test_snapshot_lists_who_waits_on_the_line_in_order():
+    from datetime import UTC, datetime
+
+    from hotline.db.writes import RowRef
+
+    joined = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    ref = RowRef("call")  # a call whose row is not stored yet
+    room = WaitingRoom()
+    room.join("pool", "a", 0, staff(0, 1), call_id=11, joined_at=joined)
+    room.join("pool", "b", 0, staff(0, 1), call_id=ref)
+    room.join("pool", "vip", 10, staff(0, 1), vip=True, call_id=13)
+    room.join("other", "x", 0, staff(0, 1))
+    snap = room.snapshot()
+    assert [(w.queue, w.uniqueid, w.position, w.vip, w.call_id) for w in snap] == [
+        ("other", "x", 1, False, None),
+        ("pool", "vip", 1, True, 13), ("pool", "a", 2, False, 11), ("pool", "b", 3, False, None)]
+    assert snap[2].joined_at == joined and all(w.waited_s >= 0 for w in snap)
+    ref.id = 12  # stored meanwhile
+    room.answered("vip")  # talking now: no longer waiting
+    assert [(w.uniqueid, w.position, w.call_id) for w in room.snapshot() if w.queue == "pool"] == [
+        ("a", 1, 11), ("b", 2, 12)]
+
+
 def test_an_answer_becomes_a_sample_and_talk_time_joins_it():
     room = WaitingRoom()
     room.join("pool", "a", 0, staff(0, 1))

@@ -167,8 +167,17 @@
       h("div", { class: "cards" },
         card("Started", fmtTime(c.started_at)), card("Operator", c.operator_name || "—"),
         card("Intent", rec.intent || "—"), card("Rating", rec.rating ? (rec.rating.score == null ? "none" : rec.rating.score + " / 5") : "—"),
-        card("Outcome", c.outcome || "—")),
+        card("Outcome", c.outcome || "—"),
+        c.queue_joined_at ? card("Queue wait", c.abandoned_after_seconds != null
+          ? `abandoned after ${c.abandoned_after_seconds.toFixed(1)} s` : c.queue_wait_seconds != null ? c.queue_wait_seconds.toFixed(1) + " s" : "waiting") : null),
       review,
+      (rec.callbacks || []).length ? h("section", { id: "callbacks" }, h("h2", { text: "Callbacks" }),
+        h("table", {}, h("thead", {}, h("tr", {}, ["Kind", "State", "Requested", "Operator rang", "Placed", "Answered", "Attempts", "Reason"].map(t => h("th", { text: t })))),
+          h("tbody", {}, rec.callbacks.map(b => h("tr", {},
+            h("td", { text: b.kind.replace(/_/g, " ") }), h("td", { text: b.state.replace(/_/g, " ") }),
+            h("td", { text: fmtTime(b.requested_at) }), h("td", { text: fmtTime(b.operator_rang_at) }),
+            h("td", { text: fmtTime(b.placed_at) }), h("td", { text: fmtTime(b.answered_at) }),
+            h("td", { class: "num", text: String(b.attempts) }), h("td", { text: b.reason || "" })))))) : null,
       h("h2", { text: "Recording" }), recs.length ? recs : h("p", { class: "muted", text: "No recording." }),
       h("div", { class: "grid2" },
         h("section", {}, h("h2", { text: "Timeline" }),
@@ -238,17 +247,127 @@
         card("Rated calls", `${t.rated} (${pct(t.rating_share)})`),
         card("Bot containment", pct(t.containment)),
         card("Average speed of answer", t.asa_seconds == null ? "–" : t.asa_seconds.toFixed(1) + " s"),
-        card("Abandonment", pct(t.abandonment)), card("Calls", num(t.calls))),
+        card("Abandonment", pct(t.abandonment)), card("Calls", num(t.calls)),
+        card("Queue wait (mean)", t.queue_wait_avg_seconds == null ? "–" : `${t.queue_wait_avg_seconds.toFixed(1)} s (${t.queued} calls)`),
+        card("Hung up in queue", t.queue_abandoned ? `${t.queue_abandoned}, after ${t.abandoned_after_avg_seconds.toFixed(1)} s` : "0"),
+        card("Callbacks asked / placed / answered", `${t.callbacks_requested} / ${t.callbacks_placed} / ${t.callbacks_answered}`)),
       h("div", { class: "grid2" }, dayPlot, opPlot),
       table("By operator", s.by_operator), table("By team", s.by_team), table("By intent", s.by_intent), table("By day", s.by_day));
   }
 
+  // The wallboard: operators' presence, the queue's figures (GET /api/wallboard/queue) and the
+  // callers to call back (GET /api/wallboard/abandoned), redrawn every 3 s. The controls (window,
+  // service level threshold) live in the hash and are not redrawn, so typing is not interrupted.
+  const callBackNotes = new Map();  // call_id -> what the last "Call back" answered (kept across redraws)
+  const secs = v => v == null ? "–" : (v < 90 ? v.toFixed(1) + " s" : Math.floor(v / 60) + " min " + Math.round(v % 60) + " s");
+  const pct1 = v => v == null ? "–" : (v * 100).toFixed(1) + "%";
+  function qcard(id, label, text, value, cls) {
+    return h("div", { class: "card", id, "data-value": value == null ? "" : String(value) },
+      h("div", { class: "k", text: label }), h("div", { class: "v" + (cls ? " " + cls : ""), text }));
+  }
+  function queueCards(f, slSeconds) {
+    return [
+      qcard("q-waiting", "Waiting now", String(f.waiting_now), f.waiting_now),
+      qcard("q-longest", "Longest wait", secs(f.longest_wait_seconds), f.longest_wait_seconds),
+      qcard("q-sl", `Service level (${slSeconds} s)`, pct1(f.service_level), f.service_level),
+      qcard("q-asa", "Average speed of answer", secs(f.asa_seconds), f.asa_seconds),
+      qcard("q-abandon", "Abandoned", `${pct1(f.abandonment)} (${f.abandoned})`, f.abandonment),
+      qcard("q-abandon-after", "Abandoned after (mean)", secs(f.abandoned_after_mean_seconds), f.abandoned_after_mean_seconds),
+      qcard("q-answered", "Answered", `${f.answered} (${f.answered_within} within ${slSeconds} s)`, f.answered),
+      qcard("q-callbacks", "Callbacks pending / done / failed", `${f.callbacks_pending} / ${f.callbacks_done} / ${f.callbacks_failed}`,
+        `${f.callbacks_pending}/${f.callbacks_done}/${f.callbacks_failed}`),
+    ];
+  }
+  async function callBack(item, cell, button) {
+    button.disabled = true;
+    callBackNotes.set(item.call_id, { text: "calling…", cls: "muted" });
+    cell.replaceChildren(h("span", { class: "muted", text: "calling…" }));
+    try {
+      await api("/api/callbacks/click-to-call", { method: "POST", body: { call_id: item.call_id } });
+      callBackNotes.set(item.call_id, { text: "started: your phone rings first, then the caller", cls: "good" });
+    } catch (e) {
+      const why = e.status === 404 ? "click-to-call is not available on this server (HTTP 404)"
+        : `${e.message}${e.status ? " (HTTP " + e.status + ")" : ""}`;
+      callBackNotes.set(item.call_id, { text: "Call back failed: " + why, cls: "bad" });
+      say("Call back failed: " + why);
+    }
+    const note = callBackNotes.get(item.call_id);
+    cell.replaceChildren(h("span", { class: "callback-note " + note.cls, role: "alert", text: note.text }));
+    button.disabled = false;
+  }
+  function callBackRow(item) {
+    const note = callBackNotes.get(item.call_id);
+    const cell = h("td", { class: "callback-result" }, note ? h("span", { class: "callback-note " + note.cls, role: "alert", text: note.text }) : null);
+    const button = h("button", { type: "button", class: "primary call-back", "data-call-id": String(item.call_id), text: "Call back" });
+    button.addEventListener("click", () => callBack(item, cell, button));
+    return h("tr", { "data-call-id": String(item.call_id), "data-kind": item.kind },
+      h("td", {}, h("a", { href: "#/call/" + item.call_id, text: String(item.call_id) })),
+      h("td", { text: item.kind === "abandoned" ? "abandoned" : "callback failed" }),
+      h("td", {}, item.caller_name || item.caller_number || "unknown", " ", item.vip ? h("span", { class: "tag vip", text: "VIP" }) : null),
+      h("td", { text: item.caller_number || "" }),
+      h("td", { class: "num", text: item.waited_seconds == null ? "" : "after " + secs(item.waited_seconds) }),
+      h("td", { text: fmtTime(item.at) }), h("td", { text: item.team || "" }),
+      h("td", { text: [item.reason, item.called_back ? "click-to-call: " + item.called_back.replace("_", " ") : ""].filter(Boolean).join(" · ") }),
+      h("td", {}, button), cell);
+  }
   async function wallboardPage() {
+    const p = params();
+    const hours = p.get("hours") || "", sl = p.get("sl") || "", since = p.get("since") || "";
+    const q = new URLSearchParams(), aq = new URLSearchParams();  // the figures', the list's
+    if (hours) { q.set("hours", hours); aq.set("hours", hours); }
+    if (since) { q.set("since", since); aq.set("since", since); }  // a link's own window start
+    if (sl) q.set("service_level_s", sl);
+    const form = h("form", { class: "filters", id: "q-controls", onsubmit: ev => {
+      ev.preventDefault();
+      const out = new URLSearchParams();
+      for (const [k, v] of new FormData(ev.target)) if (v) out.set(k, v);
+      if (since) out.set("since", since);
+      go("#/wallboard" + (out.toString() ? "?" + out : ""));
+    } },
+      h("label", {}, "Window", h("select", { name: "hours", id: "q-hours" },
+        [["", "today"], ["1", "last hour"], ["4", "last 4 hours"], ["8", "last 8 hours"], ["24", "last 24 hours"]]
+          .map(([v, t]) => h("option", { value: v, selected: v === hours, text: t })))),
+      h("label", {}, "Service level within (s)", h("input", { name: "sl", id: "q-sl-seconds", type: "number", min: "1", max: "600", value: sl, placeholder: "20" })),
+      h("button", { class: "primary", type: "submit", text: "Apply" }));
+    const presence = h("section", { id: "presence" }), queue = h("section", { id: "queue" }), back = h("section", { id: "call-back" });
+    main.replaceChildren(h("h1", { text: "Wallboard" }), form, queue, back, presence);
     const draw = async () => {
-      const w = await api("/api/wallboard");
+      const [w, b, ab] = await Promise.all([api("/api/wallboard"), api("/api/wallboard/queue?" + q),
+        api("/api/wallboard/abandoned?" + aq)]);
+      const slS = b.service_level_seconds;
+      queue.replaceChildren(
+        h("h2", { text: `Queue · ${b.window} · updated ${new Date(b.at).toLocaleTimeString()}` }),
+        h("div", { class: "cards", id: "q-overall", "data-at": b.at }, queueCards(b.overall, slS)),
+        h("h3", { text: `Waiting now (${b.waiting.length})` }),
+        h("table", { id: "q-waiting-list" },
+          h("thead", {}, h("tr", {}, ["#", "Caller", "", "Waited", "Team"].map(t => h("th", { text: t })))),
+          h("tbody", {}, b.waiting.map(x => h("tr", { "data-call-id": x.call_id == null ? "" : String(x.call_id) },
+            h("td", { class: "num", text: String(x.position) }),
+            h("td", { text: x.caller_name || x.caller_number || "unknown" }),
+            h("td", {}, x.vip ? h("span", { class: "tag vip", text: "VIP" }) : null,
+              x.callback ? h("span", { class: "tag", text: "callback " + (x.callback_state || "").replace("_", " ") }) : null),
+            h("td", { class: "num", text: secs(x.waited_seconds) }), h("td", { text: x.team || "" }))))),
+        h("h3", { text: "Per team" }),
+        h("table", { id: "q-teams" },
+          h("thead", {}, h("tr", {}, ["Team", "Waiting", "Longest", `SL ${slS} s`, "ASA", "Answered", "Abandoned", "Abandoned after", "Callbacks pending / done / failed"]
+            .map(t => h("th", { text: t })))),
+          h("tbody", {}, b.by_team.map(t => h("tr", { "data-team": t.team },
+            h("td", { text: t.team }), h("td", { class: "num", text: String(t.waiting_now) }),
+            h("td", { class: "num", text: secs(t.longest_wait_seconds) }),
+            h("td", { class: "num", text: pct1(t.service_level) }), h("td", { class: "num", text: secs(t.asa_seconds) }),
+            h("td", { class: "num", text: String(t.answered) }),
+            h("td", { class: "num", text: `${t.abandoned} (${pct1(t.abandonment)})` }),
+            h("td", { class: "num", text: secs(t.abandoned_after_mean_seconds) }),
+            h("td", { class: "num", text: `${t.callbacks_pending} / ${t.callbacks_done} / ${t.callbacks_failed}` }))))));
+      back.replaceChildren(
+        h("h2", { text: `To call back (${ab.items.length})` }),
+        ab.items.length ? h("table", { id: "to-call-back" },
+          h("thead", {}, h("tr", {}, ["#", "What", "Caller", "Number", "Waited", "When", "Team", "Note", "", ""].map(t => h("th", { text: t })))),
+          h("tbody", {}, ab.items.map(callBackRow)))
+          : h("p", { class: "muted", id: "to-call-back-empty", text: "Nobody abandoned, no failed callbacks." }));
       const tiles = w.operators.map(o => h("div", { class: "tile " + o.presence },
         h("strong", { text: o.name }), h("div", { class: "muted", text: `${o.extension} · ${o.team || ""}` }), h("div", { text: o.presence.replace("_", " ") })));
-      main.replaceChildren(h("h1", { text: "Wallboard" }),
+      presence.replaceChildren(h("h2", { text: "Operators" }),
         h("p", { class: "muted", text: Object.entries(w.presence_counts).map(([k, v]) => `${k}: ${v}`).join(" · ") + ` · updated ${new Date(w.at).toLocaleTimeString()}` }),
         h("div", { class: "tiles", id: "tiles" }, tiles),
         h("h2", { text: `Calls in progress (${w.calls.length})` }),
@@ -256,6 +375,7 @@
           h("td", { text: c.caller_name || c.caller_number || "unknown" }), h("td", {}, c.vip ? h("span", { class: "tag vip", text: "VIP" }) : null),
           h("td", { text: c.state.replace("_", " ") }), h("td", { text: c.answered_by ? c.answered_by.name : "" }),
           h("td", { class: "num", text: Math.round(c.waiting_seconds) + " s" }))))));
+      main.dataset.drawn = String(Number(main.dataset.drawn || 0) + 1);
     };
     await draw();
     timer = setInterval(() => draw().catch(e => say(e.message)), 3000);
