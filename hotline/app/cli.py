@@ -244,12 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_feature_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Commands contributed by feature packages (dialplan, bot, bench)."""
     from hotline.app.cli_bot import add_commands as bot_commands
+    from hotline.app.cli_cluster import add_commands as cluster_commands
     from hotline.app.cli_dialplan import add_commands as ivr_commands
     from hotline.app.cli_users import add_commands as user_commands
 
     ivr_commands(sub)
     bot_commands(sub)
     user_commands(sub)
+    cluster_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

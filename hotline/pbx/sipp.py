@@ -128,6 +128,7 @@ def build_scenario(caller_id: str, display_name: str | None, steps: list[Step],
     <![CDATA[
       BYE [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
       [last_From:]
       [last_To:]
       [last_Call-ID:]
@@ -194,6 +195,7 @@ def build_scenario(caller_id: str, display_name: str | None, steps: list[Step],
     <![CDATA[
       ACK [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
       [last_From:]
       [last_To:]
       Call-ID: [call_id]
