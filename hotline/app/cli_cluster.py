@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import re
 import sys
 from pathlib import Path
@@ -26,7 +27,9 @@ def _cluster(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             raise SystemExit(f"hotline: --env {item!r}: give HOTLINE_<SECTION>__<KEY>=value")
         extra[key] = value
     topo = None
-    if args.action == "up":
+    # up: this topology; down --force with no state: the one named (what an interrupted up
+    # left); otherwise the recorded one
+    if args.action == "up" or not (state_dir / "state.json").exists():
         topo = Topology(args.prefix, args.subnet, args.nodes)
     return settings, Cluster(state_dir.resolve(), topo, config=Path(args.config).resolve()
                              if args.config else None, extra_env=extra)
@@ -64,6 +67,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     settings, cluster = _cluster(args)
     setup_logging(settings.log.level, settings.log.format)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the health polls are not news
 
     def prepare(url: str) -> None:
         asyncio.run(prepare_database(settings.model_copy(update={"database": DatabaseSettings(url=url)})))

@@ -217,6 +217,7 @@ class Cluster:
             "HOTLINE_ASTERISK__SIP_PORT": str(NODE_SIP_PORT),
             "HOTLINE_ASTERISK__SIP_PROXY": f"{t.host_address}:{KAMAILIO_PORT}",
             "HOTLINE_DATABASE__URL": self.database_url(),
+            "HOTLINE_CLUSTER__ENABLED": "true",
         })
         if self.config is not None:
             env["HOTLINE_CONFIG"] = str(self.config)

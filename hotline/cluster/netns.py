@@ -125,8 +125,10 @@ def down(t: Topology) -> None:
         if ns in have:
             _ip("netns", "del", ns)
         outer, _ = t.veth(node)
-        if _has_link(outer):
-            _ip("link", "del", outer)
+        if _has_link(outer):  # goes with its namespace's end, maybe while we look
+            _ip("link", "del", outer, check=False)
+            if _has_link(outer):
+                raise NetnsError(f"cannot remove {outer}")
     if _has_link(t.bridge):
         _ip("link", "del", t.bridge)
 

@@ -68,6 +68,12 @@ class ClusterPostgres:
         """initdb once; the access rules: the admin over the socket, the two roles over TCP
         from the cluster's subnet, with passwords."""
         uid, gid = self._user()
+        for parent in self.dir.resolve().parents:  # the server's user must reach its directory
+            if parent.exists() and not parent.stat().st_mode & 0o001:
+                raise PostgresError(f"{parent} is closed to other users (mode "
+                                    f"{parent.stat().st_mode & 0o777:o}): PostgreSQL runs as "
+                                    f"{PG_USER} and cannot reach {self.dir}; choose a state "
+                                    "directory under a traversable path")
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chown(self.dir, uid, gid)
         self.dir.chmod(0o700)
@@ -118,8 +124,8 @@ class ClusterPostgres:
             return
         os.kill(pid, 2)
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and self.running_pid() is not None:
-            time.sleep(0.1)
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.1)  # the process itself gone, not only its pid file
 
     def sql(self, statement: str, database: str = "postgres", variables: dict[str, str] | None = None) -> str:
         """Run SQL as the admin; `variables` are psql variables (use them quoted, :'name')."""
