@@ -55,7 +55,8 @@ class Kamailio:
 
     def write_config(self, *, nodes: Mapping[str, str], node_sip_port: int, db_url: str,
                      realm: str, auth_table: str, hotline_extension: str,
-                     ping_interval: int = 1, node_timeout_ms: int = 1000) -> None:
+                     ping_interval: int = 1, node_timeout_ms: int = 1000,
+                     node_answer_timeout_ms: int = 10000) -> None:
         """kamailio.cfg (mode 0640, group kamailio: it holds the database password) and the
         dispatcher list (one line per node: `set sip:address:port flags priority attrs`)."""
         if not Path(KAMAILIO_BIN).exists():
@@ -75,7 +76,7 @@ class Kamailio:
             ctl_socket=str(self.ctl_socket), db_url=db_url, realm=realm, auth_table=auth_table,
             dispatcher_list=str(self.dispatcher_list), node_set=NODE_SET,
             hotline_extension=hotline_extension, ping_interval=ping_interval,
-            node_timeout_ms=node_timeout_ms)
+            node_timeout_ms=node_timeout_ms, node_answer_timeout_ms=node_answer_timeout_ms)
         lines = [f"# node: {name}\n{NODE_SET} sip:{addr}:{node_sip_port} 8 0 duid={name}\n"
                  for name, addr in nodes.items()]
         for path, content in ((self.cfg, text), (self.dispatcher_list, "".join(lines))):
