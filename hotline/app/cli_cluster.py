@@ -79,8 +79,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             cluster.up(prepare, hotline_extension=settings.asterisk.hotline_extension)
             print("\nThe cluster is up. Callers and softphones use Kamailio only:", file=sys.stderr)
             _print_status(cluster.status())
-            print(f"  Call the hotline:  sipp {cluster.kamailio.address}:{cluster.kamailio.port} -sn uac "
-                  f"-s {settings.asterisk.hotline_extension} -m 1 -i {cluster.kamailio.address}\n"
+            print(f"  Call the hotline:  .venv/bin/hotline call --target "
+                  f"{cluster.kamailio.address}:{cluster.kamailio.port}\n"
                   f"  Softphone: register an operator (e.g. 1001 / demo-pass-1001) at "
                   f"{cluster.kamailio.address}:{cluster.kamailio.port} (UDP)\n"
                   "  Stop it all:  hotline cluster down\n", file=sys.stderr)

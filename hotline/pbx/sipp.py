@@ -217,6 +217,7 @@ async def place_call(
     *, target: str = "127.0.0.1:5060", service: str = "100", caller_id: str = "sipp",
     display_name: str | None = None, steps: list[Step] | None = None,
     timeout: float = 60, wait_for_bye_ms: int = 30000, workdir: Path | None = None,
+    local_ip: str = "127.0.0.1",
 ) -> CallResult:
     """Place one call with sipp and wait for it to end."""
     wd = Path(workdir or tempfile.mkdtemp(prefix="hotline-sipp-"))
@@ -227,7 +228,7 @@ async def place_call(
     port, mport = free_udp_port(), free_udp_port()
     cmd = [
         "sipp", target, "-sf", str(xml), "-s", service, "-m", "1", "-l", "1",
-        "-i", "127.0.0.1", "-p", str(port), "-mp", str(mport),
+        "-i", local_ip, "-p", str(port), "-mp", str(mport),
         "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin", "-trace_err", "-trace_msg",
         "-message_file", str(wd / "messages.log"), "-error_file", str(wd / "errors.log"),
     ]
