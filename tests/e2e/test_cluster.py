@@ -7,6 +7,7 @@ Needs root (network namespaces; the suite runs as root) and Debian's kamailio pa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -27,7 +28,16 @@ from hotline.cluster.kamailio import KAMAILIO_BIN
 from hotline.cluster.netns import Topology, namespaces
 from hotline.paths import PROJECT_ROOT
 from hotline.pbx.cdr import CdrLog
-from hotline.pbx.sipp import HangUp, Pause, build_scenario, free_udp_port, sipp_available
+from hotline.pbx.sipp import (
+    Dtmf,
+    HangUp,
+    Pause,
+    build_scenario,
+    free_udp_port,
+    place_call,
+    sipp_available,
+)
+from tests.e2e.peers import Baresip
 from tests.support.slots import e2e_slot
 
 pytestmark = [
@@ -161,6 +171,36 @@ def test_operator_registers_at_kamailio_with_the_directory_password(cluster: Clu
         results[label] = done.returncode
     assert results == {"right": 0, "wrong": 1}, results
     assert "1001" in (k.rpc("ul.dump") or "")
+
+
+async def test_every_node_rings_an_operator_registered_at_kamailio(cluster: Cluster) -> None:
+    """Nodes dial operators through Kamailio: the VIP (whose personal manager is 1001)
+    presses 0 on three calls, one per node (round robin); 1001, a softphone registered at
+    Kamailio only, answers each, and each call is stored as answered by 1001 on its node."""
+    k = cluster.kamailio
+    op = Baresip("1001", "demo-pass-1001", k.port, host=k.address)
+    await op.start(timeout=20)
+    try:
+        before = _psql(cluster, "SELECT coalesce(max(id), 0) FROM calls")[0][0]
+        for _ in range(3):
+            res = await place_call(target=f"{k.address}:{k.port}", service="100",
+                                   caller_id="+79161234567", local_ip=k.address, timeout=60,
+                                   steps=[Pause(1500), Dtmf("0"), Pause(6000), HangUp()])
+            assert res.ok, res.stderr[-2000:]
+        rows: list[list[str]] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            rows = _psql(cluster, "SELECT c.node, o.extension FROM calls c LEFT JOIN operators o "
+                                  f"ON o.id = c.answered_by_id WHERE c.id > {before} "
+                                  "AND c.caller_number = '+79161234567' AND c.ended_at IS NOT NULL")
+            if len(rows) >= 3:
+                break
+            await asyncio.sleep(0.5)
+        assert sorted(rows) == [["n1", "1001"], ["n2", "1001"], ["n3", "1001"]], rows
+        established = [line for line in op.lines if "Call established" in line]
+        assert len(established) == 3, established
+    finally:
+        await op.stop()
 
 
 def test_dialplan_activated_on_node_1_is_played_on_node_3(cluster: Cluster, tmp_path: Path) -> None:
