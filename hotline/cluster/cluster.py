@@ -230,6 +230,9 @@ class Cluster:
         n = self.node(name)
         if _alive(n.pid):
             return n
+        # no calls until the service is ready: its Asterisk answers Kamailio's OPTIONS as soon
+        # as it runs, seconds before the service (speech models) serves FastAGI
+        self._dispatch(n, "d")
         var = Path(n.var_dir)
         var.mkdir(parents=True, exist_ok=True)
         with open(var.parent / "service.log", "ab") as out:
@@ -249,10 +252,15 @@ class Cluster:
             if not _alive(n.pid):
                 raise ClusterError(f"node {n.name}'s service exited; see {Path(n.var_dir).parent / 'service.log'}")
             if (h := self.health(n)) is not None and h.get("status") == "ok":
+                self._dispatch(n, "ap")  # calls again, and probed as before
                 return
             time.sleep(0.5)
         raise ClusterError(f"node {n.name} not ready within {timeout:.0f} s; see "
                            f"{Path(n.var_dir).parent / 'service.log'}")
+
+    def _dispatch(self, n: Node, state: str) -> None:
+        if _alive(self.st.kamailio_pid) and not self.kamailio.set_node_state(f"sip:{n.sip}", state):
+            log.warning("cluster.dispatcher_state_not_set", node=n.name, state=state)
 
     def health(self, n: Node) -> dict[str, Any] | None:
         try:
@@ -289,6 +297,7 @@ class Cluster:
         """The service drains and stops the Asterisk it started; an Asterisk left (the
         service was killed) is stopped through its control socket."""
         n = self.node(name)
+        self._dispatch(n, "d")  # new calls go to the other nodes while this one drains
         _stop_pid(n.pid)
         ast = self.asterisk(n)
         if ast.running():

@@ -125,6 +125,11 @@ class Kamailio:
             return None
         return res.stdout if res.returncode == 0 else None
 
+    def set_node_state(self, uri: str, state: str) -> bool:
+        """The dispatcher's state of one node (`dispatcher.set_state`): "d" disabled (no
+        calls, no probing: a node starting or draining), "ap" active and probed again."""
+        return self.rpc("dispatcher.set_state", state, str(NODE_SET), uri) is not None
+
     def node_states(self) -> dict[str, str]:
         """The dispatcher's view of each node (by address): "up" (active), "down" (inactive or
         probing after failures), as `dispatcher.list` shows its FLAGS (AP, IP, TP, ...)."""
