@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run call test test-fast bench deps venv lint clean-var asterisk-cache
+.PHONY: run call test test-fast bench deps venv lint clean-var asterisk-cache cluster cluster-down
 
 run: deps  ## start Asterisk and the service with the demo data (Ctrl-C stops both)
 	$(VENV)/bin/hotline run
@@ -15,6 +15,12 @@ call: venv  ## place a demo call into the running hotline
 # parallel workers (pytest-xdist): each has its own Asterisk instance and ports (an e2e slot,
 # tests/support/slots.py); the e2e tests mostly wait on real-time audio, so 2 workers halve the wall time on 2 cores without starving the audio
 TEST_WORKERS ?= 2
+
+cluster: deps  ## Kamailio, a shared PostgreSQL and three nodes in network namespaces (as root; docs/cluster.md)
+	$(VENV)/bin/hotline cluster up
+
+cluster-down: venv  ## stop everything `make cluster` started and remove its network
+	$(VENV)/bin/hotline cluster down
 
 test: deps  ## the whole suite, real Asterisk included
 	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests

@@ -6,7 +6,10 @@ goes through `parse_dialplan` first; a text with problems is never activated, th
 version keeps serving and the problems stay visible in `health()` until a good one loads.
 
 Sources of a new version: the file on disk (polled every second, or on SIGHUP), an upload
-through the API, or a rollback to a stored version.
+through the API, or a rollback to a stored version.  A node of a cluster (`follow_store`)
+also follows the version active in the shared store, polled as often as the file: what
+another node activates becomes active here too, and at start the store's active version
+serves rather than the file (docs/cluster.md).
 
 Reading, parsing and checking run in a worker thread (`validate`), never in the event loop,
 and within the YAML reader's limits (`hotline.yamlsrc.YamlLimits`: size, nodes, depth, no
@@ -69,6 +72,7 @@ class DialplanRegistry:
         sound_dirs: Sequence[str | Path] = (),
         prepare: Prepare | None = None,
         poll_interval: float = 1.0,
+        follow_store: bool = False,
     ):
         self.path = Path(path) if path is not None else None
         self.store = store
@@ -77,6 +81,7 @@ class DialplanRegistry:
         # told of each newly active dialplan (the service applies its `queue:` to Asterisk)
         self.on_activated: Callable[[Dialplan], Awaitable[None]] | None = None
         self.poll_interval = poll_interval
+        self.follow_store = follow_store and store is not None
         self._active: Dialplan | None = None
         self.active_version: StoredVersion | None = None
         self.last_error: LoadFailure | None = None
@@ -224,8 +229,10 @@ class DialplanRegistry:
     # -- watching the file, SIGHUP
 
     async def start(self) -> None:
-        """Load the file (a bad file at start-up raises) and start watching it."""
-        await self.load_file()
+        """Load the file (a bad file at start-up raises) and start watching it; following the
+        store, its active version if it has one (the file still if that one fails)."""
+        if not (self.follow_store and await self._follow(at_start=True)):
+            await self.load_file()
         if self._watch_task is None:
             self._watch_task = asyncio.create_task(self._watch(), name="dialplan-watch")
 
@@ -247,6 +254,50 @@ class DialplanRegistry:
             if stamp != self._file_stamp:
                 log.info("dialplan.file_changed", path=str(self.path))
                 await self.reload()  # never raises: one bad file cannot end the watch
+            if self.follow_store:
+                await self._follow()
+
+    async def _follow(self, *, at_start: bool = False) -> bool:
+        """Make the store's active version active here if it is another one (another node
+        activated it); True when the store's version serves. Never raises but for
+        cancellation: the watch goes on when the store cannot be read."""
+        assert self.store is not None
+        try:
+            row = await self.store.active()
+            if row is None:
+                return False
+            if self.active_version is not None and row.id == self.active_version.id:
+                return True
+            async with self._lock:
+                if self._active is not None and row.version_id == self._active.version_id:
+                    self.active_version = row  # the same text, stored twice
+                    return True
+                dialplan, problems = await self.validate(row.content, f"version {row.id}")
+                if problems or dialplan is None:  # checked when it was activated: sound files?
+                    self._fail(f"version {row.id}", problems)
+                    return False
+                if self.prepare is not None:
+                    try:
+                        await self.prepare(dialplan)
+                    except Exception:
+                        log.exception("dialplan.prepare_failed", version=dialplan.version_id)
+                previous = self._active.version_id if self._active else None
+                self._active, self.active_version, self.last_error = dialplan, row, None
+                if at_start and self.path is not None:
+                    self._file_stamp = _stamp(self.path)  # the file is not news
+            log.info("dialplan.activated", version=dialplan.version_id, previous=previous,
+                     source="store", id=row.id)
+            if self.on_activated is not None:
+                try:
+                    await self.on_activated(dialplan)
+                except Exception:
+                    log.exception("dialplan.on_activated_failed", version=dialplan.version_id)
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("dialplan.follow_failed")
+            return False
 
     def request_reload(self) -> None:
         """Signal-safe (call from the loop): reload the file in a task of its own."""

@@ -11,6 +11,7 @@ declare -A NEED=(
   [espeak-ng]=espeak-ng         # offline text-to-speech
   [sox]=sox                     # audio conversion for prompts and test audio
   [chromium]=chromium           # headless browser for the QA web page tests
+  [kamailio]=kamailio           # the cluster's SIP proxy, registrar and dispatcher (make cluster)
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
@@ -18,6 +19,8 @@ for cmd in "${!NEED[@]}"; do
 done
 # sox's extra formats (mp3/ulaw/...) are a separate package with no command of its own
 dpkg -s libsox-fmt-all >/dev/null 2>&1 || missing+=(libsox-fmt-all)
+# Kamailio's PostgreSQL driver (operators' digest auth against the directory)
+dpkg -s kamailio-postgres-modules >/dev/null 2>&1 || missing+=(kamailio-postgres-modules)
 # PostgreSQL 15 server binaries: the tests start a throw-away cluster of their own
 # (tests/support/postgres.py); Debian's package puts them outside PATH
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)

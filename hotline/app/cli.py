@@ -131,11 +131,13 @@ def cmd_call(args: argparse.Namespace) -> int:
         steps = [Pause(args.wait_ms), Dtmf(args.digits), Pause(args.listen_ms), HangUp()]
     else:
         steps = [Pause(args.listen_ms), HangUp()]
-    print(f"calling {settings.asterisk.hotline_extension} at 127.0.0.1:{settings.asterisk.sip_port} "
-          f"as {args.caller} ...", file=sys.stderr)
+    target = args.target or f"127.0.0.1:{settings.asterisk.sip_port}"
+    print(f"calling {settings.asterisk.hotline_extension} at {target} as {args.caller} ...",
+          file=sys.stderr)
     res = asyncio.run(place_call(
-        target=f"127.0.0.1:{settings.asterisk.sip_port}", service=settings.asterisk.hotline_extension,
+        target=target, service=settings.asterisk.hotline_extension,
         caller_id=args.caller, steps=steps, timeout=args.timeout,
+        local_ip=args.local_ip or target.rpartition(":")[0],
     ))
     print("the service's log shows each step (ivr.step lines)", file=sys.stderr)
     print("call completed" if res.ok else f"call failed (sipp exit {res.returncode})\n{res.stderr[-2000:]}",
@@ -223,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--wait-ms", type=int, default=7000, help="wait before pressing keys")
     c.add_argument("--listen-ms", type=int, default=15000, help="listen before hanging up")
     c.add_argument("--timeout", type=float, default=60)
+    c.add_argument("--target", help="SIP address:port to call (default: the local Asterisk; "
+                                     "a cluster: its Kamailio, e.g. 10.213.0.1:5060)")
+    c.add_argument("--local-ip", help="the caller's address (default: the target's)")
     c.set_defaults(func=cmd_call)
 
     a = sub.add_parser("asterisk", help="manage the local Asterisk")
@@ -244,12 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_feature_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Commands contributed by feature packages (dialplan, bot, bench)."""
     from hotline.app.cli_bot import add_commands as bot_commands
+    from hotline.app.cli_cluster import add_commands as cluster_commands
     from hotline.app.cli_dialplan import add_commands as ivr_commands
     from hotline.app.cli_users import add_commands as user_commands
 
     ivr_commands(sub)
     bot_commands(sub)
     user_commands(sub)
+    cluster_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

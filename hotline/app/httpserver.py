@@ -213,7 +213,7 @@ def http_config(app: Any, service: ServiceSettings, **overrides: Any) -> HttpCon
     limits = service.http
     proxies = list(service.trusted_proxies)
     kwargs: dict[str, Any] = dict(
-        host=service.host, port=service.http_port, http=GuardedH11Protocol, ws="none",
+        host=service.http_host or service.host, port=service.http_port, http=GuardedH11Protocol, ws="none",
         log_config=None, lifespan="off", access_log=False,
         proxy_headers=bool(proxies), forwarded_allow_ips=proxies,
         timeout_keep_alive=limits.keep_alive_timeout, timeout_header=limits.header_timeout,

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callrouting.tables import CallAttemptRow
@@ -87,9 +87,12 @@ async def ami_live_channels(ami: AmiClient) -> set[str] | None:
 class Reconciler:
     def __init__(self, sm: async_sessionmaker[AsyncSession], cdr: CdrLog, live: LiveChannels,
                  *, country: str = "RU", clock: Callable[[], datetime] = utcnow,
-                 writes: WriteQueue | None = None):
+                 writes: WriteQueue | None = None, node: str | None = None):
         self.sm, self.cdr, self.live, self.country, self.clock = sm, cdr, live, country, clock
         self.writes = writes  # None: each write in a transaction of its own (tools, tests)
+        # this node's calls only (calls.node): in a cluster the other nodes' open calls are
+        # theirs to close, from their own Asterisk's records
+        self.node = node
         self.groups: dict[str, list[Cdr]] = {}  # uniqueid -> its CDRs (unresolved calls)
         self.total = ReconcileReport()
         self._task: asyncio.Task[None] | None = None
@@ -134,7 +137,8 @@ class Reconciler:
         now = self.clock()
         operators = await self._operators()
         async with self.sm() as s:
-            open_rows = (await s.scalars(select(CallRow).where(CallRow.ended_at.is_(None))
+            mine = (CallRow.node == self.node) | CallRow.node.is_(None) if self.node else true()
+            open_rows = (await s.scalars(select(CallRow).where(CallRow.ended_at.is_(None), mine)
                                          .order_by(CallRow.id))).all()
             known = set((await s.scalars(select(CallRow.uniqueid).where(
                 CallRow.uniqueid.in_(list(self.groups))))).all()) if self.groups else set()
@@ -284,7 +288,7 @@ class Reconciler:
                 started_at=started, ended_at=ended, outcome=outcome,
                 answered_by_id=op[0] if op else None,
                 answered_at=_answered_at(talked[0]) if talked else None,
-                path=[_step(now, detail)],
+                path=[_step(now, detail)], node=self.node,
             )
             s.add(row)
             await s.flush()

@@ -120,7 +120,7 @@ class Service:
         self.engine: AsyncEngine = make_engine(settings.database_url, settings.database.echo)
         self.sessionmaker: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
         self.metrics = Metrics(process=True)  # this service's registry, served at /metrics
-        self.store = CallStore(self.sessionmaker, metrics=self.metrics)
+        self.store = CallStore(self.sessionmaker, metrics=self.metrics, node=settings.service.node)
         self.asterisk = AsteriskInstance(settings)  # paths shared with Asterisk
         a = settings.asterisk
         self.ami = AmiClient(a.host, a.ami_port, a.ami_user, self.secret)
@@ -146,7 +146,8 @@ class Service:
         self.retention = RetentionJob(self.sessionmaker, self.recordings)
         self.reconciler = Reconciler(self.sessionmaker, CdrLog(self.asterisk.cdr_file),
                                      lambda: ami_live_channels(self.ami), country=settings.country,
-                                     writes=self.store.writes)  # in order with the calls' writes
+                                     writes=self.store.writes,  # in order with the calls' writes
+                                     node=settings.service.node)
         self.reconciled: ReconcileReport | None = None  # the pass at start
         self.http = HttpServer(http_config(create_app(self, settings.service.http),
                                            settings.service))
@@ -337,7 +338,7 @@ class Service:
                 raise RuntimeError("HTTP server stopped during start-up")
             await asyncio.sleep(0.02)
         log.info("service.started", agi=s.service.agi_port, audiosocket=s.service.audiosocket_port,
-                 http=f"http://{s.service.host}:{s.service.http_port}",
+                 node=s.service.node, http=f"http://{s.service.http_host or s.service.host}:{s.service.http_port}",
                  dialplan=self.dialplans.health().get("dialplan_active"))
 
     async def _reconcile_at_start(self) -> None:

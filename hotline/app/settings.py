@@ -48,6 +48,13 @@ class LogSettings(_Strict):
     format: Literal["console", "json"] = "console"
 
 
+class ClusterSettings(_Strict):
+    """A node of a cluster (several Asterisk + service nodes on one shared database,
+    docs/cluster.md): the dialplan follows the version active in the database."""
+
+    enabled: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -60,6 +67,7 @@ class Settings(BaseSettings):
     asterisk: AsteriskSettings = AsteriskSettings()
     database: DatabaseSettings = DatabaseSettings()
     log: LogSettings = LogSettings()
+    cluster: ClusterSettings = ClusterSettings()
     bot: BotSettings = BotSettings()
     # dir/asterisk_dir unset: the Asterisk instance's own recordings directory
     recordings: RecordingSettings = RecordingSettings(dir=Path("."), asterisk_dir=None)

@@ -58,6 +58,7 @@ def build_ivr(
         prepare=prompts.prerender,
         poll_interval=poll_interval,
         sound_dirs=sound_dirs,
+        follow_store=settings.cluster.enabled,  # a cluster's nodes share one dialplan
     )
     flow = IvrCallFlow(
         store, registry, prompts, DbLotteryFacts(sessionmaker, clock),

@@ -62,6 +62,9 @@ class CallRow(Base):
     # there until an operator answered or they left (hung up, took a callback, overflowed out)
     queue_joined_at: Mapped[datetime | None]
     queue_wait_ms: Mapped[int | None] = mapped_column(Integer)
+    # the node (its Asterisk and service) that carried the call (migration 0011): several
+    # nodes share one database in a cluster; service.node, the host's name by default
+    node: Mapped[str | None] = mapped_column(String(64), index=True)
     events: Mapped[list[CallEventRow]] = relationship(
         order_by="CallEventRow.id", cascade="all, delete-orphan"
     )
@@ -98,8 +101,9 @@ class CallStore:
     (a test, the end of a call) awaits them."""
 
     def __init__(self, sm: async_sessionmaker[AsyncSession], writes: WriteQueue | None = None,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None, node: str | None = None):
         self.sm = sm
+        self.node = node  # written on every call this store opens (calls.node)
         self.metrics = metrics or Metrics()  # the queue's writes are timed and counted there
         self.writes = writes if writes is not None else WriteQueue(sm, metrics=self.metrics)
 
@@ -127,6 +131,7 @@ class CallStore:
             "caller_id_raw": caller_id_raw, "caller_number": caller_number,
             "caller_ref_id": caller.id if caller else None,
             "caller_name": caller.name if caller else None, "dialplan_version": dialplan_version,
+            "node": self.node,
         }
         # the event keeps the caller ID whole (JSON), the column its first characters
         # (ClippedString cuts it on the way in)

@@ -368,7 +368,8 @@ class AsteriskInstance:
             _check_operator(o)
         ctx: dict[str, object] = dict(
             inst=self.inside, instance=self.name, noload=NOLOAD, ami_port=a.ami_port,
-            ami_user=a.ami_user, sip_port=a.sip_port,
+            ami_user=a.ami_user, sip_port=a.sip_port, sip_host=a.sip_host,
+            sip_proxy=a.sip_proxy, sip_proxy_host=(a.sip_proxy or "").rpartition(":")[0],
             rtp_start=a.rtp_start, rtp_end=a.rtp_end, operators=ops, test_caller=bool(a.test_caller),
             pool_queue=a.pool_queue, hotline_extension=a.hotline_extension,
             agi_host=s.host, agi_port=s.agi_port, agi_key_variable=KEY_VARIABLE,

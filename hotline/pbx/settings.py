@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator
@@ -18,6 +19,16 @@ def default_cache_dir() -> Path:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+NODE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+
+def default_node_name() -> str:
+    """The host's name (a node of a cluster is named for its host), "local" if it has none fit
+    to be a node name."""
+    name = socket.gethostname().split(".")[0]
+    return name if re.fullmatch(NODE_NAME, name) else "local"
 
 
 class HttpLimits(_Strict):
@@ -39,6 +50,12 @@ class HttpLimits(_Strict):
 
 class ServiceSettings(_Strict):
     host: str = "127.0.0.1"
+    # The node this service and its Asterisk are (calls.node): several nodes share one
+    # database in a cluster (docs/cluster.md). Default: the host's name.
+    node: str = Field(default_factory=default_node_name, pattern=NODE_NAME)
+    # Where the HTTP port listens; None: `host`. A cluster node serves its API on the node's
+    # own address (docs/cluster.md); FastAGI and AudioSocket always stay on `host`.
+    http_host: str | None = None
     agi_port: int = Field(4573, ge=1, le=65535)
     # Only FastAGI sessions that Asterisk starts are served: the dialplan holds this key
     # (extensions.conf, mode 0600) and the service asks for it. No default: `hotline run` in
@@ -91,6 +108,13 @@ class AsteriskSettings(_Strict):
     )
     instance: str = Field("run", pattern=r"^[a-z0-9_-]{1,32}$")
     host: str = "127.0.0.1"
+    # Where Asterisk's SIP transport and RTP listen: loopback on one box, the node's address
+    # in a cluster (where Kamailio reaches it).
+    sip_host: str = "127.0.0.1"
+    # A cluster's SIP proxy (Kamailio, "address:port"): operators register there, not here;
+    # calls from it are hotline calls and operators are dialled through it. None: one box,
+    # operators register at this Asterisk.
+    sip_proxy: str | None = None
     sip_port: int = Field(5060, ge=1, le=65535)
     rtp_start: int = Field(10000, ge=1024, le=65535)
     rtp_end: int = Field(10999, ge=1024, le=65535)
@@ -107,6 +131,29 @@ class AsteriskSettings(_Strict):
     # one. The guard is lifted by that first answer; a call being served has no time limit.
     agi_first_answer_timeout: float = Field(3.0, ge=0.5, le=30)
     pool_queue: str = Field("hotline-pool", pattern=r"^[a-z0-9_-]{1,40}$")
+
+    @field_validator("sip_host")
+    @classmethod
+    def _sip_host_ok(cls, v: str) -> str:
+        try:
+            return str(ipaddress.ip_address(v))
+        except ValueError:
+            raise ValueError(f"sip_host {v!r} is not an IP address") from None
+
+    @field_validator("sip_proxy")
+    @classmethod
+    def _proxy_ok(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        host, sep, port = v.rpartition(":")
+        try:
+            ipaddress.IPv4Address(host)
+            ok = bool(sep) and 1 <= int(port) <= 65535
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"sip_proxy {v!r} is not an IPv4 address:port")
+        return v
 
     @field_validator("ami_secret")
     @classmethod

@@ -128,6 +128,7 @@ def build_scenario(caller_id: str, display_name: str | None, steps: list[Step],
     <![CDATA[
       BYE [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
       [last_From:]
       [last_To:]
       [last_Call-ID:]
@@ -194,6 +195,7 @@ def build_scenario(caller_id: str, display_name: str | None, steps: list[Step],
     <![CDATA[
       ACK [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
       [last_From:]
       [last_To:]
       Call-ID: [call_id]
@@ -215,6 +217,7 @@ async def place_call(
     *, target: str = "127.0.0.1:5060", service: str = "100", caller_id: str = "sipp",
     display_name: str | None = None, steps: list[Step] | None = None,
     timeout: float = 60, wait_for_bye_ms: int = 30000, workdir: Path | None = None,
+    local_ip: str = "127.0.0.1",
 ) -> CallResult:
     """Place one call with sipp and wait for it to end."""
     wd = Path(workdir or tempfile.mkdtemp(prefix="hotline-sipp-"))
@@ -225,7 +228,7 @@ async def place_call(
     port, mport = free_udp_port(), free_udp_port()
     cmd = [
         "sipp", target, "-sf", str(xml), "-s", service, "-m", "1", "-l", "1",
-        "-i", "127.0.0.1", "-p", str(port), "-mp", str(mport),
+        "-i", local_ip, "-p", str(port), "-mp", str(mport),
         "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin", "-trace_err", "-trace_msg",
         "-message_file", str(wd / "messages.log"), "-error_file", str(wd / "errors.log"),
     ]

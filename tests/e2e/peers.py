@@ -49,8 +49,9 @@ class Baresip:
 
     def __init__(self, extension: str, password: str, sip_port: int, *, auto_answer: bool = True,
                  source_wav: Path | None = None, record_dir: Path | None = None,
-                 answer_delay_ms: int = 0):
+                 answer_delay_ms: int = 0, host: str = "127.0.0.1"):
         self.extension, self.password, self.sip_port = extension, password, sip_port
+        self.host = host  # the registrar's address (Kamailio's in a cluster) and the phone's
         self.auto_answer = auto_answer
         self.source_wav, self.record_dir = source_wav, record_dir
         self.answer_delay_ms = answer_delay_ms
@@ -70,8 +71,8 @@ class Baresip:
         src = f"aufile,{self.source_wav or tone_wav()}"
         cfg = [
             "poll_method epoll",
-            f"sip_listen 127.0.0.1:{self.local_port}",
-            "net_interface 127.0.0.1",
+            f"sip_listen {self.host}:{self.local_port}",
+            f"net_interface {self.host}",
             f"audio_source {src}",
             "audio_player aufile,/dev/null",
             "audio_alert aufile,/dev/null",
@@ -86,7 +87,7 @@ class Baresip:
         (self.dir / "config").write_text("\n".join(cfg) + "\n")
         answer = "auto" if self.auto_answer else "manual"
         (self.dir / "accounts").write_text(
-            f"<sip:{self.extension}@127.0.0.1:{self.sip_port};transport=udp>"
+            f"<sip:{self.extension}@{self.host}:{self.sip_port};transport=udp>"
             f";auth_pass={self.password};answermode={answer};regint=60;ptime=20\n"
         )
         (self.dir / "contacts").write_text("")
