@@ -6,10 +6,14 @@
 1. Key press -> next prompt start: the same chain of eight menus (same prompt file, keys
    1..8) run natively by Asterisk (Background/WaitExten, a bench-only context appended to the
    instance's generated extensions.conf) and through the service (FastAGI + IvrCallFlow).
-   Start: AMI DTMFEnd for the key (received by the bench process).  End: native, AMI
-   Newexten for the next Background(); service, the moment the session writes the next
-   `GET DATA` to Asterisk (same process clock).  The service figure is slightly favoured by
-   the AMI delivery delay of DTMFEnd (sub-millisecond on loopback).
+   Start: AMI DTMFEnd for the key, at the time Asterisk sent it (its `Timestamp`).  End:
+   native, AMI Newexten (its `Timestamp`) of the next menu's Background(); service, the
+   moment the session writes the next menu's `GET DATA` to Asterisk (wall clock, the same
+   machine's).  Each key is paired with the prompt of the menu it leads to, whichever of the
+   two reaches this process first: under load the service often has its next GET DATA out
+   before the bench has read the DTMFEnd.  DTMFEnd (class `dtmf`) and Newexten (`dialplan`)
+   come over an AMI login of the bench's own (tests.bench.common.bench_ami): the service's
+   user reads neither (least privilege).
 2. Load: N sipp callers (one sipp process, N/5 new calls a second) walk the whole chain
    through the service, ramping 50, 100, ... up to the target + 50 and stopping at the
    first step with a failure.  Zero failures means sipp reports none and every call is
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -41,18 +46,16 @@ os.environ.setdefault("HOTLINE_E2E_SLOT", "4")
 
 from sqlalchemy import select  # noqa: E402
 
-from hotline.app.bootstrap import prepare_database  # noqa: E402
 from hotline.app.service import Service  # noqa: E402
 from hotline.app.wiring import build_ivr  # noqa: E402
 from hotline.db.calls import CallRow  # noqa: E402
 from hotline.logs import setup_logging  # noqa: E402
 from hotline.pbx.agi import AgiChannel  # noqa: E402
 from hotline.pbx.ami import Message  # noqa: E402
-from hotline.pbx.asterisk import AsteriskInstance, provision_root  # noqa: E402
+from hotline.pbx.asterisk import AsteriskInstance  # noqa: E402
 from hotline.pbx.sipp import Dtmf, Pause, build_scenario, free_udp_port, place_call  # noqa: E402
 from ivr.check import parse_dialplan  # noqa: E402
-from tests.bench.common import ProcSample  # noqa: E402
-from tests.e2e.conftest import make_settings  # noqa: E402
+from tests.bench.common import ProcSample, bench_ami, own_asterisk  # noqa: E402
 
 MENUS = 8
 PROMPT = ("To check a ticket, press 1. For the next draw times, press 2. For the latest winning "
@@ -109,37 +112,55 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Timeline:
-    """DTMFEnd -> next prompt start, per channel."""
+    """Per channel: each key's DTMFEnd and each menu's prompt start, in call order.
+
+    Times are wall-clock seconds: Asterisk's event `Timestamp` (timestampevents, see
+    bench_ami) where it has one, else the time this process read the event; the service's
+    GET DATA times are this process's. `starts[chan][i]` is the prompt of menu i + 1 (the
+    chain is m1, m2, ... and every menu's prompt starts once), so key k, which menu k takes,
+    is paired with `starts[chan][k]`."""
 
     def __init__(self) -> None:
-        self.keys: dict[str, list[float]] = defaultdict(list)
         self.digits: dict[str, list[tuple[str, float]]] = defaultdict(list)
         self.starts: dict[str, list[float]] = defaultdict(list)
+        self.late = 0  # keys stamped after the prompt they led to (not counted as latencies)
 
     def reset(self) -> None:
-        self.keys.clear()
         self.digits.clear()
         self.starts.clear()
+        self.late = 0
 
     def on_ami(self, msg: Message) -> None:
-        now = time.perf_counter()
         ev = msg.event or ""
+        if ev not in ("DTMFEnd", "Newexten"):
+            return
+        try:
+            at = float(msg["Timestamp"]) if "Timestamp" in msg else time.time()
+        except ValueError:
+            at = time.time()
         chan = msg["Channel"] if "Channel" in msg else ""
         if ev == "DTMFEnd" and (msg["Direction"] if "Direction" in msg else "") == "Received":
-            self.keys[chan].append(now)
-            self.digits[chan].append((msg["Digit"] if "Digit" in msg else "?", now))
+            self.digits[chan].append((msg["Digit"] if "Digit" in msg else "?", at))
         elif ev == "Newexten" and "Application" in msg and msg["Application"].lower() == "background" \
-                and msg["Context"].startswith("ivrbench-m") and msg["Context"] != "ivrbench-m1":
-            self.starts[chan].append(now)
+                and msg.get("Context", "").startswith("ivrbench-m"):
+            self.starts[chan].append(at)
 
     def latencies(self) -> list[float]:
         out = []
-        for chan, keys in self.keys.items():
+        self.late = 0
+        for chan, keys in self.digits.items():
             starts = self.starts.get(chan, [])
-            for k in keys:
-                nxt = [s for s in starts if s >= k]
-                if nxt and nxt[0] - k < 2.0:
-                    out.append((nxt[0] - k) * 1000)
+            seen: set[str] = set()
+            for digit, at in keys:
+                if not digit.isdigit() or digit in seen:  # a repeated key leads nowhere new
+                    continue
+                seen.add(digit)
+                k = int(digit)
+                if 0 < k < len(starts):
+                    if starts[k] >= at:
+                        out.append((starts[k] - at) * 1000)
+                    else:
+                        self.late += 1
         return out
 
 
@@ -153,7 +174,7 @@ def timed(flow: Any, timeline: Timeline) -> Any:
 
         def probe(data: bytes) -> None:
             if data.startswith(b"GET DATA"):
-                timeline.starts[name].append(time.perf_counter())
+                timeline.starts[name].append(time.time())
             write(data)
 
         writer.write = probe  # type: ignore[method-assign]
@@ -309,7 +330,9 @@ async def _level(svc: Service, timeline: Timeline, db: DbWrites, target: str, ca
     lat = timeline.latencies()
     return {"callers": callers, "ok": len(ok), "failures": failures, "sipp_exit": rc,
             "sipp_tail": tail if rc else "", "lost": bad,
-            "ami_keys": sum(len(v) for v in timeline.digits.values()), **writes,
+            "ami_keys": sum(len(v) for v in timeline.digits.values()), "keys_late": timeline.late,
+            **writes,
+            "key_to_prompt_n": len(lat),
             "key_to_prompt_p50": round(statistics.median(lat), 1) if lat else None,
             "key_to_prompt_p95": round(pct(lat, 0.95), 1) if lat else None,
             "cpu": round(100 * load.cpu / load.wall, 1), "rss": round(load.peak_rss_mb, 1),
@@ -337,11 +360,16 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
     target = f"127.0.0.1:{settings.asterisk.sip_port}"
     pid = asterisk.proc.pid if asterisk.proc else None
     levels: list[dict[str, Any]] = []
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(shutil.rmtree, var, ignore_errors=True)
+        stack.push_async_callback(svc.stop)
         await svc.start()
+        stack.push_async_callback(registry.stop)
         await registry.start()
         await svc.ami.wait_connected(10)
-        svc.ami.subscribe_raw(timeline.on_ami)
+        ami = await stack.enter_async_context(
+            bench_ami(settings, asterisk, ("dtmf", "dialplan"), timestamps=True))
+        ami.subscribe_raw(timeline.on_ami)
         prompt = await flow.prompts.target(_first_prompt(flow))
         conf = asterisk.dir / "etc" / "extensions.conf"
         if "[ivrbench-m1]" not in conf.read_text():
@@ -351,18 +379,18 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
 
         await _calls(target, "ivrbench", latency_calls)
         await asyncio.sleep(0.5)
-        native = timeline.latencies()
+        native, native_late = timeline.latencies(), timeline.late
         timeline.reset()
         await _calls(target, "100", latency_calls)
         await asyncio.sleep(0.5)
-        service = timeline.latencies()
+        service, service_late = timeline.latencies(), timeline.late
 
         for n in ramp:
             lv = await _level(svc, timeline, db, target, n, pid)
             levels.append(lv)
             print(f"  ivr load {n:>3} callers: ok={lv['ok']} failures={lv['failures']} "
                   f"sipp_exit={lv['sipp_exit']} key->prompt p50/p95={lv['key_to_prompt_p50']}/"
-                  f"{lv['key_to_prompt_p95']} ms db write p50/p95={lv['db_write_p50']}/"
+                  f"{lv['key_to_prompt_p95']} ms (n={lv['key_to_prompt_n']} late={lv['keys_late']}) db write p50/p95={lv['db_write_p50']}/"
                   f"{lv['db_write_p95']} ms (n={lv['db_write_n']} lost={lv['db_write_lost']} "
                   f"retried={lv['db_write_retries']} {lv['db_write_failures'] or ''} "
                   f"txns={lv['db_transactions']} txn p95/max={lv['db_transaction_p95']}/"
@@ -375,10 +403,6 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
             if lv["failures"] or lv["sipp_exit"]:
                 break
             await asyncio.sleep(1)
-    finally:
-        await registry.stop()
-        await svc.stop()
-        shutil.rmtree(var, ignore_errors=True)
 
     def measure(name: str, values: list[float], unit: str = "ms", **extra: Any) -> dict[str, Any]:
         return {"name": name, "unit": unit, "n": len(values),
@@ -391,8 +415,8 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
     best = clean[-1] if clean else None
     first_bad = next((lv for lv in levels if lv not in clean), None)
     return [
-        measure("ivr.key_to_prompt.native", native),
-        measure("ivr.key_to_prompt.service", service,
+        measure("ivr.key_to_prompt.native", native, keys_late=native_late),
+        measure("ivr.key_to_prompt.service", service, keys_late=service_late,
                 ratio=round(s_med / n_med, 2) if n_med else None,
                 ratio_p95=round(s95 / n95, 2) if n95 else None),
         {"name": "ivr.load.max_callers_zero_failures", "unit": "calls", "n": len(levels),
@@ -400,9 +424,10 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
          "target": callers, "target_met": bool(best and best["callers"] >= callers),
          "ramp": [f"{lv['callers']}:{lv['failures']}" for lv in levels],
          "first_failing": first_bad["callers"] if first_bad else None},
-        {"name": "ivr.load.key_to_prompt_at_max", "unit": "ms", "n": best["callers"] * MENUS if best else 0,
+        {"name": "ivr.load.key_to_prompt_at_max", "unit": "ms", "n": best["key_to_prompt_n"] if best else 0,
          "p50": best["key_to_prompt_p50"] if best else None,
-         "p95": best["key_to_prompt_p95"] if best else None},
+         "p95": best["key_to_prompt_p95"] if best else None,
+         "keys_late": best["keys_late"] if best else None},
         {"name": "ivr.load.service_cpu_at_max", "unit": "% of one core", "n": 1,
          "p50": best["cpu"] if best else None, "p95": best["cpu"] if best else None,
          "asterisk_cpu": best["asterisk_cpu"] if best else None,
@@ -422,21 +447,8 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
 
 async def run_standalone(callers: int, latency_calls: int) -> list[dict[str, Any]]:
     """Without `tests.bench`: an Asterisk of our own on the slot's ports."""
-    var = Path(tempfile.mkdtemp(prefix="hotline-bench-var-"))
-    settings = make_settings(var)
-    provision_root(settings.asterisk.root, settings.asterisk.cache)
-    await prepare_database(settings)
-    secret = settings.asterisk.ami_secret.get_secret_value()  # type: ignore[union-attr]
-    probe = Service(settings, secret=secret)
-    inst = AsteriskInstance(settings)
-    inst.write_config(await probe.operators(), secret, probe.agi_secret)
-    await probe.engine.dispose()
-    await asyncio.to_thread(inst.start)
-    try:
+    async with own_asterisk("hotline-bench-var-") as (settings, inst):
         return await run(settings, inst, callers, latency_calls=latency_calls)
-    finally:
-        await asyncio.to_thread(inst.stop)
-        shutil.rmtree(var, ignore_errors=True)
 
 
 def _first_prompt(flow: Any) -> Any:

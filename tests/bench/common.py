@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import statistics
 import tempfile
 import time
@@ -113,6 +114,7 @@ async def own_asterisk(prefix: str) -> AsyncIterator[tuple[Any, Any]]:
         yield settings, inst
     finally:
         await asyncio.to_thread(inst.stop)
+        shutil.rmtree(settings.var_dir, ignore_errors=True)
 
 
 async def hang_up(asterisk: Any, channel: str) -> None:
@@ -125,13 +127,17 @@ async def hang_up(asterisk: Any, channel: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def bench_ami(settings: Any, asterisk: Any, read: Sequence[str]) -> AsyncIterator[Any]:
+async def bench_ami(settings: Any, asterisk: Any, read: Sequence[str],
+                    timestamps: bool = False) -> AsyncIterator[Any]:
     """An AMI login of the bench's own with the read classes it measures from (e.g. `dtmf`
     for DTMFEnd, `dialplan` for Newexten), which the service's user does not have
     (hotline.pbx.asterisk.AMI_READ). The user is appended to this bench Asterisk's
     manager.conf only (never the templates), with a fresh secret and loopback only, and
     removed again on the way out; its write class is the service's (`reporting`: the client
-    asks CoreSettings after login), so it can read more but do nothing more.
+    asks CoreSettings after login), so it can read more but do nothing more. With
+    `timestamps`, Asterisk stamps every event with the wall-clock time it sent it
+    (`timestampevents`, a [general] option: the service's events carry it too while the bench
+    runs), so a bench can time events without their delivery into a busy process.
     Yields a connected hotline.pbx.ami.AmiClient."""
     from hotline.pbx.ami import AmiClient
     from hotline.pbx.console import run_command
@@ -145,7 +151,12 @@ async def bench_ami(settings: Any, asterisk: Any, read: Sequence[str]) -> AsyncI
     section = (f"\n; bench only (tests/bench/common.bench_ami), removed when the bench ends\n"
                f"[{BENCH_AMI_USER}]\nsecret = {secret}\ndeny = 0.0.0.0/0.0.0.0\n"
                f"permit = 127.0.0.1/255.255.255.255\nread = {','.join(read)}\nwrite = reporting\n")
-    conf.write_text(original + section)  # in place: the file keeps its mode and group
+    text = original + section
+    if timestamps:
+        if "[general]\n" not in text:
+            raise ValueError(f"{conf} has no [general] section")
+        text = text.replace("[general]\n", "[general]\ntimestampevents = yes\n", 1)
+    conf.write_text(text)  # in place: the file keeps its mode and group
     client = None
     try:
         await run_command(asterisk.control_socket, "manager reload")
