@@ -1,7 +1,7 @@
 """IVR on the real Asterisk: key press -> next prompt, and concurrent callers (Must-show 5).
 
     python -m tests.bench bench_ivr                              (with the other benchmarks)
-    HOTLINE_E2E_SLOT=1 python -m tests.bench.bench_ivr [--callers 200]     (on its own)
+    HOTLINE_E2E_SLOT=1 python -m tests.bench.bench_ivr [--callers 200] [--ramp 150]  (on its own)
 
 1. Key press -> next prompt start: the same chain of eight menus (same prompt file, keys
    1..8) run natively by Asterisk (Background/WaitExten, a bench-only context appended to the
@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,11 +124,13 @@ class Timeline:
     def __init__(self) -> None:
         self.digits: dict[str, list[tuple[str, float]]] = defaultdict(list)
         self.starts: dict[str, list[float]] = defaultdict(list)
+        self.replies: dict[str, list[float]] = defaultdict(list)  # service: GET DATA replies read
         self.late = 0  # keys stamped after the prompt they led to (not counted as latencies)
 
     def reset(self) -> None:
         self.digits.clear()
         self.starts.clear()
+        self.replies.clear()
         self.late = 0
 
     def on_ami(self, msg: Message) -> None:
@@ -145,39 +148,67 @@ class Timeline:
                 and msg.get("Context", "").startswith("ivrbench-m"):
             self.starts[chan].append(at)
 
-    def latencies(self) -> list[float]:
-        out = []
-        self.late = 0
+    def _pairs(self) -> Iterator[tuple[str, int, float]]:
+        """(channel, k, time of key k) for each menu's key, the first of each digit."""
         for chan, keys in self.digits.items():
-            starts = self.starts.get(chan, [])
             seen: set[str] = set()
             for digit, at in keys:
-                if not digit.isdigit() or digit in seen:  # a repeated key leads nowhere new
-                    continue
-                seen.add(digit)
-                k = int(digit)
-                if 0 < k < len(starts):
-                    if starts[k] >= at:
-                        out.append((starts[k] - at) * 1000)
-                    else:
-                        self.late += 1
+                if digit.isdigit() and digit not in seen:  # a repeated key leads nowhere new
+                    seen.add(digit)
+                    yield chan, int(digit), at
+
+    def latencies(self) -> list[float]:
+        """Key k -> the prompt of menu k + 1, ms."""
+        out = []
+        self.late = 0
+        for chan, k, at in self._pairs():
+            starts = self.starts.get(chan, [])
+            if 0 < k < len(starts):
+                if starts[k] >= at:
+                    out.append((starts[k] - at) * 1000)
+                else:
+                    self.late += 1
         return out
+
+    def split(self) -> tuple[list[float], list[float]]:
+        """The service's key -> prompt in two parts, ms: Asterisk (key k -> the session reads
+        the reply to menu k's GET DATA) and the service (that read -> menu k + 1's GET DATA)."""
+        asterisk, service = [], []
+        for chan, k, at in self._pairs():
+            starts, replies = self.starts.get(chan, []), self.replies.get(chan, [])
+            if 0 < k < len(starts) and k <= len(replies) and starts[k] >= replies[k - 1] >= at:
+                asterisk.append((replies[k - 1] - at) * 1000)
+                service.append((starts[k] - replies[k - 1]) * 1000)
+        return asterisk, service
 
 
 def timed(flow: Any, timeline: Timeline) -> Any:
-    """Wrap the IVR handler: note when each GET DATA leaves for Asterisk."""
+    """Wrap the IVR handler: note when each GET DATA leaves for Asterisk and when the
+    session reads Asterisk's reply to it (the key, or the timeout)."""
 
     async def handler(chan: AgiChannel) -> None:
         name = chan.env.get("agi_channel", "")
         writer = chan._writer  # noqa: SLF001 - bench-only probe
-        write = writer.write
+        write, readline = writer.write, chan._readline  # noqa: SLF001
+        waiting = False  # a GET DATA is out, its reply not read yet
 
         def probe(data: bytes) -> None:
+            nonlocal waiting
             if data.startswith(b"GET DATA"):
                 timeline.starts[name].append(time.time())
+                waiting = True
             write(data)
 
+        async def read_probe() -> bytes:
+            nonlocal waiting
+            line = await readline()
+            if waiting:
+                timeline.replies[name].append(time.time())
+                waiting = False
+            return line
+
         writer.write = probe  # type: ignore[method-assign]
+        chan._readline = read_probe  # type: ignore[method-assign]  # noqa: SLF001
         await flow(chan)
 
     return handler
@@ -328,10 +359,15 @@ async def _level(svc: Service, timeline: Timeline, db: DbWrites, target: str, ca
     writes = db.summary()
     failures = callers - len(ok) + writes["db_write_lost"]  # a lost write fails the step
     lat = timeline.latencies()
+    ast_part, svc_part = timeline.split()
     return {"callers": callers, "ok": len(ok), "failures": failures, "sipp_exit": rc,
             "sipp_tail": tail if rc else "", "lost": bad,
             "ami_keys": sum(len(v) for v in timeline.digits.values()), "keys_late": timeline.late,
             **writes,
+            "key_to_reply_p50": round(statistics.median(ast_part), 1) if ast_part else None,
+            "key_to_reply_p95": round(pct(ast_part, 0.95), 1) if ast_part else None,
+            "reply_to_prompt_p50": round(statistics.median(svc_part), 1) if svc_part else None,
+            "reply_to_prompt_p95": round(pct(svc_part, 0.95), 1) if svc_part else None,
             "key_to_prompt_n": len(lat),
             "key_to_prompt_p50": round(statistics.median(lat), 1) if lat else None,
             "key_to_prompt_p95": round(pct(lat, 0.95), 1) if lat else None,
@@ -390,7 +426,9 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
             levels.append(lv)
             print(f"  ivr load {n:>3} callers: ok={lv['ok']} failures={lv['failures']} "
                   f"sipp_exit={lv['sipp_exit']} key->prompt p50/p95={lv['key_to_prompt_p50']}/"
-                  f"{lv['key_to_prompt_p95']} ms (n={lv['key_to_prompt_n']} late={lv['keys_late']}) db write p50/p95={lv['db_write_p50']}/"
+                  f"{lv['key_to_prompt_p95']} ms (n={lv['key_to_prompt_n']} late={lv['keys_late']}; "
+                  f"Asterisk key->reply {lv['key_to_reply_p50']}/{lv['key_to_reply_p95']}, service "
+                  f"reply->prompt {lv['reply_to_prompt_p50']}/{lv['reply_to_prompt_p95']}) db write p50/p95={lv['db_write_p50']}/"
                   f"{lv['db_write_p95']} ms (n={lv['db_write_n']} lost={lv['db_write_lost']} "
                   f"retried={lv['db_write_retries']} {lv['db_write_failures'] or ''} "
                   f"txns={lv['db_transactions']} txn p95/max={lv['db_transaction_p95']}/"
@@ -427,7 +465,9 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
         {"name": "ivr.load.key_to_prompt_at_max", "unit": "ms", "n": best["key_to_prompt_n"] if best else 0,
          "p50": best["key_to_prompt_p50"] if best else None,
          "p95": best["key_to_prompt_p95"] if best else None,
-         "keys_late": best["keys_late"] if best else None},
+         "keys_late": best["keys_late"] if best else None,
+         **{k: best[k] if best else None for k in ("key_to_reply_p50", "key_to_reply_p95",
+                                                   "reply_to_prompt_p50", "reply_to_prompt_p95")}},
         {"name": "ivr.load.service_cpu_at_max", "unit": "% of one core", "n": 1,
          "p50": best["cpu"] if best else None, "p95": best["cpu"] if best else None,
          "asterisk_cpu": best["asterisk_cpu"] if best else None,
@@ -445,10 +485,11 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
     ]
 
 
-async def run_standalone(callers: int, latency_calls: int) -> list[dict[str, Any]]:
+async def run_standalone(callers: int, latency_calls: int,
+                         ramp: tuple[int, ...] | None = None) -> list[dict[str, Any]]:
     """Without `tests.bench`: an Asterisk of our own on the slot's ports."""
     async with own_asterisk("hotline-bench-var-") as (settings, inst):
-        return await run(settings, inst, callers, latency_calls=latency_calls)
+        return await run(settings, inst, callers, ramp=ramp, latency_calls=latency_calls)
 
 
 def _first_prompt(flow: Any) -> Any:
@@ -463,9 +504,12 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--callers", type=int, default=200)
     ap.add_argument("--latency-calls", type=int, default=4)
+    ap.add_argument("--ramp", default="", help="load levels to run, e.g. 150 or 100,150 "
+                    "(default: 50, 100, ... up to callers + 50)")
     a = ap.parse_args()
     setup_logging("warning")
     t0 = time.monotonic()
-    for m in asyncio.run(run_standalone(a.callers, a.latency_calls)):
+    levels = tuple(int(n) for n in a.ramp.split(",") if n.strip()) or None
+    for m in asyncio.run(run_standalone(a.callers, a.latency_calls, levels)):
         print(m)
     print(f"took {time.monotonic() - t0:.0f}s")
