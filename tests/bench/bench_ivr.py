@@ -13,7 +13,13 @@
    two reaches this process first: under load the service often has its next GET DATA out
    before the bench has read the DTMFEnd.  DTMFEnd (class `dtmf`) and Newexten (`dialplan`)
    come over an AMI login of the bench's own (tests.bench.common.bench_ami): the service's
-   user reads neither (least privilege).
+   user reads neither (least privilege).  Asterisk stamps an event when its manager sends
+   it, not when the digit arrived: idle that is the same millisecond, but under load the
+   manager lags, the stamp is late, and a key stamped after the prompt it led to is counted
+   as `keys_late` and left out.  So under load key -> prompt is a lower bound (look at
+   keys_late).  Each load level also splits it: Asterisk's part (key -> the session reads
+   the GET DATA reply; from the stamp, so a lower bound too) and the service's part (that
+   reply -> the next GET DATA; this process's clock only, exact).
 2. Load: N sipp callers (one sipp process, N/5 new calls a second) walk the whole chain
    through the service, ramping 50, 100, ... up to the target + 50 and stopping at the
    first step with a failure.  Zero failures means sipp reports none and every call is
