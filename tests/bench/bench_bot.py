@@ -1,6 +1,7 @@
 """Voice bot through the real Asterisk: turn latency, barge-in stop time, concurrent calls.
 
-Callers are cheap: AMI Originate of `Local/<hotline>@hotline`; the far half of each Local
+Callers are cheap: `channel originate` over Asterisk's CLI (the service's AMI user may not
+originate) of `Local/<hotline>@hotline`; the far half of each Local
 channel plays a caller WAV (questions made with espeak-ng, the first one spoken into the
 greeting, the next ones into the bot's answers) and hangs up. The near half walks the normal
 hotline dialplan: FastAGI -> the service's handler answers -> BotGateway -> AudioSocket.

@@ -1,15 +1,25 @@
 """IVR on the real Asterisk: key press -> next prompt, and concurrent callers (Must-show 5).
 
     python -m tests.bench bench_ivr                              (with the other benchmarks)
-    HOTLINE_E2E_SLOT=1 python -m tests.bench.bench_ivr [--callers 200]     (on its own)
+    HOTLINE_E2E_SLOT=1 python -m tests.bench.bench_ivr [--callers 200] [--ramp 150]  (on its own)
 
 1. Key press -> next prompt start: the same chain of eight menus (same prompt file, keys
    1..8) run natively by Asterisk (Background/WaitExten, a bench-only context appended to the
    instance's generated extensions.conf) and through the service (FastAGI + IvrCallFlow).
-   Start: AMI DTMFEnd for the key (received by the bench process).  End: native, AMI
-   Newexten for the next Background(); service, the moment the session writes the next
-   `GET DATA` to Asterisk (same process clock).  The service figure is slightly favoured by
-   the AMI delivery delay of DTMFEnd (sub-millisecond on loopback).
+   Start: AMI DTMFEnd for the key, at the time Asterisk sent it (its `Timestamp`).  End:
+   native, AMI Newexten (its `Timestamp`) of the next menu's Background(); service, the
+   moment the session writes the next menu's `GET DATA` to Asterisk (wall clock, the same
+   machine's).  Each key is paired with the prompt of the menu it leads to, whichever of the
+   two reaches this process first: under load the service often has its next GET DATA out
+   before the bench has read the DTMFEnd.  DTMFEnd (class `dtmf`) and Newexten (`dialplan`)
+   come over an AMI login of the bench's own (tests.bench.common.bench_ami): the service's
+   user reads neither (least privilege).  Asterisk stamps an event when its manager sends
+   it, not when the digit arrived: idle that is the same millisecond, but under load the
+   manager lags, the stamp is late, and a key stamped after the prompt it led to is counted
+   as `keys_late` and left out.  So under load key -> prompt is a lower bound (look at
+   keys_late).  Each load level also splits it: Asterisk's part (key -> the session reads
+   the GET DATA reply; from the stamp, so a lower bound too) and the service's part (that
+   reply -> the next GET DATA; this process's clock only, exact).
 2. Load: N sipp callers (one sipp process, N/5 new calls a second) walk the whole chain
    through the service, ramping 50, 100, ... up to the target + 50 and stopping at the
    first step with a failure.  Zero failures means sipp reports none and every call is
@@ -27,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -34,6 +45,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +53,16 @@ os.environ.setdefault("HOTLINE_E2E_SLOT", "4")
 
 from sqlalchemy import select  # noqa: E402
 
-from hotline.app.bootstrap import prepare_database  # noqa: E402
 from hotline.app.service import Service  # noqa: E402
 from hotline.app.wiring import build_ivr  # noqa: E402
 from hotline.db.calls import CallRow  # noqa: E402
 from hotline.logs import setup_logging  # noqa: E402
 from hotline.pbx.agi import AgiChannel  # noqa: E402
 from hotline.pbx.ami import Message  # noqa: E402
-from hotline.pbx.asterisk import AsteriskInstance, provision_root  # noqa: E402
+from hotline.pbx.asterisk import AsteriskInstance  # noqa: E402
 from hotline.pbx.sipp import Dtmf, Pause, build_scenario, free_udp_port, place_call  # noqa: E402
 from ivr.check import parse_dialplan  # noqa: E402
-from tests.bench.common import ProcSample  # noqa: E402
-from tests.e2e.conftest import make_settings  # noqa: E402
+from tests.bench.common import ProcSample, bench_ami, own_asterisk  # noqa: E402
 
 MENUS = 8
 PROMPT = ("To check a ticket, press 1. For the next draw times, press 2. For the latest winning "
@@ -109,54 +119,102 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Timeline:
-    """DTMFEnd -> next prompt start, per channel."""
+    """Per channel: each key's DTMFEnd and each menu's prompt start, in call order.
+
+    Times are wall-clock seconds: Asterisk's event `Timestamp` (timestampevents, see
+    bench_ami) where it has one, else the time this process read the event; the service's
+    GET DATA times are this process's. `starts[chan][i]` is the prompt of menu i + 1 (the
+    chain is m1, m2, ... and every menu's prompt starts once), so key k, which menu k takes,
+    is paired with `starts[chan][k]`."""
 
     def __init__(self) -> None:
-        self.keys: dict[str, list[float]] = defaultdict(list)
         self.digits: dict[str, list[tuple[str, float]]] = defaultdict(list)
         self.starts: dict[str, list[float]] = defaultdict(list)
+        self.replies: dict[str, list[float]] = defaultdict(list)  # service: GET DATA replies read
+        self.late = 0  # keys stamped after the prompt they led to (not counted as latencies)
 
     def reset(self) -> None:
-        self.keys.clear()
         self.digits.clear()
         self.starts.clear()
+        self.replies.clear()
+        self.late = 0
 
     def on_ami(self, msg: Message) -> None:
-        now = time.perf_counter()
         ev = msg.event or ""
+        if ev not in ("DTMFEnd", "Newexten"):
+            return
+        try:
+            at = float(msg["Timestamp"]) if "Timestamp" in msg else time.time()
+        except ValueError:
+            at = time.time()
         chan = msg["Channel"] if "Channel" in msg else ""
         if ev == "DTMFEnd" and (msg["Direction"] if "Direction" in msg else "") == "Received":
-            self.keys[chan].append(now)
-            self.digits[chan].append((msg["Digit"] if "Digit" in msg else "?", now))
+            self.digits[chan].append((msg["Digit"] if "Digit" in msg else "?", at))
         elif ev == "Newexten" and "Application" in msg and msg["Application"].lower() == "background" \
-                and msg["Context"].startswith("ivrbench-m") and msg["Context"] != "ivrbench-m1":
-            self.starts[chan].append(now)
+                and msg.get("Context", "").startswith("ivrbench-m"):
+            self.starts[chan].append(at)
+
+    def _pairs(self) -> Iterator[tuple[str, int, float]]:
+        """(channel, k, time of key k) for each menu's key, the first of each digit."""
+        for chan, keys in self.digits.items():
+            seen: set[str] = set()
+            for digit, at in keys:
+                if digit.isdigit() and digit not in seen:  # a repeated key leads nowhere new
+                    seen.add(digit)
+                    yield chan, int(digit), at
 
     def latencies(self) -> list[float]:
+        """Key k -> the prompt of menu k + 1, ms."""
         out = []
-        for chan, keys in self.keys.items():
+        self.late = 0
+        for chan, k, at in self._pairs():
             starts = self.starts.get(chan, [])
-            for k in keys:
-                nxt = [s for s in starts if s >= k]
-                if nxt and nxt[0] - k < 2.0:
-                    out.append((nxt[0] - k) * 1000)
+            if 0 < k < len(starts):
+                if starts[k] >= at:
+                    out.append((starts[k] - at) * 1000)
+                else:
+                    self.late += 1
         return out
+
+    def split(self) -> tuple[list[float], list[float]]:
+        """The service's key -> prompt in two parts, ms: Asterisk (key k -> the session reads
+        the reply to menu k's GET DATA) and the service (that read -> menu k + 1's GET DATA)."""
+        asterisk, service = [], []
+        for chan, k, at in self._pairs():
+            starts, replies = self.starts.get(chan, []), self.replies.get(chan, [])
+            if 0 < k < len(starts) and k <= len(replies) and starts[k] >= replies[k - 1] >= at:
+                asterisk.append((replies[k - 1] - at) * 1000)
+                service.append((starts[k] - replies[k - 1]) * 1000)
+        return asterisk, service
 
 
 def timed(flow: Any, timeline: Timeline) -> Any:
-    """Wrap the IVR handler: note when each GET DATA leaves for Asterisk."""
+    """Wrap the IVR handler: note when each GET DATA leaves for Asterisk and when the
+    session reads Asterisk's reply to it (the key, or the timeout)."""
 
     async def handler(chan: AgiChannel) -> None:
         name = chan.env.get("agi_channel", "")
         writer = chan._writer  # noqa: SLF001 - bench-only probe
-        write = writer.write
+        write, readline = writer.write, chan._readline  # noqa: SLF001
+        waiting = False  # a GET DATA is out, its reply not read yet
 
         def probe(data: bytes) -> None:
+            nonlocal waiting
             if data.startswith(b"GET DATA"):
-                timeline.starts[name].append(time.perf_counter())
+                timeline.starts[name].append(time.time())
+                waiting = True
             write(data)
 
+        async def read_probe() -> bytes:
+            nonlocal waiting
+            line = await readline()
+            if waiting:
+                timeline.replies[name].append(time.time())
+                waiting = False
+            return line
+
         writer.write = probe  # type: ignore[method-assign]
+        chan._readline = read_probe  # type: ignore[method-assign]  # noqa: SLF001
         await flow(chan)
 
     return handler
@@ -307,9 +365,16 @@ async def _level(svc: Service, timeline: Timeline, db: DbWrites, target: str, ca
     writes = db.summary()
     failures = callers - len(ok) + writes["db_write_lost"]  # a lost write fails the step
     lat = timeline.latencies()
+    ast_part, svc_part = timeline.split()
     return {"callers": callers, "ok": len(ok), "failures": failures, "sipp_exit": rc,
             "sipp_tail": tail if rc else "", "lost": bad,
-            "ami_keys": sum(len(v) for v in timeline.digits.values()), **writes,
+            "ami_keys": sum(len(v) for v in timeline.digits.values()), "keys_late": timeline.late,
+            **writes,
+            "key_to_reply_p50": round(statistics.median(ast_part), 1) if ast_part else None,
+            "key_to_reply_p95": round(pct(ast_part, 0.95), 1) if ast_part else None,
+            "reply_to_prompt_p50": round(statistics.median(svc_part), 1) if svc_part else None,
+            "reply_to_prompt_p95": round(pct(svc_part, 0.95), 1) if svc_part else None,
+            "key_to_prompt_n": len(lat),
             "key_to_prompt_p50": round(statistics.median(lat), 1) if lat else None,
             "key_to_prompt_p95": round(pct(lat, 0.95), 1) if lat else None,
             "cpu": round(100 * load.cpu / load.wall, 1), "rss": round(load.peak_rss_mb, 1),
@@ -337,11 +402,16 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
     target = f"127.0.0.1:{settings.asterisk.sip_port}"
     pid = asterisk.proc.pid if asterisk.proc else None
     levels: list[dict[str, Any]] = []
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(shutil.rmtree, var, ignore_errors=True)
+        stack.push_async_callback(svc.stop)
         await svc.start()
+        stack.push_async_callback(registry.stop)
         await registry.start()
         await svc.ami.wait_connected(10)
-        svc.ami.subscribe_raw(timeline.on_ami)
+        ami = await stack.enter_async_context(
+            bench_ami(settings, asterisk, ("dtmf", "dialplan"), timestamps=True))
+        ami.subscribe_raw(timeline.on_ami)
         prompt = await flow.prompts.target(_first_prompt(flow))
         conf = asterisk.dir / "etc" / "extensions.conf"
         if "[ivrbench-m1]" not in conf.read_text():
@@ -351,18 +421,20 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
 
         await _calls(target, "ivrbench", latency_calls)
         await asyncio.sleep(0.5)
-        native = timeline.latencies()
+        native, native_late = timeline.latencies(), timeline.late
         timeline.reset()
         await _calls(target, "100", latency_calls)
         await asyncio.sleep(0.5)
-        service = timeline.latencies()
+        service, service_late = timeline.latencies(), timeline.late
 
         for n in ramp:
             lv = await _level(svc, timeline, db, target, n, pid)
             levels.append(lv)
             print(f"  ivr load {n:>3} callers: ok={lv['ok']} failures={lv['failures']} "
                   f"sipp_exit={lv['sipp_exit']} key->prompt p50/p95={lv['key_to_prompt_p50']}/"
-                  f"{lv['key_to_prompt_p95']} ms db write p50/p95={lv['db_write_p50']}/"
+                  f"{lv['key_to_prompt_p95']} ms (n={lv['key_to_prompt_n']} late={lv['keys_late']}; "
+                  f"Asterisk key->reply {lv['key_to_reply_p50']}/{lv['key_to_reply_p95']}, service "
+                  f"reply->prompt {lv['reply_to_prompt_p50']}/{lv['reply_to_prompt_p95']}) db write p50/p95={lv['db_write_p50']}/"
                   f"{lv['db_write_p95']} ms (n={lv['db_write_n']} lost={lv['db_write_lost']} "
                   f"retried={lv['db_write_retries']} {lv['db_write_failures'] or ''} "
                   f"txns={lv['db_transactions']} txn p95/max={lv['db_transaction_p95']}/"
@@ -375,10 +447,6 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
             if lv["failures"] or lv["sipp_exit"]:
                 break
             await asyncio.sleep(1)
-    finally:
-        await registry.stop()
-        await svc.stop()
-        shutil.rmtree(var, ignore_errors=True)
 
     def measure(name: str, values: list[float], unit: str = "ms", **extra: Any) -> dict[str, Any]:
         return {"name": name, "unit": unit, "n": len(values),
@@ -391,8 +459,8 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
     best = clean[-1] if clean else None
     first_bad = next((lv for lv in levels if lv not in clean), None)
     return [
-        measure("ivr.key_to_prompt.native", native),
-        measure("ivr.key_to_prompt.service", service,
+        measure("ivr.key_to_prompt.native", native, keys_late=native_late),
+        measure("ivr.key_to_prompt.service", service, keys_late=service_late,
                 ratio=round(s_med / n_med, 2) if n_med else None,
                 ratio_p95=round(s95 / n95, 2) if n95 else None),
         {"name": "ivr.load.max_callers_zero_failures", "unit": "calls", "n": len(levels),
@@ -400,9 +468,12 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
          "target": callers, "target_met": bool(best and best["callers"] >= callers),
          "ramp": [f"{lv['callers']}:{lv['failures']}" for lv in levels],
          "first_failing": first_bad["callers"] if first_bad else None},
-        {"name": "ivr.load.key_to_prompt_at_max", "unit": "ms", "n": best["callers"] * MENUS if best else 0,
+        {"name": "ivr.load.key_to_prompt_at_max", "unit": "ms", "n": best["key_to_prompt_n"] if best else 0,
          "p50": best["key_to_prompt_p50"] if best else None,
-         "p95": best["key_to_prompt_p95"] if best else None},
+         "p95": best["key_to_prompt_p95"] if best else None,
+         "keys_late": best["keys_late"] if best else None,
+         **{k: best[k] if best else None for k in ("key_to_reply_p50", "key_to_reply_p95",
+                                                   "reply_to_prompt_p50", "reply_to_prompt_p95")}},
         {"name": "ivr.load.service_cpu_at_max", "unit": "% of one core", "n": 1,
          "p50": best["cpu"] if best else None, "p95": best["cpu"] if best else None,
          "asterisk_cpu": best["asterisk_cpu"] if best else None,
@@ -420,23 +491,11 @@ async def run(settings: Any, asterisk: AsteriskInstance, callers: int = 200,
     ]
 
 
-async def run_standalone(callers: int, latency_calls: int) -> list[dict[str, Any]]:
+async def run_standalone(callers: int, latency_calls: int,
+                         ramp: tuple[int, ...] | None = None) -> list[dict[str, Any]]:
     """Without `tests.bench`: an Asterisk of our own on the slot's ports."""
-    var = Path(tempfile.mkdtemp(prefix="hotline-bench-var-"))
-    settings = make_settings(var)
-    provision_root(settings.asterisk.root, settings.asterisk.cache)
-    await prepare_database(settings)
-    secret = settings.asterisk.ami_secret.get_secret_value()  # type: ignore[union-attr]
-    probe = Service(settings, secret=secret)
-    inst = AsteriskInstance(settings)
-    inst.write_config(await probe.operators(), secret, probe.agi_secret)
-    await probe.engine.dispose()
-    await asyncio.to_thread(inst.start)
-    try:
-        return await run(settings, inst, callers, latency_calls=latency_calls)
-    finally:
-        await asyncio.to_thread(inst.stop)
-        shutil.rmtree(var, ignore_errors=True)
+    async with own_asterisk("hotline-bench-var-") as (settings, inst):
+        return await run(settings, inst, callers, ramp=ramp, latency_calls=latency_calls)
 
 
 def _first_prompt(flow: Any) -> Any:
@@ -451,9 +510,12 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--callers", type=int, default=200)
     ap.add_argument("--latency-calls", type=int, default=4)
+    ap.add_argument("--ramp", default="", help="load levels to run, e.g. 150 or 100,150 "
+                    "(default: 50, 100, ... up to callers + 50)")
     a = ap.parse_args()
     setup_logging("warning")
     t0 = time.monotonic()
-    for m in asyncio.run(run_standalone(a.callers, a.latency_calls)):
+    levels = tuple(int(n) for n in a.ramp.split(",") if n.strip()) or None
+    for m in asyncio.run(run_standalone(a.callers, a.latency_calls, levels)):
         print(m)
     print(f"took {time.monotonic() - t0:.0f}s")

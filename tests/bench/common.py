@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
+import shutil
 import statistics
 import tempfile
 import time
@@ -12,6 +14,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+BENCH_AMI_USER = "hotline-bench"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -110,3 +114,60 @@ async def own_asterisk(prefix: str) -> AsyncIterator[tuple[Any, Any]]:
         yield settings, inst
     finally:
         await asyncio.to_thread(inst.stop)
+        shutil.rmtree(settings.var_dir, ignore_errors=True)
+
+
+async def hang_up(asterisk: Any, channel: str) -> None:
+    """Hang a channel up over the control socket (`channel request hangup`), as tests do: the
+    service's AMI user may not send Hangup (its write classes are hotline.pbx.asterisk.AMI_WRITE)."""
+    from hotline.pbx.ami import validate_channel
+    from hotline.pbx.console import run_command
+
+    await run_command(asterisk.control_socket, f"channel request hangup {validate_channel(channel)}")
+
+
+@contextlib.asynccontextmanager
+async def bench_ami(settings: Any, asterisk: Any, read: Sequence[str],
+                    timestamps: bool = False) -> AsyncIterator[Any]:
+    """An AMI login of the bench's own with the read classes it measures from (e.g. `dtmf`
+    for DTMFEnd, `dialplan` for Newexten), which the service's user does not have
+    (hotline.pbx.asterisk.AMI_READ). The user is appended to this bench Asterisk's
+    manager.conf only (never the templates), with a fresh secret and loopback only, and
+    removed again on the way out; its write class is the service's (`reporting`: the client
+    asks CoreSettings after login), so it can read more but do nothing more. With
+    `timestamps`, Asterisk stamps every event with the wall-clock time it sent it
+    (`timestampevents`, a [general] option: the service's events carry it too while the bench
+    runs), so a bench can time events without their delivery into a busy process.
+    Yields a connected hotline.pbx.ami.AmiClient."""
+    from hotline.pbx.ami import AmiClient
+    from hotline.pbx.console import run_command
+
+    for cls in read:
+        if not cls.isalpha():
+            raise ValueError(f"not an AMI class: {cls!r}")
+    conf = asterisk.dir / "etc" / "manager.conf"
+    original = conf.read_text()
+    secret = secrets.token_hex(16)
+    section = (f"\n; bench only (tests/bench/common.bench_ami), removed when the bench ends\n"
+               f"[{BENCH_AMI_USER}]\nsecret = {secret}\ndeny = 0.0.0.0/0.0.0.0\n"
+               f"permit = 127.0.0.1/255.255.255.255\nread = {','.join(read)}\nwrite = reporting\n")
+    text = original + section
+    if timestamps:
+        if "[general]\n" not in text:
+            raise ValueError(f"{conf} has no [general] section")
+        text = text.replace("[general]\n", "[general]\ntimestampevents = yes\n", 1)
+    conf.write_text(text)  # in place: the file keeps its mode and group
+    client = None
+    try:
+        await run_command(asterisk.control_socket, "manager reload")
+        a = settings.asterisk
+        client = AmiClient(a.host, a.ami_port, BENCH_AMI_USER, secret)
+        await client.start()
+        await client.wait_connected(10)
+        yield client
+    finally:
+        if client is not None:
+            await client.stop()
+        conf.write_text(original)
+        with contextlib.suppress(Exception):
+            await run_command(asterisk.control_socket, "manager reload")

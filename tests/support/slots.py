@@ -12,8 +12,17 @@ from __future__ import annotations
 import os
 import re
 
+# a slot's ports are 15000 + 1000 * slot ... + 999 (tests/e2e/conftest.py): 49 is the last
+# that stays below 65536
+MAX_SLOT = 49
+
 
 def e2e_slot() -> int:
     base = int(os.environ.get("HOTLINE_E2E_SLOT", "0"))
     m = re.fullmatch(r"gw(\d+)", os.environ.get("PYTEST_XDIST_WORKER", ""))
-    return base + (int(m.group(1)) if m else 0)
+    slot = base + (int(m.group(1)) if m else 0)
+    if not 0 <= slot <= MAX_SLOT:
+        raise ValueError(f"e2e slot {slot} (HOTLINE_E2E_SLOT={base}"
+                         f"{', worker ' + m.group(0) if m else ''}) is outside 0-{MAX_SLOT}: "
+                         f"its ports would be {15000 + 1000 * slot}-{15999 + 1000 * slot}")
+    return slot
