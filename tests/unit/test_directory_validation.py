@@ -347,7 +347,8 @@ def _render(template: str, operators: list[Operator]) -> str:
     env = Environment(loader=FileSystemLoader(str(PROJECT_ROOT / "asterisk" / "templates")),
                       undefined=StrictUndefined, keep_trailing_newline=True)  # fmt: skip
     return env.get_template(template).render(operators=operators, sip_port=5060, test_caller=True,
-                                             pool_queue="operators-pool")  # fmt: skip
+                                             pool_queue="operators-pool", sip_host="127.0.0.1",
+                                             sip_proxy=None, sip_proxy_host="")  # fmt: skip
 
 
 def _conf_lines(text: str) -> list[str]:
