@@ -412,10 +412,23 @@ class CallbackDesk:
         await self._update(leg.id, state="dialling_caller", placed_at=placed,
                            answered_by_id=op.id if op else None)
         status, talk_ms = "CHANUNAVAIL", None
+        answered: list[datetime] = []  # when AMI saw the caller answer
+        ami = self._ami()
+        unsub = None
+        if ami is not None:
+            from hotline.pbx.ami import DialEnd
+
+            def dial_end(ev: Any) -> None:
+                if ev.uniqueid == chan.uniqueid and ev.dial_status.upper() == "ANSWER" and not answered:
+                    answered.append(self.clock())
+                    self._spawn_update(leg.id, state="answered", answered_at=answered[0])
+
+            unsub = ami.subscribe(DialEnd, dial_end)
         try:
             if number is None:
                 raise ValueError("not a number the service dials")
-            await chan.exec("Dial", f"PJSIP/{number}@{CALLERS_ENDPOINT},{int(ring)}")
+            # g: back here when the caller hangs up, to read how it went
+            await chan.exec("Dial", f"PJSIP/{number}@{CALLERS_ENDPOINT},{int(ring)},g")
             status = ((await chan.get_variable("DIALSTATUS")) or "").strip().upper() or "CANCEL"
             talk = await chan.get_variable("ANSWEREDTIME_MS")
             talk_ms = float(talk) if talk and talk.replace(".", "", 1).isdigit() else None
@@ -423,9 +436,15 @@ class CallbackDesk:
             status = "CANCEL"  # the operator hung up first (the caller leg ends with them)
         except ValueError:
             status = "INVALIDARGS"
+        finally:
+            if unsub is not None:
+                unsub()
         ended = self.clock()
+        if status == "CANCEL" and answered:
+            status = "ANSWER"  # the operator hung up first, after the conversation
         if status == "ANSWER":
-            answered_at = ended - timedelta(milliseconds=talk_ms or 0)
+            # AMI's moment of the answer; without AMI, the end less the talk time
+            answered_at = answered[0] if answered else ended - timedelta(milliseconds=talk_ms or 0)
             await self._update(leg.id, state="answered", answered_at=answered_at, closed_at=ended,
                                attempts=CallbackRow.attempts + 1, next_attempt_at=None)
             log.info("callback.answered", callback=leg.id, operator=leg.answered_extension,
