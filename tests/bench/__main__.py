@@ -28,7 +28,7 @@ from hotline.pbx.asterisk import AsteriskInstance, provision_root  # noqa: E402
 from tests.e2e.conftest import make_settings  # noqa: E402
 
 RESULTS = PROJECT_ROOT / "var" / "bench" / "results.json"
-BENCHES = ["bench_fastagi", "bench_ivr", "bench_routing", "bench_operator_key", "bench_bot",
+BENCHES = ["bench_fastagi", "bench_ivr", "bench_routing", "bench_operator_key", "bench_callbacks", "bench_bot",
            "bench_speech"]
 
 
