@@ -71,6 +71,7 @@ CALLERS_ENDPOINT = "hotline-callers"
 MAX_LEGS = 50  # callbacks in the queue or on the phone at once
 LEG_ARRIVAL_S = 15.0  # the operator leg's FastAGI session comes within this after originate
 ACTIVE_STATES = ("ringing_operator", "dialling_caller")
+LOST_RETRY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -258,9 +259,12 @@ class CallbackDesk:
             lost = (not leg.operator_arrived.is_set() and now - leg.started > LEG_ARRIVAL_S) or (
                 not leg.caller_arrived and leg.operator_done_at is not None
                 and now - leg.operator_done_at > LEG_ARRIVAL_S)
-            if lost:
-                log.warning("callback.leg_lost", callback=rid)
+            if lost:  # Asterisk did not start it (or the caller half never came): later
+                log.warning("callback.leg_lost", callback=rid, retry_in_s=LOST_RETRY_S)
                 self.legs.pop(rid, None)
+                task = asyncio.create_task(self._retry_lost(rid), name=f"callback-lost-{rid}")
+                self._pending_updates.add(task)
+                task.add_done_callback(self._pending_updates.discard)
 
     # ---- the two FastAGI sessions
 
@@ -447,6 +451,9 @@ class CallbackDesk:
             answered_at = answered[0] if answered else ended - timedelta(milliseconds=talk_ms or 0)
             await self._update(leg.id, state="answered", answered_at=answered_at, closed_at=ended,
                                attempts=CallbackRow.attempts + 1, next_attempt_at=None)
+            await self._call_event(leg.id, ended, "callback.answered", {
+                "operator_id": op.id if op else None, "placed_at": placed.isoformat(),
+                "answered_at": answered_at.isoformat(), "kind": leg.kind})
             log.info("callback.answered", callback=leg.id, operator=leg.answered_extension,
                      talk_ms=talk_ms)
         else:
@@ -471,10 +478,8 @@ class CallbackDesk:
         log.info("callback.caller_missed", callback=leg.id, dialstatus=status, state=res.state,
                  attempts=res.attempts, next_attempt_at=res.next_attempt_at)
         if res.state == "failed":
-            async with self.sm() as s, s.begin():
-                s.add(CallEventRow(call_id=row.call_id, at=now, kind="callback.failed",
-                                   data={"callback": leg.id, "attempts": res.attempts,
-                                         "kind": leg.kind}))
+            await self._call_event(leg.id, now, "callback.failed",
+                                   {"attempts": res.attempts, "kind": leg.kind, "reason": res.reason})
 
     async def _back_to_pending(self, leg: Leg, why: str) -> None:
         async with self.sm() as s:
@@ -496,6 +501,19 @@ class CallbackDesk:
             self.wake()  # the next request may go now
 
     # ---- the table
+
+    async def _retry_lost(self, rid: int) -> None:
+        async with self.sm() as s, s.begin():
+            await s.execute(update(CallbackRow).where(
+                CallbackRow.id == rid, CallbackRow.state.in_(("pending", *ACTIVE_STATES))).values(
+                state="pending", next_attempt_at=self.clock() + timedelta(seconds=LOST_RETRY_S)))
+
+    async def _call_event(self, rid: int, at: datetime, kind: str, data: dict[str, Any]) -> None:
+        """On the call the request came from: its record shows the callback."""
+        async with self.sm() as s, s.begin():
+            call_id = await s.scalar(select(CallbackRow.call_id).where(CallbackRow.id == rid))
+            if call_id is not None:
+                s.add(CallEventRow(call_id=call_id, at=at, kind=kind, data={"callback": rid, **data}))
 
     async def _update(self, rid: int, **values: Any) -> None:
         async with self.sm() as s, s.begin():

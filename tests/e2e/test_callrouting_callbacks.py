@@ -381,6 +381,12 @@ async def test_a_waiting_caller_asks_for_a_callback_keeps_her_place_and_is_calle
                 assert done.answered_by_id == await op_id(svc, "1002")
                 assert done.requested_at < done.operator_rang_at < done.placed_at < done.answered_at
                 assert done.attempts == 1 and done.closed_at is not None
+                # the call's record shows the request and the callback (time, who answered)
+                async with svc.sessionmaker() as s:
+                    events = {e.kind: e.data for e in (await s.scalars(select(CallEventRow).where(
+                        CallEventRow.call_id == done.call_id))).all()}
+                assert "callback.requested" in events
+                assert events["callback.answered"]["operator_id"] == done.answered_by_id
                 # C, who joined after B but is still on the line, was not answered first
                 assert (await call_row(svc, C)).answered_at is None  # type: ignore[union-attr]
             del busy
