@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from callrouting.tables import CallbackRow
 from hotline.app.service import Service
@@ -312,6 +312,12 @@ async def callback_service(settings: Settings, tmp: Path) -> AsyncIterator[Servi
         yield svc
     finally:
         await svc.stop()
+        # the session's database is shared: no request of this test may ring another test's phones
+        async with svc.sessionmaker() as s, s.begin():
+            await s.execute(update(CallbackRow).where(CallbackRow.state.in_(
+                ("pending", "ringing_operator", "dialling_caller"))).values(
+                state="cancelled", reason="test ended"))
+        await svc.engine.dispose()
 
 
 def ask_callback(callers: Callers, number: str) -> None:
