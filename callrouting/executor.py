@@ -408,8 +408,10 @@ class RoutingExecutor:
                 self.waiting.talk_ended(key)
                 self.waiting.leave(key)
         status = ((await self._var("QUEUESTATUS")) or "").strip().upper()
-        if status == "WITHDRAW" and offer is not None and offer.number is not None \
-                and not hung_up and not self.chan.hung_up:
+        # withdrawn for a confirmed callback (the caller may hang up at once after confirming:
+        # the request stands, the goodbye is skipped)
+        if offer is not None and offer.number is not None and (
+                status == "WITHDRAW" or hung_up or self.chan.hung_up):
             ended = self.clock()
             await self._callback_requested(offer, queue, step, ended)
             self.log.info("routing.queue_returned", step=step.index, queuestatus=status,
@@ -480,7 +482,8 @@ class RoutingExecutor:
                 requested_at=at)
         except Exception:
             self.log.exception("callback.not_stored", number_keyed=offer.number != self.caller_number)
-        if self.announcer is not None and self.announcer.callback is not None:
+        if self.announcer is not None and self.announcer.callback is not None \
+                and not self.chan.hung_up:
             try:
                 sound = await self.announcer.sound(self.announcer.callback.goodbye(offer.number))
                 await self.chan.stream_file(sound)

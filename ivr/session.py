@@ -358,6 +358,8 @@ class IvrCallFlow:
                 await self._save_ratings(ctx, effects)  # "no rating" when it was being asked
                 if state.outcome in OUTCOMES and state.outcome != "caller_hangup":
                     outcome = OUTCOMES[state.outcome]  # talked to an operator: not lost
+            elif state is not None and state.outcome == "callback":
+                outcome = OUTCOMES["callback"]  # hung up after asking for a callback: not lost
             clog.info("ivr.caller_hung_up", node=state.node if state else None)
         except Exception:
             # no HOTLINE_DONE: Asterisk's dialplan puts the caller into the operator pool

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -320,15 +321,17 @@ async def callback_service(settings: Settings, tmp: Path) -> AsyncIterator[Servi
         await svc.engine.dispose()
 
 
-def ask_callback(callers: Callers, number: str) -> None:
+def ask_callback(callers: Callers, number: str, hang_up: bool = False) -> None:
     """A caller who waits, presses 1 (the offer), hears the number, presses 1 (confirm), then
-    stays on the line until Asterisk hangs up after the goodbye."""
-    from hotline.pbx.sipp import Dtmf, Pause, place_call
+    stays on the line until Asterisk hangs up after the goodbye (or hangs up at once)."""
+    from hotline.pbx.sipp import Dtmf, HangUp, Pause, place_call
 
+    steps: list[Any] = [Pause(5000), Dtmf("1"), Pause(6000), Dtmf("1")]
+    if hang_up:
+        steps += [Pause(200), HangUp()]
     callers.tasks[number] = asyncio.create_task(place_call(
         target=f"127.0.0.1:{callers.svc.settings.asterisk.sip_port}", caller_id=number,
-        steps=[Pause(5000), Dtmf("1"), Pause(6000), Dtmf("1")], wait_for_bye_ms=40000,
-        timeout=90))
+        steps=steps, wait_for_bye_ms=40000, timeout=90))
 
 
 async def callback_of(svc: Service, number: str, timeout: float = 40) -> CallbackRow:
@@ -409,8 +412,9 @@ async def test_a_callback_the_caller_does_not_answer_is_retried_then_failed(
         try:
             callers.call(D)
             assert await answered_by(svc, D) == await op_id(svc, "1001")
-            ask_callback(callers, E)
+            ask_callback(callers, E, hang_up=True)  # confirms and hangs up at once
             cb = await callback_of(svc, E)
+            await until(lambda: _outcome(svc, E, "callback_requested"))
             async with sipp_operator(svc, "1002", calls=2):
                 await until(lambda: _state(svc, cb, "failed"), timeout=90)
             failed = await reload(svc, cb)

@@ -15,6 +15,7 @@ from callrouting.executor import RoutingExecutor
 from callrouting.model import Directory
 from callrouting.policy import Outcome, RingPlan, RingStep, StepKind
 from callrouting.waitroom import WaitingRoom
+from hotline.pbx.agi import AgiHangup
 from hotline.pbx.ami import DTMFEnd, QueueCallerJoin
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -38,7 +39,8 @@ class FakeAmi:
 class QueueChan:
     """Queue() waits until the caller is withdrawn (then QUEUESTATUS=WITHDRAW)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hang_up: bool = False) -> None:
+        self.hang_up = hang_up  # the caller hangs up as soon as they confirmed
         self.vars: dict[str, str] = {}
         self.sent: list[tuple[str, ...]] = []
         self.hung_up = False
@@ -55,6 +57,9 @@ class QueueChan:
     async def exec(self, app: str, args: str = "", timeout: float | None = None) -> None:
         self.sent.append(("EXEC", app, args))
         await self.withdrawn.wait()
+        if self.hang_up:
+            self.hung_up = True
+            raise AgiHangup("caller hung up")
         self.vars["QUEUESTATUS"] = "WITHDRAW"
 
     async def stream_file(self, name: str, escape: str = "") -> None:
@@ -90,8 +95,9 @@ class Intake:
         return 1
 
 
-async def run_offer(keys: list[str], caller_number: str | None = "+79161234567"):  # type: ignore[no-untyped-def]
-    chan, ami, whisper = QueueChan(), FakeAmi(), Whisper()
+async def run_offer(keys: list[str], caller_number: str | None = "+79161234567",  # type: ignore[no-untyped-def]
+                    hang_up: bool = False):
+    chan, ami, whisper = QueueChan(hang_up), FakeAmi(), Whisper()
     intake = Intake(chan)
     calls = []
 
@@ -152,3 +158,11 @@ async def test_the_operator_key_keeps_the_caller_waiting_in_the_queue() -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_caller_who_hangs_up_right_after_confirming_keeps_the_request() -> None:
+    task, chan, _whisper, intake = await run_offer(["1", "1"], hang_up=True)
+    result = await asyncio.wait_for(task, 5)
+    assert [r["number"] for r in intake.requests] == ["+79161234567"]
+    assert not any(s[0] == "STREAM" for s in chan.sent)  # nobody left to hear the goodbye
+    assert [a.outcome for a in result.attempts] == [Outcome.CALLBACK]
