@@ -78,6 +78,11 @@ ACCESS: dict[tuple[str, str], tuple[Role, ...]] = {
     ("GET", "/api/wallboard"): (Q, A),
     ("GET", "/api/wallboard/queue"): (Q, A),
     ("GET", "/api/wallboard/abandoned"): (Q, A),
+    # callbacks (docs/decisions/0008): the list, and click-to-call from the wallboard's
+    # abandoned calls and failed callbacks, which rings the requester's own phone (a user
+    # linked to an operator extension; team leads use the QA page)
+    ("GET", "/api/callbacks"): (Q, A),
+    ("POST", "/api/callbacks/click-to-call"): (Q, A),
     ("GET", "/api/me/screenpop"): (OP,),
     ("GET", "/api/admin/teams"): (A,),
     ("POST", "/api/admin/teams"): (A,),

@@ -17,7 +17,9 @@ class Transfer:
 
 @dataclass(frozen=True)
 class TransferResult:
-    outcome: Literal["answered", "failed"]
+    # callback: the caller asked to be called back while waiting (a callbacks row keeps
+    # their place); they heard the goodbye and the call ends
+    outcome: Literal["answered", "failed", "callback"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class WaitAnnouncer:
     sound: Callable[[str], Awaitable[str]]
     language: str = "en"
     music: str | None = None  # music-on-hold class while waiting (None: Asterisk's default)
+    callback: CallbackOffer | None = None  # the dialplan's `queue.callback`
 
 
 @dataclass(frozen=True)
@@ -69,3 +72,17 @@ class WaitingCaller:
     priority: int = 0
     vip: bool = False
     call_id: int | None = None  # None while the call's row is still on its way to the database
+
+
+@dataclass(frozen=True)
+class CallbackOffer:
+    """A callback instead of waiting, as the front end words it (the dialplan's
+    `queue.callback`): `key` while waiting asks for it, `confirm(number)` reads the number
+    back, `key` again (or another number and #) confirms, `goodbye(number)` ends the call;
+    `operator_key` or no key within `timeout` s returns the caller to waiting."""
+
+    key: str
+    confirm: Callable[[str], str]
+    goodbye: Callable[[str], str]
+    timeout: float = 10.0
+    operator_key: str = "0"

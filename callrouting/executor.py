@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from callrouting.callback_offer import CallbackIntake, QueueOffer
 from callrouting.events import WaitAnnouncer
 from callrouting.model import Directory, Operator, Presence
 from callrouting.policy import (
@@ -224,6 +225,10 @@ class RoutingExecutor:
         vip: bool = False,
         pool_rule: str | None = None,
         overflow_extensions: frozenset[str] = frozenset(),
+        callbacks: CallbackIntake | None = None,
+        caller_number: str | None = None,
+        queue_position: int | None = None,
+        on_answered: Callable[[str, datetime], Any] | None = None,
     ):
         for opts in (dial_options, queue_options):
             if not _OPTIONS.fullmatch(opts):
@@ -248,6 +253,12 @@ class RoutingExecutor:
         # call, and when the caller joined in the step in progress (None: not waiting there)
         self._queued_ms = 0
         self._queue_since: datetime | None = None
+        # the callback offer while waiting (the announcer's `callback`, docs/decisions/0008):
+        # requests go to `callbacks`; `caller_number` is read back to the caller
+        self.callbacks, self.caller_number = callbacks, caller_number
+        self.queue_position = queue_position  # Queue()'s `position`: a callback keeps its place
+        self.on_answered = on_answered  # AMI saw the answer (a callback's operator leg)
+        self._queue_joined_at: datetime | None = None  # the first pool step's start
 
     # ---- the loop
 
@@ -373,28 +384,46 @@ class RoutingExecutor:
             await self.chan.set_variable("QUEUE_MAX_PENALTY", "1")
         await self._before_step(step)
         started = self.clock()
+        if self._queue_joined_at is None:
+            self._queue_joined_at = started
         attempt = self._spawn_attempt(step, started)
         timing.sent_at = time.monotonic()
         self.log.info("routing.queue", step=step.index, queue=queue, priority=step.priority,
-                      max_wait=step.timeout, rule=rule or None)
+                      max_wait=step.timeout, rule=rule or None, position=self.queue_position)
         wait = "" if step.timeout is None else str(int(step.timeout))
         hung_up = False
         key = self.chan.uniqueid
         self._joined_queue(started)
-        announcing = self._start_waiting(queue, step)
+        offer = self._start_offer(queue)
+        announcing = self._start_waiting(queue, step, offer)
         try:
             tail = f",,,{rule}" if rule else ""  # args 6-8: AGI, gosub, rule
+            if self.queue_position is not None:  # arg 9: position
+                tail = f",,,{rule},{int(self.queue_position)}"
             await self.chan.exec("Queue", f"{queue},{self.queue_options},,,{wait}{tail}")
         except AgiHangup:
             hung_up = True
         finally:
-            if announcing is not None:
-                announcing.cancel()
-                await asyncio.gather(announcing, return_exceptions=True)
+            for task in (announcing, offer.task if offer is not None else None):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            if offer is not None:
+                offer.close()
             if self.waiting is not None:
                 self.waiting.talk_ended(key)
                 self.waiting.leave(key)
         status = ((await self._var("QUEUESTATUS")) or "").strip().upper()
+        # withdrawn for a confirmed callback (the caller may hang up at once after confirming:
+        # the request stands, the goodbye is skipped)
+        if offer is not None and offer.number is not None and (
+                status == "WITHDRAW" or hung_up or self.chan.hung_up):
+            ended = self.clock()
+            self._left_queue(ended)  # the wait ends here: the callback keeps the place
+            await self._callback_requested(offer, queue, step, ended)
+            self.log.info("routing.queue_returned", step=step.index, queuestatus=status,
+                          callback_number_keyed=offer.number != self.caller_number)
+            return await self._finish(step, attempt, Outcome.CALLBACK, None, started, ended)
         member = (await self._var("MEMBERINTERFACE")) or ""
         talk_ms = _number(await self._var("ANSWEREDTIME_MS"))
         ended = self.clock()
@@ -453,7 +482,44 @@ class RoutingExecutor:
         if self.store is not None and self.call_id is not None:
             self.store.queue_waited(self.call_id, self._queued_ms)
 
-    def _start_waiting(self, queue: str, step: RingStep) -> asyncio.Task[None] | None:
+    def _start_offer(self, queue: str) -> QueueOffer | None:
+        """The callback offer beside Queue(): the caller's keys over AMI, the prompts whispered."""
+        announcer = self.announcer
+        channel = self.chan.env.get("agi_channel") or ""
+        if (announcer is None or announcer.callback is None or self.callbacks is None
+                or self.ami is None or self.waiting is None or self.waiting.whisper is None
+                or not channel):
+            return None
+        offer = QueueOffer(self.ami, self.chan.uniqueid, channel, queue, announcer.callback,
+                           announcer.sound, self.waiting.whisper, self.callbacks,
+                           self.caller_number)
+        offer.task = asyncio.create_task(offer.run(), name=f"callback-offer-{self.chan.uniqueid}")
+        return offer
+
+    async def _callback_requested(self, offer: QueueOffer, queue: str, step: RingStep,
+                                  at: datetime) -> None:
+        """Out of Queue() by QueueWithdrawCaller: store the request (with the caller's place),
+        then the goodbye."""
+        assert self.callbacks is not None and offer.number is not None
+        try:
+            await self.callbacks.requested(
+                call_id=self.call_id, number=offer.number, queue=queue,
+                priority=int(step.priority), joined_at=self._queue_joined_at or at,
+                requested_at=at)
+        except Exception:
+            self.log.exception("callback.not_stored", number_keyed=offer.number != self.caller_number)
+        if self.announcer is not None and self.announcer.callback is not None \
+                and not self.chan.hung_up:
+            try:
+                sound = await self.announcer.sound(self.announcer.callback.goodbye(offer.number))
+                await self.chan.stream_file(sound)
+            except AgiHangup:
+                pass
+            except Exception:
+                self.log.exception("callback.goodbye_failed")
+
+    def _start_waiting(self, queue: str, step: RingStep,
+                       offer: QueueOffer | None = None) -> asyncio.Task[None] | None:
         """Register the caller in the waiting room; start its announcements if it has any."""
         if self.waiting is None:
             return None
@@ -472,7 +538,8 @@ class RoutingExecutor:
             self.waiting.announce(channel, self.chan.uniqueid, self.call_id,
                                   self.announcer, self.events.answered_event, vip=self.vip,
                                   joined=self.events.joined_event,
-                                  ringing=lambda: events.ringing > 0),
+                                  ringing=lambda: events.ringing > 0 or (
+                                      offer is not None and offer.dialog.active)),
             name=f"queue-announce-{self.chan.uniqueid}",
         )
 
@@ -522,6 +589,8 @@ class RoutingExecutor:
             self.waiting.answered(self.chan.uniqueid)
         self._store_answer(op.id if op else None, at)
         self._left_queue(at)  # no-op unless a queue step waits: its wait ends with the answer
+        if self.on_answered is not None:
+            self.on_answered(extension, at)
 
     def _store_answer(self, operator_id: int | None, at: datetime) -> None:
         if self.store is not None and self.call_id is not None and not self._answer_stored:

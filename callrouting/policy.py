@@ -59,6 +59,7 @@ class Outcome(enum.StrEnum):
     BUSY = "busy"
     UNAVAILABLE = "unavailable"  # CHANUNAVAIL / CONGESTION: phone not reachable
     CALLER_HUNG_UP = "caller_hung_up"
+    CALLBACK = "callback"  # the caller left the queue to be called back (a callbacks row)
 
     @classmethod
     def from_dialstatus(cls, status: str) -> Outcome:
@@ -233,7 +234,8 @@ def next_step(
     queue step that was not answered the same queue step comes again: the caller goes
     back into the queue, never hung up on.
     """
-    if any(a.outcome in (Outcome.ANSWERED, Outcome.CALLER_HUNG_UP) for a in attempts):
+    if any(a.outcome in (Outcome.ANSWERED, Outcome.CALLER_HUNG_UP, Outcome.CALLBACK)
+           for a in attempts):
         return None
     if attempts:
         last = plan.steps[attempts[-1].step_index]

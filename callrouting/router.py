@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callrouting.callback_offer import CallbackIntake
 from callrouting.events import WaitAnnouncer
 from callrouting.executor import RoutingExecutor, RoutingResult, presence_by_operator
 from callrouting.policy import CallContext, plan_call
@@ -105,6 +106,9 @@ class CallRouter:
         self.waiting = waiting or WaitingRoom(events=CallStore(sessionmaker, writes).event)
         self.pool_rule: str | None = None
         self.overflow_extensions: frozenset[str] = frozenset()
+        # where a waiting caller's callback request goes (callrouting.callback_desk, set by
+        # the service); None: the dialplan's callback offer is not made
+        self.callbacks: CallbackIntake | None = None
         self.config = config
         self._presence = presence
         self._ami = ami
@@ -137,6 +141,8 @@ class CallRouter:
         request = RouteRequest(call_id, number, context,
                                announcer if isinstance(announcer, WaitAnnouncer) else None)
         result = await self.route(chan, request)
+        if any(str(a.outcome) == "callback" for a in result.attempts):
+            return TransferResult("callback")
         return TransferResult(result.outcome)
 
     async def route(self, chan: AgiChannel, request: RouteRequest) -> RoutingResult:
@@ -169,6 +175,7 @@ class CallRouter:
             metrics=self.metrics,
             waiting=self.waiting, announcer=request.announcer, vip=bool(caller and caller.vip),
             pool_rule=self.pool_rule, overflow_extensions=self.overflow_extensions,
+            callbacks=self.callbacks, caller_number=store.normalize(request.caller_number),
         )
         result = await executor.run()
         if result.timings:

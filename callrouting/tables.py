@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.db.base import Base
 
-ATTEMPT_OUTCOMES = ("answered", "no_answer", "busy", "unavailable", "failed", "caller_hung_up",
+ATTEMPT_OUTCOMES = ("answered", "no_answer", "busy", "unavailable", "failed", "caller_hung_up", "callback",
                     "ended_unknown")  # the last: closed by reconciliation with no CDR of it
 REVIEW_STATUSES = ("open", "in_review", "done")
 # a callback request: waiting for its turn (and business hours) -> the operator's phone rings ->

@@ -99,6 +99,12 @@ class WaitingRoom:
         return [e.waiting for e in self._entries.values()
                 if e.queue == queue and e.answered is None]
 
+    def waiting_since(self, queue: str) -> list[tuple[str, int, float]]:
+        """(key, priority, time.monotonic() of joining) of the callers waiting in `queue` and
+        not answered yet: where a callback request joins (callrouting.callback_desk)."""
+        return [(key, e.waiting.priority, e.joined) for key, e in self._entries.items()
+                if e.queue == queue and e.answered is None]
+
     def waiting_count(self, queue: str) -> int:
         return len(self._waiting(queue))
 

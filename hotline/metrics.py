@@ -28,8 +28,9 @@ from prometheus_client.exposition import choose_encoder
 __all__ = ["Gauge", "Metrics", "Waiting", "agi_command_name"]
 
 # The call outcomes `ivr.session` stores (its OUTCOMES values, and "failed" for a broken session)
-CALL_OUTCOMES = ("completed", "transferred", "transfer_failed", "caller_hung_up", "failed")
-ROUTING_OUTCOMES = ("answered", "failed")
+CALL_OUTCOMES = ("completed", "transferred", "transfer_failed", "caller_hung_up", "callback_requested",
+                 "failed")
+ROUTING_OUTCOMES = ("answered", "failed", "callback")
 BOT_OUTCOMES = ("done", "operator", "hangup", "failed")
 WAIT_STAGES = ("ring", "queue")  # the caller's operators are rung / the caller is in the pool
 # the kinds of write on the one write path (hotline.db.writes.WriteQueue: `what`, first word)

@@ -27,6 +27,7 @@ from hotline.problems import (
 )
 from hotline.yamlsrc import parse_yaml, read_text
 from ivr.model import (
+    CALLBACK_TEXT_VARIABLES,
     INPUT_NODES,
     KEYED_NODES,
     QUEUE_TEXT_VARIABLES,
@@ -544,12 +545,22 @@ def _prompts(
                         problems.append(
                             Problem(marks.at(path), f"unknown variable {{{name}}}", path)
                         )
+    queue_texts: list[tuple[PathKey, Any, tuple[frozenset[str], frozenset[str]]]] = []
     if settings.queue is not None:
-        for field, (allowed_vars, required) in QUEUE_TEXT_VARIABLES.items():
-            value = getattr(settings.queue, field)
+        queue_texts += [(("queue", f), getattr(settings.queue, f), v)
+                        for f, v in QUEUE_TEXT_VARIABLES.items()]
+        if settings.queue.callback is not None:
+            cb = settings.queue.callback
+            queue_texts += [(("queue", "callback", f), getattr(cb, f), v)
+                            for f, v in CALLBACK_TEXT_VARIABLES.items()]
+            if cb.key == settings.operator_key:
+                kpath: PathKey = ("queue", "callback", "key")
+                problems.append(Problem(marks.at(kpath), "the callback key is the operator key",
+                                        kpath))
+    if queue_texts:
+        for qpath, value, (allowed_vars, required) in queue_texts:
             if value is None:
                 continue
-            qpath: PathKey = ("queue", field)
             check_text(qpath, "say", value, set(allowed_vars))
             texts = value.items() if isinstance(value, dict) else [(None, value)]
             for lang, text in texts:

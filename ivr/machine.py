@@ -630,6 +630,10 @@ class _Run:
                 else:
                     self.effects.append(Hangup("transferred"))
                     self.finish("transferred")
+            elif event.outcome == "callback":  # the caller heard the goodbye in the queue
+                self.record("(callback requested)")
+                self.effects.append(Hangup("callback"))
+                self.finish("callback")
             elif node.on_failure:
                 self.enter(node.on_failure, via="transfer_failed")
             else:

@@ -496,6 +496,27 @@ class QueueOverflow(Strict):
         return self
 
 
+class QueueCallback(Strict):
+    """A callback instead of waiting: the caller presses `key` while in the queue, hears
+    `confirm` ({number}: their caller ID, digit by digit), presses `key` again or keys another
+    number and #, hears `goodbye` and is called back when their turn comes; the operator key
+    (or no key within `timeout`) returns them to waiting.  The caller keeps their place until
+    they confirm, and the request keeps it afterwards (docs/decisions/0008)."""
+
+    key: Key = "1"
+    offer: Text = Field(description="said after each announcement, e.g. 'Press 1 to be called "
+                        "back, keeping your place.'")
+    confirm: Text = Field(description="must use {number}: 'We will call you back on {number}. "
+                          "Press 1 to confirm, or key another number followed by #.'")
+    goodbye: Text = Field(description="may use {number}; heard before the call ends")
+    timeout: int = Field(10, ge=3, le=60, description="seconds for a key after `confirm`")
+    attempts: int = Field(3, ge=1, le=10, description="times the caller's phone is rung")
+    retry_after: int = Field(120, ge=10, le=3600, description="seconds between those tries")
+    ring_caller: int = Field(30, ge=5, le=120, description="seconds the caller's phone rings")
+    business_hours_only: bool = Field(
+        True, description="outside `business_hours` (and on holidays) callbacks wait for the opening")
+
+
 class QueueWait(Strict):
     """What a caller hears while waiting in the operator pool, and how the pool rings.
 
@@ -518,6 +539,8 @@ class QueueWait(Strict):
     overflow: QueueOverflow | None = None
     wrapup: int = Field(0, ge=0, le=600, description="seconds after each pool call before the "
                         "queue rings that operator again")
+    callback: QueueCallback | None = Field(None, description="press a key to be called back, "
+                                           "keeping your place")
 
 
 # placeholders each queue text may use, and those it must
@@ -529,6 +552,12 @@ QUEUE_TEXT_VARIABLES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "minutes": (frozenset({"minutes"}), frozenset({"minutes"})),
     "no_estimate": (frozenset(), frozenset()),
     "vip": (frozenset({"position", "waiting"}), frozenset()),
+}
+# the same for the texts of `queue.callback`
+CALLBACK_TEXT_VARIABLES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "offer": (frozenset(), frozenset()),
+    "confirm": (frozenset({"number"}), frozenset({"number"})),
+    "goodbye": (frozenset({"number"}), frozenset()),
 }
 
 

@@ -38,7 +38,7 @@ from typing import Any, Protocol, cast
 
 import structlog
 
-from callrouting.events import WaitAnnouncer
+from callrouting.events import CallbackOffer, WaitAnnouncer
 from directory.lookup import find_caller
 from hotline.clock import utcnow
 from hotline.db.calls import CallKey, CallStore
@@ -74,7 +74,7 @@ from ivr.machine import (
     TransferResult,
 )
 from ivr.model import Dialplan, Greeting, PromptItem
-from ivr.waiting import announcement
+from ivr.waiting import announcement, callback_text
 from lottery.answers import LotteryFacts
 from recordings.control import RecordingStarted, finish_recording, start_recording, stop_recording
 from recordings.ratings import store_rating
@@ -88,6 +88,7 @@ OUTCOMES = {  # machine outcome -> stored call outcome (the foundation's words)
     "transferred": "transferred",
     "transfer_failed": "transfer_failed",
     "caller_hangup": "caller_hung_up",
+    "callback": "callback_requested",  # left the queue to be called back (table callbacks)
 }
 # Queue() leaves these in QUEUESTATUS when nobody answered
 QUEUE_FAILED = {"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"}
@@ -357,6 +358,8 @@ class IvrCallFlow:
                 await self._save_ratings(ctx, effects)  # "no rating" when it was being asked
                 if state.outcome in OUTCOMES and state.outcome != "caller_hangup":
                     outcome = OUTCOMES[state.outcome]  # talked to an operator: not lost
+            elif state is not None and state.outcome == "callback":
+                outcome = OUTCOMES["callback"]  # hung up after asking for a callback: not lost
             clog.info("ivr.caller_hung_up", node=state.node if state else None)
         except Exception:
             # no HOTLINE_DONE: Asterisk's dialplan puts the caller into the operator pool
@@ -473,10 +476,18 @@ class IvrCallFlow:
         async def sound(text: str) -> str:
             return await self.prompts.target(ResolvedPrompt(text, None, language, voice))
 
+        offer = None
+        if queue.callback is not None:
+            cb = queue.callback
+            offer = CallbackOffer(
+                key=cb.key, timeout=float(cb.timeout), operator_key=dp.operator_key,
+                confirm=lambda n: callback_text(cb, "confirm", n, language, dp.default_language),
+                goodbye=lambda n: callback_text(cb, "goodbye", n, language, dp.default_language),
+            )
         return WaitAnnouncer(
             interval=float(queue.announce_every),
             text=lambda estimate: announcement(queue, estimate, language, dp.default_language),
-            sound=sound, language=language, music=queue.music,
+            sound=sound, language=language, music=queue.music, callback=offer,
         )
 
     # -- recording and rating

@@ -94,6 +94,10 @@ def queue_lines(dialplan: Dialplan, transfer: Transfer, scene: QueueScene) -> li
     if q.overflow is not None:
         who = "the team leads" if q.overflow.ring == "team_leads" else f"team {q.overflow.team}"
         lines.append(f"[queue] after {q.overflow.after} s of waiting {who} ring too")
+    if q.callback is not None:
+        cb = q.callback
+        lines.append(f"[queue] key {cb.key}: callback, {cb.attempts} tries {cb.retry_after} s apart"
+                     + (", in business hours" if cb.business_hours_only else ""))
     lines.append(f"[hears] {announcement(q, estimate, language, dialplan.default_language)}")
     return lines
 

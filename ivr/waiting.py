@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from callrouting.events import WaitEstimate
-from ivr.model import QueueWait, Text
+from ivr.model import QueueCallback, QueueWait, Text
 
 
 def pick(value: Text, language: str, default_language: str) -> str:
@@ -42,4 +42,18 @@ def announcement(queue: QueueWait, estimate: WaitEstimate, language: str,
         else:
             wording = say(queue.minutes, {"minutes": estimate.minutes})
         parts.append(say(queue.wait, {"wait": wording}))
+    if queue.callback is not None:
+        parts.append(say(queue.callback.offer, {}))
     return " ".join(p for p in parts if p)
+
+
+def spoken_number(number: str) -> str:
+    """"+79161234567" -> "7 9 1 6 1 2 3 4 5 6 7": a number read digit by digit."""
+    return " ".join(c for c in number if c.isdigit())
+
+
+def callback_text(callback: QueueCallback, field: str, number: str, language: str,
+                  default_language: str) -> str:
+    """`confirm` or `goodbye` of the dialplan's `queue.callback`, with the number read out."""
+    text = pick(getattr(callback, field), language, default_language)
+    return text.replace("{number}", spoken_number(number)).strip()

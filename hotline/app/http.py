@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backoffice.access import ACCESS, AccessFirst, AccessPolicy, check_access, install_access
 from backoffice.app import backoffice_routers
 from backoffice.auth import Authenticator
+from backoffice.callbacks import build_router as callbacks_router
 from callrouting.events import WaitingCaller
 from hotline.api_errors import ERROR_RESPONSES, install_error_handlers
 from hotline.app.bodylimit import BodyLimit
@@ -71,6 +72,7 @@ class AppServices(Protocol):
     def metrics_allow(self) -> Sequence[Network]: ...  # who may scrape /metrics
     def waiting_now(self) -> Sequence[WaitingCaller]: ...  # callers in the pool queues now
     async def directory_changed(self) -> None: ...
+    async def click_to_call(self, call_id: int, extension: str, requested_by: str) -> int: ...
 
 
 class Health(BaseModel):
@@ -149,5 +151,6 @@ def create_app(service: AppServices, limits: HttpLimits | None = None) -> FastAP
                                      lambda: service.presence.snapshot(), service.directory_changed,
                                      service.waiting_now):
         app.include_router(router)
+    app.include_router(callbacks_router(service.sessionmaker, service.click_to_call))
     policy.verify(app.routes)
     return app

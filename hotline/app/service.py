@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backoffice.auth import Authenticator, ensure_demo_users
+from callrouting.callback_desk import CallbackConfig, CallbackDesk
 from callrouting.config import load_routing_config
 from callrouting.events import WaitingCaller
 from callrouting.presence import PresenceTracker
@@ -25,7 +26,7 @@ from hotline.app.http import create_app
 from hotline.app.httpserver import HttpServer, http_config
 from hotline.app.reconcile import Reconciler, ReconcileReport, ami_live_channels
 from hotline.app.settings import Settings
-from hotline.app.wiring import build_ivr, pool_params
+from hotline.app.wiring import build_ivr, callback_config, pool_params
 from hotline.clock import utcnow
 from hotline.db import migrate
 from hotline.db.base import make_engine, make_sessionmaker
@@ -37,6 +38,7 @@ from hotline.pbx.ami import AmiClient, AmiError
 from hotline.pbx.asterisk import OVERFLOW_RULE, AsteriskError, AsteriskInstance, Operator
 from hotline.pbx.cdr import CdrLog
 from hotline.pbx.console import ConsoleError, run_command
+from hotline.pbx.originate import Originator
 from hotline.pbx.whisper import Whisperer
 from lottery.facts import DbLotteryFacts
 from recordings.retention import RetentionJob
@@ -137,9 +139,10 @@ class Service:
             sound_dirs=self.asterisk.sound_dirs, metrics=self.metrics,
         )
         self.handler = handler or self.ivr
+        self.callbacks: CallbackDesk | None = None  # needs the router: built at start
         self.agi_secret = agi_secret(settings)  # never logged
         # the dialplan guards the first answer (asterisk.agi_first_answer_timeout): lift it
-        self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self.handler,
+        self.agi = FastAgiServer(settings.service.host, settings.service.agi_port, self._serve,
                                  key=self.agi_secret, guard=True, metrics=self.metrics)
         self.token_secret = token_secret(settings)  # never logged
         self.auth = Authenticator(self.sessionmaker, self.recordings.auth, self.token_secret)
@@ -181,6 +184,23 @@ class Service:
     @property
     def metrics_allow(self) -> list[Any]:  # ip networks (hotline.app.http.AppServices)
         return list(self.settings.service.metrics_allow)
+
+    async def _serve(self, chan: AgiChannel) -> None:
+        """A FastAGI session: a callback's leg (its own dialplan contexts), else a call."""
+        if self.callbacks is not None and self.callbacks.serves(chan):
+            await self.callbacks.handle(chan)
+            return
+        await self.handler(chan)
+
+    async def click_to_call(self, call_id: int, extension: str, requested_by: str) -> int:
+        """The page's "call back": ring `extension`, then the caller of `call_id`."""
+        if self.callbacks is None:
+            raise RuntimeError("service not started")
+        return await self.callbacks.click_to_call(call_id, extension, requested_by)
+
+    def _callback_config(self) -> CallbackConfig:
+        dp = self.dialplans.active if self.dialplans.ready else None
+        return callback_config(dp)
 
     async def _transfer(self, chan: AgiChannel, transfer: Any, call_context: Any = None) -> Any:
         assert self.router is not None, "service not started"
@@ -311,6 +331,12 @@ class Service:
                                  ami=lambda: self.ami, country=s.country, metrics=self.metrics,
                                  writes=self.store.writes,  # one write path, in order
                                  waiting=waiting)
+        # callbacks and click-to-call: legs originated on the control socket (decision 0008)
+        self.callbacks = CallbackDesk(
+            self.sessionmaker, self.router, lambda: self.ami,
+            Originator(self.asterisk.control_socket), pool_queue=s.asterisk.pool_queue,
+            enabled=s.asterisk.callback_contact is not None, config=self._callback_config)
+        self.router.callbacks = self.callbacks
         # what routing and the caller lookup answer from while the database is away
         await self.router.store.load_directory()
         log.info("directory.remembered", callers=await remember_all(self.sessionmaker))
@@ -329,6 +355,7 @@ class Service:
         if self.bot is not None:
             await self.bot.start()
         await self.agi.start()
+        await self.callbacks.start()
         self.retention.start()
         self.reconciler.start(s.service.reconcile_interval)
         self._http_task = asyncio.create_task(self.http.serve(), name="http")
@@ -376,6 +403,8 @@ class Service:
         return idle
 
     async def stop(self) -> None:
+        if self.callbacks is not None:
+            await self.callbacks.stop()
         await self.agi.stop()
         await self.reconciler.stop()
         if self._http_task is not None:

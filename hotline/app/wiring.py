@@ -12,16 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callrouting.callback_desk import CallbackConfig
+from callrouting.callbacks import OpeningHours
 from callrouting.model import Directory
 from hotline.app.settings import Settings
 from hotline.clock import utcnow
 from hotline.db.calls import CallStore
 from hotline.metrics import Metrics
 from hotline.pbx.asterisk import PoolParams
-from ivr.model import QueueWait
+from ivr.model import Dialplan, QueueWait, is_holiday, opening_hours
 from ivr.registry import DialplanRegistry
 from ivr.session import BotFn, CachedPrompts, IvrCallFlow, TransferFn
 from ivr.store import DialplanVersionStore
@@ -104,3 +107,18 @@ def pool_params(queue: QueueWait | None, directory: Directory) -> PoolPlan:
         return PoolPlan(PoolParams(wrapup=queue.wrapup), problem=problem)
     penalties = {o.extension: 2 if o.extension in overflow else 1 for o in ops}
     return PoolPlan(PoolParams(queue.wrapup, penalties, queue.overflow.after), frozenset(overflow))
+
+
+def callback_config(dialplan: Dialplan | None) -> CallbackConfig:
+    """Tries, their spacing and the hours of callbacks, from the dialplan's `queue.callback`
+    and its business hours (none configured, or `business_hours_only: false`: any time)."""
+    cb = dialplan.queue.callback if dialplan is not None and dialplan.queue is not None else None
+    if dialplan is None or cb is None:
+        return CallbackConfig()
+    hours = None
+    if cb.business_hours_only and dialplan.business_hours:
+        dp = dialplan
+        hours = OpeningHours(ZoneInfo(dp.timezone), opening_hours(dp),
+                             holiday=lambda day: is_holiday(dp, day))
+    return CallbackConfig(attempts=cb.attempts, retry_after_s=float(cb.retry_after),
+                          ring_caller_s=cb.ring_caller, hours=hours)

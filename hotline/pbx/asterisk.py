@@ -127,7 +127,9 @@ SERVICE_WRITES = ("etc", "sounds")
 # a shell, ModuleLoad, DBPut) or originate (dialplan applications on demand). The pjsip reload
 # needs system or config over AMI, so it goes through the control socket instead
 # (hotline.pbx.console), whose file permissions admit Asterisk's group only.
-AMI_READ = ("system", "call", "agent")
+# dtmf (read only): keys a caller presses while waiting in Queue() (the callback offer,
+# docs/decisions/0008); QueueWithdrawCaller, which takes them out once they confirm, is class 0.
+AMI_READ = ("system", "call", "agent", "dtmf")
 AMI_WRITE = ("reporting",)
 
 # Asterisk's own call records (cdr_custom), read by the service's reconciliation on start
@@ -372,6 +374,7 @@ class AsteriskInstance:
             sip_proxy=a.sip_proxy, sip_proxy_host=(a.sip_proxy or "").rpartition(":")[0],
             rtp_start=a.rtp_start, rtp_end=a.rtp_end, operators=ops, test_caller=bool(a.test_caller),
             pool_queue=a.pool_queue, hotline_extension=a.hotline_extension,
+            callback_contact=a.callback_contact,
             agi_host=s.host, agi_port=s.agi_port, agi_key_variable=KEY_VARIABLE,
             agi_first_answer_timeout=f"{a.agi_first_answer_timeout:g}", cdr_file=CDR_FILE,
             ami_read=",".join(AMI_READ), ami_write=",".join(AMI_WRITE),

@@ -131,6 +131,11 @@ class AsteriskSettings(_Strict):
     # one. The guard is lifted by that first answer; a call being served has no time limit.
     agi_first_answer_timeout: float = Field(3.0, ge=0.5, le=30)
     pool_queue: str = Field("hotline-pool", pattern=r"^[a-z0-9_-]{1,40}$")
+    # Where callbacks and click-to-call reach callers: a SIP URI the `hotline-callers`
+    # endpoint sends calls to (a trunk or a gateway), e.g. "sip:127.0.0.1:5070". None: no
+    # callbacks are placed (requests stay pending).
+    callback_contact: str | None = Field(
+        None, pattern=r"^sips?:[A-Za-z0-9.\-]{1,100}(:[0-9]{1,5})?(;transport=(udp|tcp))?$")
 
     @field_validator("sip_host")
     @classmethod

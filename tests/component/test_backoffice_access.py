@@ -50,6 +50,7 @@ def request_for(env: QaTestEnv, method: str, path: str, n: int) -> tuple[str, di
         ("POST", "/api/dialplans/upload"): {"content": DIALPLAN.replace("version: 1\n", f"version: {n + 2}\n"),
                                             "by": "admin"},
         ("POST", "/api/dialplans/rollback"): {"id": env.dialplan_version},
+        ("POST", "/api/callbacks/click-to-call"): {"call_id": sd.calls[1]},
     }
     return url, bodies.get((method, path))
 
@@ -57,7 +58,7 @@ def request_for(env: QaTestEnv, method: str, path: str, n: int) -> tuple[str, di
 async def test_access_table_covers_every_route(env: QaTestEnv) -> None:
     routes = set(route_keys(env.app.routes))  # what the access check looks up, per request
     assert routes == set(ACCESS)
-    assert len(routes) == 55
+    assert len(routes) == 57  # with the queue wallboard (2) and the callbacks list and click-to-call (2)
     assert sum(p.startswith("/api/dialplans/") for _, p in routes) == 8
     assert sum(p.startswith("/api/routing/") for _, p in routes) == 2
     assert {("GET", "/health"), ("GET", "/api/operators"), ("GET", "/qa/static/{name}"),

@@ -30,6 +30,7 @@ from tests.support.slots import e2e_slot
 SLOT = e2e_slot()
 BASE = 15000 + SLOT * 1000
 SIP_PORT = BASE
+CALLERS_PORT = BASE + 50  # callbacks dial callers here (asterisk.callback_contact): a sipp UAS
 
 
 def make_settings(var: Path, **asterisk: object) -> Settings:
@@ -39,7 +40,8 @@ def make_settings(var: Path, **asterisk: object) -> Settings:
         service=ServiceSettings(agi_port=BASE + 2, audiosocket_port=BASE + 3, http_port=BASE + 4),
         asterisk=AsteriskSettings(
             instance=f"test{SLOT}", sip_port=SIP_PORT, ami_port=BASE + 1, rtp_start=BASE + 100,
-            rtp_end=BASE + 999, ami_secret=SecretStr("test-" + secrets.token_hex(12)), **asterisk,
+            rtp_end=BASE + 999, ami_secret=SecretStr("test-" + secrets.token_hex(12)),
+            callback_contact=f"sip:127.0.0.1:{CALLERS_PORT}", **asterisk,
         ),
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{var}/hotline.db.base"),
     )

@@ -169,8 +169,11 @@ async def seed(sm: async_sessionmaker[AsyncSession], recordings_dir: Path, *, us
                    rating(4, None, "clara"), rating(8, 5, "boris")])
 
     if users:
-        out.users["admin"] = await create_user(sm, "admin", PASSWORDS["admin"], Role.ADMIN)
-        out.users["qa"] = await create_user(sm, "qa", PASSWORDS["qa"], Role.QA)
+        # admin and qa are team lead Clara's web users: click-to-call rings her phone (2003)
+        out.users["admin"] = await create_user(sm, "admin", PASSWORDS["admin"], Role.ADMIN,
+                                               operator_id=out.operators["clara"])
+        out.users["qa"] = await create_user(sm, "qa", PASSWORDS["qa"], Role.QA,
+                                            operator_id=out.operators["clara"])
         out.users["operator"] = await create_user(sm, "operator", PASSWORDS["operator"], Role.OPERATOR,
                                                   operator_id=out.operators["anna"])
     return out
@@ -237,6 +240,13 @@ class QaServices:
 
     def waiting_now(self) -> list[Any]:
         return list(self.waiting)
+
+    clicks: list[tuple[int, str, str]] = field(default_factory=list)
+
+    async def click_to_call(self, call_id: int, extension: str, requested_by: str) -> int:
+        """No Asterisk here: the request is only noted (its e2e test rings real phones)."""
+        self.clicks.append((call_id, extension, requested_by))
+        return len(self.clicks)
 
 
 @dataclass

@@ -341,6 +341,7 @@ def test_retries_exhausted_without_destination_go_to_operator(dp):
     [
         ("answered", "operator", "transferred", "transferred"),
         ("failed", "operator", "transfer_failed", "transfer_failed"),
+        ("callback", "operator", "callback", "callback"),  # asked while waiting: no rating
     ],
 )
 def test_transfer_results(dp, result, node, outcome, hangup):

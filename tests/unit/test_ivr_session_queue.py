@@ -35,7 +35,8 @@ async def test_a_russian_caller_hears_russian_with_the_russian_voice():
     assert announcer is not None and announcer.language == "ru" and announcer.music == "default"
     assert announcer.interval == DEMO.queue.announce_every  # type: ignore[union-attr]
     text = announcer.text(WaitEstimate(2, 2, True, 200.0, 3))
-    assert text == "Ваш номер в очереди: 2. Ожидаемое время ожидания: около 3 минут."
+    assert text == ("Ваш номер в очереди: 2. Ожидаемое время ожидания: около 3 минут. "
+                    "Чтобы мы перезвонили вам, сохранив вашу очередь, нажмите 1.")
     sound = await announcer.sound(text)
     assert sound.endswith("0" * 32)
     [asked] = prompts.asked
@@ -48,7 +49,13 @@ async def test_an_unknown_language_falls_back_to_the_default_and_no_queue_means_
     assert announcer is not None and announcer.language == "en"
     vip = announcer.text(WaitEstimate(1, 3, True, 0.0, None, vip=True))
     assert vip == ("As a priority caller, you will be connected first. You are number 1 in the "
-                   "queue. The expected wait is less than a minute.")
+                   "queue. The expected wait is less than a minute. To hang up and be called "
+                   "back, keeping your place, press 1.")
+    offer = announcer.callback
+    assert offer is not None and offer.key == "1" and offer.operator_key == "0"
+    assert offer.confirm("+79161234567") == (
+        "We will call you back on 7 9 1 6 1 2 3 4 5 6 7. To confirm, press 1. To use another "
+        "number, key it and press hash.")
     no_queue: Any = DEMO.model_copy(update={"queue": None})
     ctx.dialplan = no_queue
     assert flow._wait_announcer(ctx, "en") is None
