@@ -56,7 +56,7 @@ from callrouting.router import INTENT_TOPICS
 from callrouting.tables import CallbackRow
 from hotline.clock import utcnow
 from hotline.db.calls import CallEventRow, CallRow
-from hotline.db.writes import RowRef
+from hotline.db.writes import RowRef, transient
 from hotline.pbx.agi import AgiChannel, AgiError, AgiHangup
 from hotline.pbx.originate import CALLER_CONTEXT, OPERATOR_CONTEXT
 
@@ -209,8 +209,12 @@ class CallbackDesk:
         while True:
             try:
                 await self.dispatch_once()
-            except Exception:
-                log.exception("callback.dispatch_failed")
+            except Exception as error:
+                why = transient(error)
+                if why is None:
+                    log.exception("callback.dispatch_failed")
+                else:  # the database is away: the requests wait in it, tried again next round
+                    log.warning("callback.dispatch_deferred", reason=why)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_s):

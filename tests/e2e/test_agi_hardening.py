@@ -28,6 +28,7 @@ from hotline.pbx.sipp import place_call
 from tests.e2e.peers import SippOperator
 from tests.e2e.service_process import READY, write_settings
 from tests.support.callflow import FoundationCallFlow
+from tests.support.stored import ended_call, newest_call
 
 REPO = Path(__file__).resolve().parents[2]
 FROZEN_DEADLINE = 10.0  # a caller of a frozen service reaches an operator within this
@@ -44,22 +45,6 @@ class LogTail:
         with self.path.open("rb") as f:
             f.seek(self.start)
             return f.read().decode(errors="replace")
-
-
-async def newest_call(service_or_sm, caller_id_raw: str) -> CallRow | None:  # type: ignore[no-untyped-def]
-    async with service_or_sm() as s:
-        return await s.scalar(select(CallRow).where(CallRow.caller_id_raw == caller_id_raw)
-                              .order_by(CallRow.id.desc()))
-
-
-async def ended_call(sm, caller_id_raw: str, timeout: float = 30) -> CallRow | None:  # type: ignore[no-untyped-def]
-    """The caller's newest call once its outcome is stored: the outcome is written behind the
-    call (the service's write queue), so it may land a moment after the caller's side ended."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            while (call := await newest_call(sm, caller_id_raw)) is None or call.outcome is None:
-                await asyncio.sleep(0.2)
-    return await newest_call(sm, caller_id_raw)
 
 
 async def calls_of(sm, caller_id_raw: str) -> list[CallRow]:  # type: ignore[no-untyped-def]

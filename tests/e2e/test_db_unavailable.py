@@ -52,7 +52,9 @@ async def test_calls_are_routed_while_the_database_is_down_and_every_row_arrives
     before = {c: len(await rows(service, c)) for c in [MARIA, *UNKNOWN]}
     async with service.sessionmaker() as s:
         op_id = await s.scalar(select(OperatorRow.id).where(OperatorRow.extension == MANAGER))
-    transfer_at = await until_transfer(service)
+    # with the database away her last language cannot be read: she may be asked it again,
+    # with its retries (up to ~30 s more than the menus' own prompts and timeouts)
+    transfer_at = await until_transfer(service) + 30.0
     writes = service.store.writes
     writes.stats.reset()
 

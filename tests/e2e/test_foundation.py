@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import select
-
 from callrouting.model import Presence
 from hotline.app.service import Service
-from hotline.db.calls import CallRow
 from hotline.pbx.console import run_command
 from hotline.pbx.sipp import place_call
 from tests.e2e.conftest import api_client
@@ -17,13 +14,12 @@ from tests.e2e.peers import Baresip, SippOperator
 
 async def test_call_reaches_service_and_is_stored(service: Service, sip_target: str) -> None:
     from tests.support.callflow import FoundationCallFlow
+    from tests.support.stored import ended_call
 
     service.agi.handler = FoundationCallFlow(service.store, country=service.settings.country)
     res = await place_call(target=sip_target, caller_id="89161234567", steps=[], timeout=30)
     assert res.ok, res.stderr + res.messages[-3000:]
-    async with service.sessionmaker() as s:
-        call = await s.scalar(select(CallRow).where(CallRow.caller_id_raw == "89161234567")
-                              .order_by(CallRow.id.desc()))
+    call = await ended_call(service.sessionmaker, "89161234567")  # written behind the call
     assert call is not None
     assert call.uniqueid and call.uniqueid.split("-")[-1][0].isdigit()
     assert call.caller_number == "+79161234567"  # national form normalised to E.164
