@@ -274,8 +274,10 @@ async def replay(utts: Sequence[object], calls: int, engine: object,
             if not ok:
                 misses.append(f"{u.intent} -> {got}: {u.text!r} ({u.voice}) heard "  # type: ignore[attr-defined]
                               f"{heard.text!r}")  # fmt: skip
-            voice = "piper" if "piper" in u.voice else "espeak"  # type: ignore[attr-defined]
-            for key in ("all", voice, u.group):  # type: ignore[attr-defined]
+            family = u.voice.split("-")[0]  # type: ignore[attr-defined]
+            keys = ["all", family, u.group, f"voice:{u.voice}",  # type: ignore[attr-defined]
+                    f"line:{getattr(u, 'condition', 'pcm')}"]  # fmt: skip
+            for key in keys:
                 tally.setdefault(key, [0, 0])
                 tally[key][0] += ok
                 tally[key][1] += 1
@@ -349,15 +351,19 @@ async def run(settings: object = None, asterisk: object = None) -> list[dict[str
     once with two busy loops holding both cores; end of audio -> transcript p50/p95 and the
     second pass's outcomes for each."""
     from tests.bench.common import CpuMeter, measure
-    from tests.support.speech_testset import generate
+    from tests.support.speech_testset import generate, generate_broad
     from voicebot.gateway import choose_asr
 
-    utts = await asyncio.to_thread(lambda: list(generate()))
+    chosen = os.environ.get("BENCH_SPEECH_SET", "broad")
+    make = {"broad": generate_broad, "classic": generate,
+            "both": lambda: [*generate(), *generate_broad()]}[chosen]  # fmt: skip
+    utts = await asyncio.to_thread(lambda: list(make()))
     engine = await asyncio.to_thread(choose_asr, "en", pool_size=12)
     await asyncio.to_thread(getattr(engine, "fill", lambda: 0))
     workers = [pid for part in (getattr(engine, "first", engine), getattr(engine, "second", None))
                if hasattr(part, "worker_pids") for pid in part.worker_pids()]  # fmt: skip
-    print(f"  {len(utts)} utterances, engine {engine.name}, {BENCH_CALLS} callers", flush=True)
+    print(f"  {len(utts)} utterances ({chosen} set), engine {engine.name}, {BENCH_CALLS} callers",
+          flush=True)
     rows: list[dict[str, object]] = []
     accuracy: dict[str, float] = {}
     try:

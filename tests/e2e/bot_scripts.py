@@ -17,10 +17,16 @@ Judged by `voicebot.task_success` on the stored call. The phrasings are not in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
+from hotline.db.calls import CallRow
+from hotline.pbx.sipp import Audio, place_call
 from hotline.pbx.rtp_pcap import (
     END_PACKETS,
     EVENT_PT,
@@ -34,6 +40,9 @@ from hotline.pbx.rtp_pcap import (
 )
 from voicebot.audio import ulaw_encode
 from voicebot.task_success import Goal
+
+if TYPE_CHECKING:
+    from hotline.app.service import Service
 
 FIRST_AT_S = 3.0
 TAIL_S = 2.0  # silence after the last action (sipp goes on waiting for the BYE)
@@ -174,3 +183,51 @@ def render_pcap(script: Script, path: Path, speak: Callable[[str], bytes],
 
 def phrasings(scripts: Sequence[Script] = SCRIPTS) -> list[str]:
     return [a.text for s in scripts for a in s.actions if isinstance(a, Say)]
+
+
+def caller_voice() -> Callable[[str], bytes]:
+    """8 kHz phone-band speech of the caller: Piper joe when installed, else espeak-ng."""
+    try:
+        from voicebot.tts_piper import PiperTts
+
+        piper = PiperTts()
+        return lambda text: piper._synthesize(text, None)  # type: ignore[no-any-return]
+    except Exception:  # piper-tts or the joe voice not installed
+        from voicebot.tts_espeak import espeak_phone
+
+        return lambda text: espeak_phone(text, "en-us", 150)
+
+
+async def stored_call(svc: Service, caller_id: str, timeout: float = 30) -> CallRow | None:
+    """The newest call from `caller_id` once it has ended with the bot's transcript written."""
+    async with asyncio.timeout(timeout):
+        while True:
+            async with svc.sessionmaker() as s:
+                row = await s.scalar(select(CallRow).where(CallRow.caller_id_raw == caller_id)
+                                     .order_by(CallRow.id.desc()).limit(1))  # fmt: skip
+            if row is not None and row.ended_at is not None and row.bot_transcript is not None:
+                return row
+            await asyncio.sleep(0.2)
+
+
+async def place_scripted(svc: Service, script: Script, speak: Callable[[str], bytes],
+                         workdir: Path, caller_id: str = "89990001234") -> CallRow:  # fmt: skip
+    """One scripted call through Asterisk from `caller_id` (unique among calls at once); the
+    stored call row."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    pcap = workdir / "caller.pcap"
+    length = await asyncio.to_thread(render_pcap, script, pcap, speak)
+    # sipp plays the stream on while it waits for the bot's BYE; the bot ends every call (after
+    # "goodbye", a transfer, or the silence that follows a failed script)
+    res = await place_call(target=f"127.0.0.1:{svc.settings.asterisk.sip_port}",
+                           service=svc.settings.asterisk.hotline_extension, caller_id=caller_id,
+                           steps=[Audio(str(pcap), 100)], timeout=length + 45,
+                           wait_for_bye_ms=int((length + 40) * 1000), workdir=workdir)  # fmt: skip
+    try:
+        row = await stored_call(svc, caller_id)
+    except TimeoutError:
+        row = None
+    if row is None:
+        raise RuntimeError(f"no stored call from {caller_id}: sipp {res.returncode} "
+                           f"{res.stderr[-500:]} {res.messages[-1500:]}")  # fmt: skip
+    return row
