@@ -545,12 +545,16 @@ OPERATOR_YIELDS_TO = 1.2  # another intent at least this strong beats a mere men
 _OPERATOR_NEGATION = re.compile(
     r"\b(?:dont|do not|no|not|never|without) (?:need |want )?(?:an? |the |to )?(?:talk to |speak to )?(?:an? )?(?:operator|person|human|agent)"  # noqa: E501
 )
-_AFFIRM = re.compile(
-    r"^(?:yes|yeah|yep|yup|ya|yes yes|sure|ok|okay|alright|all right|of course|please do|go ahead|do it|correct|right|that s right|thats right|yes please|definitely|certainly|absolutely)(?: (?:please|thanks|thank you|do it|go ahead|sure))?$"  # noqa: E501
+_AFFIRM_ONE = (
+    r"(?:yes|yeah|yep|yup|ya|yes yes|sure|ok|okay|alright|all right|of course|please do|go ahead|do it|correct|right|that s right|thats right|yes please|definitely|certainly|absolutely)(?: (?:please|thanks|thank you|do it|go ahead|sure))?"  # noqa: E501
 )
-_DENY = re.compile(
-    r"^(?:no|nope|nah|no thanks|no thank you|not now|dont|do not|not really|no no|never mind|nevermind|thats all|that s all|that is all|thats it|that s it|nothing else|nothing|i m done|im done)(?: (?:thanks|thank you|need|its fine|i m fine|im fine|thats all|that s all|that is all|thats it|thank you thats all|thanks thats all|for now|goodbye|bye))?$"  # noqa: E501
+_DENY_ONE = (
+    r"(?:no|nope|nah|no thanks|no thank you|not now|dont|do not|not really|no no|never mind|nevermind|thats all|that s all|that is all|thats it|that s it|nothing else|nothing|i m done|im done)(?: (?:thanks|thank you|need|its fine|i m fine|im fine|thats all|that s all|that is all|thats it|thank you thats all|thanks thats all|for now|goodbye|bye))?"  # noqa: E501
 )
+# the whole answer, said once or repeated ("no thank you that s all no thank you that is all":
+# Whisper sometimes writes a short answer twice)
+_AFFIRM = re.compile(rf"^{_AFFIRM_ONE}(?: {_AFFIRM_ONE})*$")
+_DENY = re.compile(rf"^{_DENY_ONE}(?: {_DENY_ONE})*$")
 
 
 def _score(text: str) -> dict[str, float]:

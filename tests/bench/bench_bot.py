@@ -54,7 +54,7 @@ CONTEXT = "hotline-bench-caller"
 DIAL_CONTEXT = "hotline-bench-dial"
 TASK_VOICES = tuple(v for v in os.environ.get(
     "BENCH_BOT_TASK_VOICES", "piper-joe-x1,espeak-en-us@150,flite-slt").split(",") if v)
-TASK_CALLS = int(os.environ.get("BENCH_BOT_TASK_CALLS", "4"))
+TASK_CALLS = int(os.environ.get("BENCH_BOT_TASK_CALLS", "6"))
 
 DIALPLAN = f"""; Written by tests/bench/bench_bot.py - benchmark callers (Local channel far halves).
 [{CONTEXT}]

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from hotline.db.calls import CallRow
-from hotline.pbx.sipp import Audio, place_call
 from hotline.pbx.rtp_pcap import (
     END_PACKETS,
     EVENT_PT,
@@ -38,6 +37,7 @@ from hotline.pbx.rtp_pcap import (
     RtpPacket,
     write_pcap,
 )
+from hotline.pbx.sipp import Audio, place_call
 from voicebot.audio import ulaw_encode
 from voicebot.task_success import Goal
 

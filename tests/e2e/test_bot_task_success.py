@@ -11,7 +11,6 @@ The whole scripted set, with its success rate, is in the bench (tests/bench/benc
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
