@@ -63,7 +63,7 @@ exten => s,1,NoOp(bench caller)
  same => n,Hangup()
 
 [{DIAL_CONTEXT}]
-exten => _X.,1,Set(CALLERID(all)=${{EXTEN}} <${{EXTEN}}>)
+exten => _X.,1,Set(CALLERID(all)=${{{{EXTEN}}}} <${{{{EXTEN}}}}>)
  same => n,Goto(hotline,{{hotline}},1)
 """
 
