@@ -3,6 +3,14 @@
     python tests/bench/bench_speech.py [--quick]
     python tests/bench/bench_speech.py --asr [--calls 20]
     python -m tests.bench bench_speech     # in `make bench`: idle and both cores busy
+    python tests/bench/bench_speech.py --compare ps-lm,ps-free,tiny,base,two-pass,two-pass-base,vosk
+
+`make bench` (and `--bench`) replays the broad held-out set (tests.support.speech_testset
+`generate_broad`: 36 new wordings, 12 voices, six line conditions; BENCH_SPEECH_SET=classic for
+the older 216-utterance set, "both" for both) through the live engine, idle and with two busy
+loops, and reports intent accuracy per voice ("voice:...") and per line ("line:...").
+`--compare` runs the engines side by side on every `--every`-th utterance of that set
+(docs/decisions/0009) and writes var/bench/engines.json.
 
 
 `--asr` scores the engines `choose_asr` picks from (pocketsphinx LM, Whisper tiny.en, two-pass)
@@ -485,7 +493,7 @@ def compare(kinds: Sequence[str], every: int, calls: int) -> list[dict[str, obje
             print(f"  {kind}: fill: {exc}")
         idle_rss = CpuMeter(also=_pids(engine))._rss()
         row: dict[str, object] = {"engine": kind, "available": True,
-                                  "idle_rss_mb": round(idle_rss, 1)}  # fmt: skip
+                                  "rest_rss_mb": round(idle_rss, 1)}  # fmt: skip
         try:
             for label, busy in (("idle", 0), ("loaded", os.cpu_count() or 2)):
                 with BusyLoops(busy), CpuMeter(also=_pids(engine)) as cpu:
