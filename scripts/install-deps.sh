@@ -10,6 +10,8 @@ declare -A NEED=(
   [baresip]=baresip-core        # SIP softphones for operators in tests
   [espeak-ng]=espeak-ng         # offline text-to-speech
   [sox]=sox                     # audio conversion for prompts and test audio
+  [flite]=flite                 # more caller voices for the bot's speech test set
+  [festival]=festival           # more caller voices for the bot's speech test set
   [chromium]=chromium           # headless browser for the QA web page tests
   [kamailio]=kamailio           # the cluster's SIP proxy, registrar and dispatcher (make cluster)
 )
@@ -21,6 +23,10 @@ done
 dpkg -s libsox-fmt-all >/dev/null 2>&1 || missing+=(libsox-fmt-all)
 # Kamailio's PostgreSQL driver (operators' digest auth against the directory)
 dpkg -s kamailio-postgres-modules >/dev/null 2>&1 || missing+=(kamailio-postgres-modules)
+# festival's voices for the speech test set (tests/support/speech_testset.py BROAD_VOICES)
+for voice in festvox-us-slt-hts festvox-kallpc16k; do
+  dpkg -s "$voice" >/dev/null 2>&1 || missing+=("$voice")
+done
 # PostgreSQL 15 server binaries: the tests start a throw-away cluster of their own
 # (tests/support/postgres.py); Debian's package puts them outside PATH
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)

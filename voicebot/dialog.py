@@ -19,6 +19,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -74,6 +75,9 @@ class TranscriptEntry:
     at: datetime
     speaker: str  # "caller" | "bot"
     text: str
+    # caller: how the bot understood the utterance (or the key picked); bot: the question its
+    # answer answers ("next_draw", ...) or "operator" for the transfer; None for prompts
+    intent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,11 +240,13 @@ class Dialog:
         if self.ended:
             return []
         self._caller_acted()
-        self.transcript.append(TranscriptEntry(now, "caller", text))
         u = understanding or understand(text, self.context(now))
+        entry = TranscriptEntry(now, "caller", text, u.intent)
+        self.transcript.append(entry)
         if self.expecting == "choice" and u.intent != OPERATOR:
             picked = choose(text, self._choices)
             if picked is not None:
+                self.transcript[-1] = dataclasses.replace(entry, intent=picked)
                 return self._chosen(picked, u.slots, now)
             if u.intent == DENY:
                 self.expecting = None
@@ -252,11 +258,12 @@ class Dialog:
             return []
         self._caller_acted()
         if digit == "0" and not self._keyed and self.expecting not in ("ticket", "keyed"):
-            self.transcript.append(TranscriptEntry(now, "caller", "[key 0]"))
+            self.transcript.append(TranscriptEntry(now, "caller", "[key 0]", OPERATOR))
             return self._transfer(now, "dtmf_0")
         if self.expecting == "choice" and not self._keyed and digit in ("1", "2"):
-            self.transcript.append(TranscriptEntry(now, "caller", f"[key {digit}]"))
-            return self._chosen(self._choices[int(digit) - 1], {}, now)
+            picked = self._choices[int(digit) - 1]
+            self.transcript.append(TranscriptEntry(now, "caller", f"[key {digit}]", picked))
+            return self._chosen(picked, {}, now)
         if digit == "*":
             self._keyed = ""
             self._dtmf_at = None
@@ -342,7 +349,9 @@ class Dialog:
             self.expecting = answer.needs
             return self._say(now, *answer.sentences)
         self.expecting = "more"
-        return self._say(now, *answer.sentences, ANYTHING_ELSE)
+        said = self._say(now, *answer.sentences, ANYTHING_ELSE, about=intent)
+        self.transcript[-1] = dataclasses.replace(self.transcript[-1], intent=None)
+        return said
 
     def _clarify(self, u: Understanding, now: datetime) -> list[Effect]:
         """Ask which of two questions the caller means; not counted as a miss."""
@@ -378,7 +387,7 @@ class Dialog:
     def _keyed_timeout(self, now: datetime) -> list[Effect]:
         keyed, self._keyed = self._keyed, ""
         if keyed == "0":
-            self.transcript.append(TranscriptEntry(now, "caller", "[key 0]"))
+            self.transcript.append(TranscriptEntry(now, "caller", "[key 0]", OPERATOR))
             return self._transfer(now, "dtmf_0")
         if len(keyed) >= MIN_TICKET_DIGITS:
             return self._keyed_done(keyed, now)
@@ -394,9 +403,10 @@ class Dialog:
 
     # --- effects ------------------------------------------------------------------------------
 
-    def _say(self, now: datetime, *sentences: str) -> list[Effect]:
+    def _say(self, now: datetime, *sentences: str, about: str | None = None) -> list[Effect]:
+        """`about`: the question these sentences answer (tagged on their transcript entries)."""
         for sentence in sentences:
-            self.transcript.append(TranscriptEntry(now, "bot", sentence))
+            self.transcript.append(TranscriptEntry(now, "bot", sentence, about))
         return [Say(tuple(sentences))]
 
     def _transfer(
@@ -410,6 +420,7 @@ class Dialog:
     ) -> list[Effect]:
         sentences = (prefix, TRANSFERRING) if prefix else (TRANSFERRING,)
         said = self._say(now, *sentences)
+        self.transcript[-1] = dataclasses.replace(self.transcript[-1], intent=OPERATOR)
         context = TransferContext(
             reason=reason,
             intent=self.last_intent if intent in (None, OPERATOR) else intent,

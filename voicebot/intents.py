@@ -545,12 +545,16 @@ OPERATOR_YIELDS_TO = 1.2  # another intent at least this strong beats a mere men
 _OPERATOR_NEGATION = re.compile(
     r"\b(?:dont|do not|no|not|never|without) (?:need |want )?(?:an? |the |to )?(?:talk to |speak to )?(?:an? )?(?:operator|person|human|agent)"  # noqa: E501
 )
-_AFFIRM = re.compile(
-    r"^(?:yes|yeah|yep|yup|ya|yes yes|sure|ok|okay|alright|all right|of course|please do|go ahead|do it|correct|right|that s right|thats right|yes please|definitely|certainly|absolutely)(?: (?:please|thanks|thank you|do it|go ahead|sure))?$"  # noqa: E501
+_AFFIRM_ONE = (
+    r"(?:yes|yeah|yep|yup|ya|yes yes|sure|ok|okay|alright|all right|of course|please do|go ahead|do it|correct|right|that s right|thats right|yes please|definitely|certainly|absolutely)(?: (?:please|thanks|thank you|do it|go ahead|sure))?"  # noqa: E501
 )
-_DENY = re.compile(
-    r"^(?:no|nope|nah|no thanks|no thank you|not now|dont|do not|not really|no no|never mind|nevermind)(?: (?:thanks|thank you|need|its fine|i m fine|im fine))?$"  # noqa: E501
+_DENY_ONE = (
+    r"(?:no|nope|nah|no thanks|no thank you|not now|dont|do not|not really|no no|never mind|nevermind|thats all|that s all|that is all|thats it|that s it|nothing else|nothing|i m done|im done)(?: (?:thanks|thank you|need|its fine|i m fine|im fine|thats all|that s all|that is all|thats it|thank you thats all|thanks thats all|for now|goodbye|bye))?"  # noqa: E501
 )
+# the whole answer, said once or repeated ("no thank you that s all no thank you that is all":
+# Whisper sometimes writes a short answer twice)
+_AFFIRM = re.compile(rf"^{_AFFIRM_ONE}(?: {_AFFIRM_ONE})*$")
+_DENY = re.compile(rf"^{_DENY_ONE}(?: {_DENY_ONE})*$")
 
 
 def _score(text: str) -> dict[str, float]:
@@ -665,7 +669,8 @@ _CHOICE_WORDS = {
     CLAIM_WINNINGS: re.compile(r"\b(?:claim|claiming|prize|money|collect|paid|payout|cash)\b"),
 }
 _FIRST = re.compile(r"\b(?:first|former|one|1|number one|the first one)\b")
-_SECOND = re.compile(r"\b(?:second|latter|two|2|other|number two|the second one)\b")
+_SECOND = re.compile(r"\b(?:second|latter|last|two|2|other|number two|the second one)\b")
+_ORDINAL_ONE = re.compile(r"\b(first|former|second|latter|last|other) one\b")  # not key 1
 
 
 def choose(text: str, options: tuple[str, ...]) -> str | None:
@@ -679,7 +684,8 @@ def choose(text: str, options: tuple[str, ...]) -> str | None:
     said = [o for o in options if _CHOICE_WORDS[o].search(norm)]
     if len(said) == 1:
         return said[0]
-    first, second = bool(_FIRST.search(norm)), bool(_SECOND.search(norm))
+    ordinal = _ORDINAL_ONE.sub(r"\1", norm)  # "the second one" says no "one"
+    first, second = bool(_FIRST.search(ordinal)), bool(_SECOND.search(ordinal))
     if first != second and len(options) >= 2:
         return options[0] if first else options[1]
     return u.intent if u.intent in options else None

@@ -66,7 +66,9 @@ class BotResult:
     turn_stages: tuple[dict[str, float], ...] = ()
 
     def transcript_json(self) -> list[dict[str, str]]:
-        return [{"at": e.at.isoformat(), "speaker": e.speaker, "text": e.text}
+        """As stored with the call; "intent" on tagged entries (see dlg.TranscriptEntry)."""
+        return [{"at": e.at.isoformat(), "speaker": e.speaker, "text": e.text,
+                 **({"intent": e.intent} if e.intent else {})}
                 for e in self.transcript]  # fmt: skip
 
 

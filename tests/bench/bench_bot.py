@@ -12,6 +12,11 @@ Measured on the server side by each session (voicebot.processors.CallMetrics):
 - barge-in: caller speech start -> the bot's queued audio dropped (the last frame already sent).
 Concurrency ramps (5, 10, 20, 30, 40 calls at once); for each step: turn p50/p95, failures, service
 (this process and its ASR worker processes) and Asterisk CPU% and RSS, and per call.
+
+Then task success: every scripted multi-turn call of tests/e2e/bot_scripts.py in each caller
+voice (BENCH_BOT_TASK_VOICES), placed by sipp (speech and keys in one RTP stream),
+BENCH_BOT_TASK_CALLS at once; each stored call judged by voicebot.task_success (the right answer,
+or the operator when asked, within 4 caller turns); the rate overall, per kind and per voice.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 from hotline.app.settings import Settings
 from hotline.pbx.asterisk import AsteriskInstance
 from tests.bench.common import CpuMeter, measure, percentile
+from tests.e2e.bot_scripts import SCRIPTS, place_scripted
 from tests.e2e.bot_support import BotCalls, make_bot_service, say_wav
 from voicebot.audio import read_wav, write_wav
 from voicebot.session import BotResult
@@ -35,7 +41,7 @@ QUESTIONS = ["when is the next draw please", "how do i claim my prize",
 LEAD_S = 1.5  # the first question starts 1.5 s into the greeting (a barge-in)
 GAP_S = 3.0  # then 3 s of the bot's answer before the next question barges in
 TAIL_S = 4.0
-STEPS = tuple(int(x) for x in os.environ.get("BENCH_BOT_STEPS", "5,10,20,30,40").split(","))
+STEPS = tuple(int(x) for x in os.environ.get("BENCH_BOT_STEPS", "5,10,20,30,40").split(",") if x)
 # Call starts are spread evenly over one question-and-answer cycle, so callers talk at random
 # moments as real ones do (all N calls still overlap for most of their length). With every
 # caller speaking at the same instant (BENCH_BOT_SPREAD_S=0) recognition load comes in bursts:
@@ -47,6 +53,9 @@ CONTEXT = "hotline-bench-caller"
 # channel's near half enters DIAL_CONTEXT at the caller's number, takes it as its caller ID and
 # walks into the hotline; the far half plays the caller's audio from CONTEXT.
 DIAL_CONTEXT = "hotline-bench-dial"
+TASK_VOICES = tuple(v for v in os.environ.get(
+    "BENCH_BOT_TASK_VOICES", "piper-joe-x1,espeak-en-us@150,flite-slt").split(",") if v)
+TASK_CALLS = int(os.environ.get("BENCH_BOT_TASK_CALLS", "6"))
 
 DIALPLAN = f"""; Written by tests/bench/bench_bot.py - benchmark callers (Local channel far halves).
 [{CONTEXT}]
@@ -55,7 +64,7 @@ exten => s,1,NoOp(bench caller)
  same => n,Hangup()
 
 [{DIAL_CONTEXT}]
-exten => _X.,1,Set(CALLERID(all)=${{EXTEN}} <${{EXTEN}}>)
+exten => _X.,1,Set(CALLERID(all)=${{{{EXTEN}}}} <${{{{EXTEN}}}}>)
  same => n,Goto(hotline,{{hotline}},1)
 """
 
@@ -110,7 +119,10 @@ async def run(settings: Settings, asterisk: AsteriskInstance,
           f"tts {gw.tts.name}); each call {call_s:.1f}s", flush=True)
     try:
         await service.ami.wait_connected(10)
-        return await _ramp(service, gw, asterisk, results, steps, call_s)
+        rows = await _ramp(service, gw, asterisk, results, steps, call_s) if steps else []
+        if TASK_VOICES:
+            rows += await task_success_rows(service, bench_dir)
+        return rows
     finally:
         await service.stop()
         await gw.stop()
@@ -191,6 +203,57 @@ async def _ramp(service: Any, gw: Any, asterisk: AsteriskInstance, results: list
             if best else {})},
         *rows,
     ]
+
+
+async def task_success_rows(service: Any, workdir: Path) -> list[dict[str, Any]]:
+    """Every scripted call in every caller voice, TASK_CALLS at once; per call the task-success
+    judgement of its stored row."""
+    from tests.support.speech_testset import voice
+    from voicebot.task_success import task_success
+
+    jobs = [(v, s) for v in TASK_VOICES for s in SCRIPTS]
+    speakers = {v: voice(v) for v in TASK_VOICES}
+    gate = asyncio.Semaphore(TASK_CALLS)
+    outcomes: list[tuple[str, str, str, bool, int, str]] = []
+
+    async def one(k: int, voice_name: str, script: Any) -> None:
+        async with gate:
+            await asyncio.sleep(0.7 * (k % TASK_CALLS))  # not all callers in the same instant
+            try:
+                row = await place_scripted(service, script, speakers[voice_name],
+                                           workdir / f"task-{k}", caller_id=f"8999100{k:04d}")
+                got = task_success(script.goal, row.bot_transcript or [],
+                                   (row.context or {}).get("bot"))  # fmt: skip
+                ok, turns, why = got.success, got.turns, got.why
+                heard = [x["text"] for x in row.bot_transcript or [] if x["speaker"] == "caller"]
+            except Exception as exc:  # a call that did not happen counts as a failure
+                ok, turns, why, heard = False, 0, f"call failed: {exc}"[:300], []
+            outcomes.append((voice_name, script.kind, script.name, ok, turns, why))
+            if not ok:
+                print(f"      TASK FAIL {script.name} ({voice_name}): {why}; heard {heard}",
+                      flush=True)
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(one(k, v, s) for k, (v, s) in enumerate(jobs)))
+    n = len(outcomes)
+    right = sum(o[3] for o in outcomes)
+    by: dict[str, list[int]] = {}
+    for v, kind, _, ok, _, _ in outcomes:
+        for key in (f"voice:{v}", f"kind:{kind}"):
+            by.setdefault(key, [0, 0])
+            by[key][0] += ok
+            by[key][1] += 1
+    rate = 100 * right / n if n else 0.0
+    print(f"  task success {right}/{n} = {rate:.1f} % ({TASK_CALLS} calls at once, "
+          f"{time.monotonic() - t0:.0f} s): " + ", ".join(f"{k} {a}/{b}" for k, (a, b) in by.items()),
+          flush=True)  # fmt: skip
+    turns = [o[4] for o in outcomes if o[3]]
+    return [{"name": "bot.task_success.scripted_calls", "unit": "percent", "n": n,
+             "p50": round(rate, 1), "p95": round(rate, 1), "target": ">=95", "ok": rate >= 95,
+             "successes": right, "calls_at_once": TASK_CALLS, "max_turns": 4,
+             "turns_to_goal_p50": percentile(turns, 0.5) if turns else None,
+             "by": {k: f"{a}/{b}" for k, (a, b) in by.items()},
+             "failures": [f"{o[2]} ({o[0]}): {o[5]}" for o in outcomes if not o[3]]}]
 
 
 if __name__ == "__main__":  # python -m tests.bench bench_bot is the usual way

@@ -3,6 +3,14 @@
     python tests/bench/bench_speech.py [--quick]
     python tests/bench/bench_speech.py --asr [--calls 20]
     python -m tests.bench bench_speech     # in `make bench`: idle and both cores busy
+    python tests/bench/bench_speech.py --compare ps-lm,ps-free,tiny,base,two-pass,two-pass-base,vosk
+
+`make bench` (and `--bench`) replays the broad held-out set (tests.support.speech_testset
+`generate_broad`: 36 new wordings, 12 voices, six line conditions; BENCH_SPEECH_SET=classic for
+the older 216-utterance set, "both" for both) through the live engine, idle and with two busy
+loops, and reports intent accuracy per voice ("voice:...") and per line ("line:...").
+`--compare` runs the engines side by side on every `--every`-th utterance of that set
+(docs/decisions/0009) and writes var/bench/engines.json.
 
 
 `--asr` scores the engines `choose_asr` picks from (pocketsphinx LM, Whisper tiny.en, two-pass)
@@ -247,7 +255,7 @@ async def replay(utts: Sequence[object], calls: int, engine: object,
     transcript latencies, intent hits per key (all, voice, group) and second-pass outcomes."""
     import concurrent.futures
 
-    from voicebot.asr import AsyncRecognizer
+    from voicebot.asr import AsrError, AsyncRecognizer
     from voicebot.intents import understand
 
     pool = concurrent.futures.ThreadPoolExecutor(32)  # as BotGateway (asr_threads)
@@ -267,15 +275,22 @@ async def replay(utts: Sequence[object], calls: int, engine: object,
                 await rec.accept(u.pcm[start : start + 320])  # type: ignore[attr-defined]
                 await asyncio.sleep(max(0.0, t0 + 0.02 * (i + 1) - time.perf_counter()))
             started = time.perf_counter()
-            heard = await rec.final()
+            try:
+                heard_text = (await rec.final()).text
+            except AsrError as exc:  # a starved worker: the turn is lost, as in the bot
+                heard_text = ""
+                outcomes["asr_error"] = outcomes.get("asr_error", 0) + 1
+                print(f"      ASR ERROR {exc}", flush=True)
             latencies.append(time.perf_counter() - started)
-            got = understand(heard.text).intent
+            got = understand(heard_text).intent
             ok = int(got == u.intent)  # type: ignore[attr-defined]
             if not ok:
                 misses.append(f"{u.intent} -> {got}: {u.text!r} ({u.voice}) heard "  # type: ignore[attr-defined]
-                              f"{heard.text!r}")  # fmt: skip
-            voice = "piper" if "piper" in u.voice else "espeak"  # type: ignore[attr-defined]
-            for key in ("all", voice, u.group):  # type: ignore[attr-defined]
+                              f"{heard_text!r}")  # fmt: skip
+            family = u.voice.split("-")[0]  # type: ignore[attr-defined]
+            keys = ["all", family, u.group, f"voice:{u.voice}",  # type: ignore[attr-defined]
+                    f"line:{getattr(u, 'condition', 'pcm')}"]  # fmt: skip
+            for key in keys:
                 tally.setdefault(key, [0, 0])
                 tally[key][0] += ok
                 tally[key][1] += 1
@@ -349,15 +364,19 @@ async def run(settings: object = None, asterisk: object = None) -> list[dict[str
     once with two busy loops holding both cores; end of audio -> transcript p50/p95 and the
     second pass's outcomes for each."""
     from tests.bench.common import CpuMeter, measure
-    from tests.support.speech_testset import generate
+    from tests.support.speech_testset import generate, generate_broad
     from voicebot.gateway import choose_asr
 
-    utts = await asyncio.to_thread(lambda: list(generate()))
+    chosen = os.environ.get("BENCH_SPEECH_SET", "broad")
+    make = {"broad": generate_broad, "classic": generate,
+            "both": lambda: [*generate(), *generate_broad()]}[chosen]  # fmt: skip
+    utts = await asyncio.to_thread(lambda: list(make()))
     engine = await asyncio.to_thread(choose_asr, "en", pool_size=12)
     await asyncio.to_thread(getattr(engine, "fill", lambda: 0))
     workers = [pid for part in (getattr(engine, "first", engine), getattr(engine, "second", None))
                if hasattr(part, "worker_pids") for pid in part.worker_pids()]  # fmt: skip
-    print(f"  {len(utts)} utterances, engine {engine.name}, {BENCH_CALLS} callers", flush=True)
+    print(f"  {len(utts)} utterances ({chosen} set), engine {engine.name}, {BENCH_CALLS} callers",
+          flush=True)
     rows: list[dict[str, object]] = []
     accuracy: dict[str, float] = {}
     try:
@@ -398,6 +417,106 @@ async def run(settings: object = None, asterisk: object = None) -> list[dict[str
     return rows
 
 
+# --- engines side by side on the same broad held-out set (docs/decisions/0009) -----------------
+
+COMPARE_ENGINES = ("ps-lm", "ps-free", "tiny", "base", "two-pass", "two-pass-base", "vosk")
+
+
+def compare_engine(kind: str) -> object | None:
+    """One engine as the service would run it (worker processes); None when not installed or
+    configured (Vosk: HOTLINE_VOSK_MODEL_DIR, an English model directory)."""
+    from voicebot.asr_procpool import ProcessAsrEngine
+    from voicebot.asr_twopass import TwoPassEngine
+    from voicebot.asr_whisper import WhisperEngine
+    from voicebot.whisper_base import whisper_base_model
+
+    if kind == "ps-lm":
+        return ProcessAsrEngine("pocketsphinx", mode="lm", pool_size=12)
+    if kind == "ps-free":  # the packaged general English LM, no in-domain sentences
+        return ProcessAsrEngine("pocketsphinx", mode="free", pool_size=4)  # 60 MB a decoder
+    if kind == "vosk":
+        model = os.environ.get("HOTLINE_VOSK_MODEL_DIR")
+        if not model:
+            return None
+        from voicebot.asr_vosk import VoskEngine
+
+        return VoskEngine(model)
+    base = whisper_base_model() if "base" in kind else None
+    if "base" in kind and base is None:
+        return None
+    whisper = WhisperEngine(model_dir=base, mode="process")
+    if kind in ("tiny", "base"):
+        return whisper
+    return TwoPassEngine(ProcessAsrEngine("pocketsphinx", mode="lm", pool_size=12), whisper)
+
+
+def _pids(engine: object) -> list[int]:
+    parts = [engine, getattr(engine, "first", None), getattr(engine, "second", None)]
+    return [pid for part in parts if part is not None and hasattr(part, "worker_pids")
+            for pid in part.worker_pids()]  # fmt: skip
+
+
+def _close(engine: object) -> None:
+    for part in (getattr(engine, "first", None), getattr(engine, "second", None), engine):
+        close = getattr(part, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception as exc:  # a pool already shut down
+                print(f"    close: {exc}")
+
+
+def compare(kinds: Sequence[str], every: int, calls: int) -> list[dict[str, object]]:
+    """Each engine on every `every`-th utterance of the broad set, `calls` callers in real time,
+    idle and with both cores busy: intent accuracy, end of audio -> transcript p50/p95, peak
+    RSS of this process and the engine's workers (per caller above the idle RSS)."""
+    from tests.bench.common import CpuMeter
+    from tests.support.speech_testset import generate_broad
+
+    utts = list(generate_broad())[::every]
+    print(f"{len(utts)} utterances (every {every}th of the broad set), {calls} callers")
+    rows: list[dict[str, object]] = []
+    for kind in kinds:
+        try:
+            engine = compare_engine(kind)
+        except Exception as exc:  # an engine that fails to start is reported, not fatal
+            print(f"  {kind}: failed to start: {exc}")
+            rows.append({"engine": kind, "available": False, "error": str(exc)[:300]})
+            continue
+        if engine is None:
+            print(f"  {kind}: not installed / not configured")
+            rows.append({"engine": kind, "available": False})
+            continue
+        try:
+            getattr(engine, "fill", lambda: 0)()
+        except Exception as exc:  # decoders still loading on a starved machine: go on
+            print(f"  {kind}: fill: {exc}")
+        idle_rss = CpuMeter(also=_pids(engine))._rss()
+        row: dict[str, object] = {"engine": kind, "available": True,
+                                  "rest_rss_mb": round(idle_rss, 1)}  # fmt: skip
+        try:
+            for label, busy in (("idle", 0), ("loaded", os.cpu_count() or 2)):
+                with BusyLoops(busy), CpuMeter(also=_pids(engine)) as cpu:
+                    r = asyncio.run(replay(utts, calls, engine, BENCH_GAP_S))
+                right, n = r["tally"]["all"]  # type: ignore[index]
+                lat = [1000 * x for x in r["latencies"]]  # type: ignore[attr-defined]
+                row[f"{label}_accuracy_percent"] = round(100 * right / n, 1)
+                row[f"{label}_p50_ms"] = round(statistics.median(lat))
+                row[f"{label}_p95_ms"] = round(pct(lat, 0.95))
+                row[f"{label}_rss_mb"] = round(cpu.peak_rss, 1)
+                row[f"{label}_rss_mb_per_call"] = round(max(0.0, cpu.peak_rss - idle_rss) / calls, 1)
+                row[f"{label}_cpu_percent"] = round(cpu.cpu_percent, 1)
+                row[f"{label}_loadavg_1min"] = round(os.getloadavg()[0], 1)
+                print(f"  {kind:<14} {label:<6} intent {right}/{n} = {100 * right / n:5.1f} %  "
+                      f"p50 {row[f'{label}_p50_ms']} ms p95 {row[f'{label}_p95_ms']} ms  "
+                      f"RSS {row[f'{label}_rss_mb']} MB (load {row[f'{label}_loadavg_1min']})",
+                      flush=True)  # fmt: skip
+        finally:
+            _close(engine)
+        rows.append(row)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one espeak voice, fewer modes")
@@ -415,7 +534,22 @@ def main() -> int:
                         help="second-pass deadline (s) of 'new'; default the engine's")  # fmt: skip
     parser.add_argument("--bench", action="store_true",
                         help="what `make bench` runs: the live engine idle and both cores busy")
+    parser.add_argument("--compare", default="",
+                        help=f"engines side by side on the broad set: {','.join(COMPARE_ENGINES)}")
+    parser.add_argument("--every", type=int, default=3, help="with --compare: every n-th utterance")
     args = parser.parse_args()
+    if args.compare:
+        import json
+
+        from hotline.paths import PROJECT_ROOT
+
+        kinds = [k for k in args.compare.split(",") if k]
+        rows = compare(kinds, args.every, args.calls or 4)
+        out = PROJECT_ROOT / "var" / "bench" / "engines.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rows, indent=2))
+        print(f"wrote {out}")
+        return 0
     if args.bench:
         import json
 
