@@ -146,6 +146,7 @@ async def review_of(svc: Service, call_id: int) -> CallReviewRow | None:
 
 
 async def attempts_of(svc: Service, call_id: int) -> list[CallAttemptRow]:
+    await svc.store.writes.flush()  # attempts are written behind the call (one write path)
     async with svc.sessionmaker() as s:
         return list((await s.scalars(select(CallAttemptRow).where(CallAttemptRow.call_id == call_id)
                                      .order_by(CallAttemptRow.id))).all())
