@@ -34,7 +34,7 @@ from hotline.clock import utcnow
 from hotline.db.calls import CallRow
 from hotline.pbx.ami import AgentCalled, DeviceStateChange
 from hotline.pbx.sipp import HangUp, Pause, place_call
-from tests.bench.common import measure
+from tests.bench.common import measure, own_asterisk
 from tests.e2e.peers import Baresip
 
 GOAL_P95_S = 1.0
@@ -241,28 +241,8 @@ async def _round(svc: Any, settings: Any, phone: Baresip, watch: Watch) -> bool:
 
 
 async def _standalone(calls: int) -> list[dict[str, Any]]:
-    from hotline.app.bootstrap import prepare_database
-    from hotline.app.service import Service
-    from hotline.pbx.asterisk import AsteriskInstance, provision_root
-    from tests.e2e.conftest import make_settings
-
-    settings = make_settings(Path(tempfile.mkdtemp(prefix="bench-callbacks-")))
-    await asyncio.to_thread(provision_root, settings.asterisk.root, settings.asterisk.cache)
-    await prepare_database(settings)
-    assert settings.asterisk.ami_secret is not None
-    secret = settings.asterisk.ami_secret.get_secret_value()
-    probe = Service(settings, secret=secret)
-    try:
-        operators = await probe.operators()
-    finally:
-        await probe.engine.dispose()
-    inst = AsteriskInstance(settings)
-    inst.write_config(operators, secret, probe.agi_secret)
-    await asyncio.to_thread(inst.start)
-    try:
+    async with own_asterisk("bench-callbacks-") as (settings, inst):
         return await run(settings, inst, calls)
-    finally:
-        await asyncio.to_thread(inst.stop)
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ from callrouting.model import Presence
 from hotline.clock import utcnow
 from hotline.db.calls import CallEventRow, CallRow
 from hotline.pbx.sipp import HangUp, Pause, build_scenario, free_udp_port, place_call
-from tests.bench.common import CpuMeter, measure
+from tests.bench.common import CpuMeter, measure, own_asterisk
 from tests.e2e.peers import Baresip
 
 CALLER = "+79990007000"  # every bench caller (unknown: straight to the pool)
@@ -228,28 +228,8 @@ async def run(settings: Any, asterisk: Any = None, callers: int = 150, rate: flo
 
 
 async def _standalone(callers: int, rate: float, every: int, window_s: float) -> list[dict[str, Any]]:
-    from hotline.app.bootstrap import prepare_database
-    from hotline.app.service import Service
-    from hotline.pbx.asterisk import AsteriskInstance, provision_root
-    from tests.e2e.conftest import make_settings
-
-    settings = make_settings(Path(tempfile.mkdtemp(prefix="bench-queue-var-")))
-    await asyncio.to_thread(provision_root, settings.asterisk.root, settings.asterisk.cache)
-    await prepare_database(settings)
-    assert settings.asterisk.ami_secret is not None
-    secret = settings.asterisk.ami_secret.get_secret_value()
-    probe = Service(settings, secret=secret)
-    try:
-        operators = await probe.operators()
-    finally:
-        await probe.engine.dispose()
-    inst = AsteriskInstance(settings)
-    inst.write_config(operators, secret, probe.agi_secret)
-    await asyncio.to_thread(inst.start)
-    try:
+    async with own_asterisk("bench-queue-var-") as (settings, inst):
         return await run(settings, inst, callers, rate, every, window_s)
-    finally:
-        await asyncio.to_thread(inst.stop)
 
 
 def main() -> None:
