@@ -93,6 +93,30 @@ class Baresip:
         (self.dir / "contacts").write_text("")
 
     async def start(self, wait_registered: bool = True, timeout: float = 10) -> None:
+        """Start and (by default) wait for the registrar's 200 OK. A phone whose first try
+        got no answer in `timeout` s (its UDP port taken by another test slot between choosing
+        and binding it, or its REGISTER lost while Asterisk reloaded PJSIP) is started once more
+        on a fresh port; a second failure raises with what baresip printed."""
+        await self._launch()
+        if not wait_registered:
+            return
+        try:
+            await asyncio.wait_for(self._registered.wait(), timeout)
+            return
+        except TimeoutError:
+            first = list(self.lines)
+        await self._halt()
+        self.local_port, self.ctrl_port = free_udp_port(), free_tcp_port()
+        self.lines, self._registered = [], asyncio.Event()
+        await self._launch()
+        try:
+            await asyncio.wait_for(self._registered.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"baresip {self.extension} did not register in two tries of {timeout} s;"
+                f" first try printed: {first[-15:]}; second: {self.lines[-15:]}") from None
+
+    async def _launch(self) -> None:
         if shutil.which("baresip") is None:
             raise RuntimeError("baresip is not installed (make deps installs baresip-core)")
         self._write_config()
@@ -101,8 +125,6 @@ class Baresip:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
         self._reader_task = asyncio.create_task(self._read(), name=f"baresip-{self.extension}")
-        if wait_registered:
-            await asyncio.wait_for(self._registered.wait(), timeout)
 
     async def _read(self) -> None:
         assert self.proc and self.proc.stdout
@@ -156,6 +178,10 @@ class Baresip:
         return await self.command("hangup")
 
     async def stop(self) -> None:
+        await self._halt()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    async def _halt(self) -> None:
         if self.proc and self.proc.returncode is None:
             with contextlib.suppress(Exception):
                 await self.command("quit")
@@ -168,7 +194,7 @@ class Baresip:
             self._reader_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader_task
-        shutil.rmtree(self.dir, ignore_errors=True)
+            self._reader_task = None
 
 
 REGISTER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
