@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from hotline.listener import Listener
 from voicebot.codec import (
     AudioFrame,
     CodecError,
@@ -68,39 +69,26 @@ class AudioSocketServer:
     def __init__(self, host: str, port: int, sessions: SessionFactory) -> None:
         self.host, self.port = host, port
         self.sessions = sessions
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._listener = Listener()
 
     @property
     def active(self) -> int:
-        return len(self._tasks)
+        return len(self._listener.tasks)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connect, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = await self._listener.open(self._on_connect, self.host, self.port)
         log.info("audiosocket.listening", host=self.host, port=self.port)
 
     async def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        for t in list(self._tasks):
-            t.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-        self._server = None
+        await self._listener.close()
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)  # type: ignore[arg-type]
         try:
-            await self._serve(reader, writer)
+            with self._listener.connection():
+                await self._serve(reader, writer)
         except Exception:
             log.exception("audiosocket.connection_failed")
         finally:
-            self._tasks.discard(task)  # type: ignore[arg-type]
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from hotline.listener import Listener
 from hotline.metrics import Metrics
 
 log = structlog.get_logger("hotline.pbx.agi")
@@ -272,14 +273,12 @@ class FastAgiServer:
         self.handshake_timeout = handshake_timeout
         self.metrics = metrics  # times every channel's commands (None: not timed)
         self.refused = 0  # sessions closed before the handler: no environment, wrong key
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._listener = Listener()
+        self._tasks = self._listener.tasks
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._on_connect, self.host, self.port, limit=LINE_LIMIT
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = await self._listener.open(self._on_connect, self.host, self.port,
+                                              limit=LINE_LIMIT)
         log.info("agi.listening", host=self.host, port=self.port, keyed=self._key is not None,
                  guard=self.guard)
 
@@ -289,13 +288,13 @@ class FastAgiServer:
 
     @property
     def listening(self) -> bool:
-        return self._server is not None and self._server.is_serving()
+        return self._listener.serving
 
     def close_listener(self) -> None:
         """Take no new sessions (draining): Asterisk's connect is refused at once, AGI() fails
         and its dialplan puts the caller into the operator pool. Sessions in progress go on."""
-        if self._server is not None and self._server.is_serving():
-            self._server.close()
+        if self._listener.serving:
+            self._listener.stop_accepting()
             log.info("agi.listener_closed", calls_in_progress=len(self._tasks))
 
     async def wait_idle(self, timeout: float, hurry: asyncio.Event | None = None) -> bool:  # noqa: ASYNC109
@@ -319,9 +318,10 @@ class FastAgiServer:
         return True
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)  # type: ignore[arg-type]
+        with self._listener.connection():
+            await self._serve(reader, writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         chan = AgiChannel(reader, writer, self.metrics)
         try:
             if await self._handshake(chan, writer):
@@ -335,7 +335,6 @@ class FastAgiServer:
         except Exception:
             log.exception("agi.session_failed", uniqueid=chan.uniqueid)
         finally:
-            self._tasks.discard(task)  # type: ignore[arg-type]
             chan.close()
 
     async def _handshake(self, chan: AgiChannel, writer: asyncio.StreamWriter) -> bool:
@@ -377,11 +376,4 @@ class FastAgiServer:
         return False
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for t in list(self._tasks):
-                t.cancel()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._server.wait_closed()
-            self._server = None
+        await self._listener.close()
