@@ -145,11 +145,25 @@ async def review_of(svc: Service, call_id: int) -> CallReviewRow | None:
         return await s.scalar(select(CallReviewRow).where(CallReviewRow.call_id == call_id))
 
 
-async def attempts_of(svc: Service, call_id: int) -> list[CallAttemptRow]:
-    await svc.store.writes.flush()  # attempts are written behind the call (one write path)
-    async with svc.sessionmaker() as s:
-        return list((await s.scalars(select(CallAttemptRow).where(CallAttemptRow.call_id == call_id)
-                                     .order_by(CallAttemptRow.id))).all())
+async def attempts_of(svc: Service, call_id: int, timeout: float = 10) -> list[CallAttemptRow]:
+    """The call's attempts once each has its outcome (or as they are after `timeout` s).
+
+    Attempts are written behind the call (one write path), and the last step's outcome is
+    submitted when Dial() returns in the FastAGI session, which can be a moment after the
+    caller's hang-up has already closed the call's row."""
+    atts: list[CallAttemptRow] = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            while True:
+                await svc.store.writes.flush()
+                async with svc.sessionmaker() as s:
+                    atts = list((await s.scalars(
+                        select(CallAttemptRow).where(CallAttemptRow.call_id == call_id)
+                        .order_by(CallAttemptRow.id))).all())
+                if atts and all(a.outcome is not None for a in atts):
+                    break
+                await asyncio.sleep(0.1)
+    return atts
 
 
 async def op_id(svc: Service, ext: str) -> int:
