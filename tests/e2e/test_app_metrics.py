@@ -16,14 +16,13 @@ import httpx
 import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
 
 from callrouting.model import Presence
 from hotline.app.service import Service
-from hotline.db.calls import CallRow
 from hotline.pbx.sipp import HangUp, Pause, place_call, sipp_available
 from tests.e2e.peers import Baresip
 from tests.e2e.test_rating_call import MANAGER, MARIA, SLACK_S, TALK_S, until_answered
+from tests.support.stored import ended_call
 
 pytestmark = pytest.mark.skipif(not sipp_available(), reason="sipp (sip-tester) is not installed")
 
@@ -79,9 +78,7 @@ async def test_a_call_to_an_operator_shows_in_the_metrics(service: Service,
     assert result.ok, result.stderr[-2000:] + result.messages[-3000:]
     after = await until(service, lambda s: v(s, "hotline_calls_in_progress") == 0)
 
-    async with service.sessionmaker() as s:
-        row = await s.scalar(select(CallRow).where(CallRow.caller_id_raw == MARIA)
-                             .order_by(CallRow.id.desc()).limit(1))
+    row = await ended_call(service.sessionmaker, MARIA)  # its end is written behind the call
     assert row is not None and row.outcome == "transferred"
 
     def delta(name: str, **labels: str) -> float:

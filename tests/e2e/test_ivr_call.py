@@ -39,6 +39,7 @@ from ivr.machine import Lookup
 from ivr.registry import DialplanRegistry
 from ivr.session import CachedPrompts, IvrCallFlow
 from tests.support.databases import on_both_databases
+from tests.support.stored import ended_call
 
 pytestmark = pytest.mark.skipif(not sipp_available(), reason="sipp (sip-tester) is not installed")
 
@@ -96,10 +97,10 @@ class Ivr:
                                 timeout=timeout, wait_for_bye_ms=int(timeout * 1000))
 
     async def stored(self, caller_id: str) -> CallRow:
-        async with self.service.sessionmaker() as s:
-            row = await s.scalar(select(CallRow).where(CallRow.caller_id_raw == caller_id)
-                                 .order_by(CallRow.id.desc()))
+        """The caller's newest call once its end is stored, with every write before it."""
+        row = await ended_call(self.service.sessionmaker, caller_id)
         assert row is not None, f"no call stored for {caller_id}"
+        await self.service.store.writes.flush()  # its events, submitted before the end
         return row
 
     async def events(self, call_id: int) -> list[CallEventRow]:
