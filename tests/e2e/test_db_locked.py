@@ -31,8 +31,8 @@ from hotline.pbx.sipp import HangUp, Pause, place_call, sipp_available
 from ivr.session import CachedPrompts
 from recordings.models import RecordingRow
 from tests.e2e.peers import Baresip
-from tests.support.stored import ended_call
 from tests.support.dblock import locked_database
+from tests.support.stored import ended_call
 
 pytestmark = pytest.mark.skipif(not sipp_available(), reason="sipp (sip-tester) is not installed")
 

@@ -24,9 +24,9 @@ from directory.tables import OperatorRow
 from hotline.app.service import Service
 from hotline.pbx.sipp import HangUp, Pause, place_call, sipp_available
 from tests.e2e.peers import Baresip
-from tests.support.stored import ended_call
 from tests.e2e.test_db_locked import MANAGER, MARIA, event_kinds, manager, rows, until_transfer
 from tests.support.postgres import PostgresServer
+from tests.support.stored import ended_call
 
 pytestmark = [
     pytest.mark.skipif(not sipp_available(), reason="sipp (sip-tester) is not installed"),
