@@ -31,8 +31,8 @@ from backoffice.auth import Authenticator, Principal
 from backoffice.models import Role
 from hotline.api_errors import ApiError
 
-A, Q, OP = Role.ADMIN, Role.QA, Role.OPERATOR
-ANY = (A, Q, OP)
+A, Q, OP, TL = Role.ADMIN, Role.QA, Role.OPERATOR, Role.TEAM_LEAD
+ANY = (A, Q, TL, OP)
 PUBLIC: tuple[Role, ...] = ()  # no login
 
 # (method, path) -> roles allowed, for every route of the app (`create_app` refuses to build
@@ -75,15 +75,15 @@ ACCESS: dict[tuple[str, str], tuple[Role, ...]] = {
     ("GET", "/api/reviews"): (Q,),
     ("PATCH", "/api/reviews/{call_id}"): (Q,),
     ("GET", "/api/stats"): (Q,),
-    ("GET", "/api/wallboard"): (Q, A),
-    ("GET", "/api/wallboard/queue"): (Q, A),
-    ("GET", "/api/wallboard/abandoned"): (Q, A),
+    ("GET", "/api/wallboard"): (Q, A, TL),
+    ("GET", "/api/wallboard/queue"): (Q, A, TL),
+    ("GET", "/api/wallboard/abandoned"): (Q, A, TL),
     # callbacks (docs/decisions/0008): the list, and click-to-call from the wallboard's
-    # abandoned calls and failed callbacks, which rings the requester's own phone (a user
-    # linked to an operator extension; team leads use the QA page)
-    ("GET", "/api/callbacks"): (Q, A),
-    ("POST", "/api/callbacks/click-to-call"): (Q, A),
-    ("GET", "/api/me/screenpop"): (OP,),
+    # abandoned calls and failed callbacks: a team lead's own phone rings first (their user
+    # is linked to their operator row); QA and admin may name the operator whose phone rings
+    ("GET", "/api/callbacks"): (Q, A, TL),
+    ("POST", "/api/callbacks/click-to-call"): (Q, A, TL),
+    ("GET", "/api/me/screenpop"): (OP, TL),  # team leads take calls too (overflow, managers)
     ("GET", "/api/admin/teams"): (A,),
     ("POST", "/api/admin/teams"): (A,),
     ("PATCH", "/api/admin/teams/{team_id}"): (A,),

@@ -33,7 +33,7 @@ from fastapi import Request
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backoffice.models import AuthSessionRow, Role, UserRow
+from backoffice.models import LINKED_ROLES, AuthSessionRow, Role, UserRow
 from directory.tables import OperatorRow
 from hotline.api_errors import ApiError
 from hotline.clock import aware, utcnow
@@ -297,8 +297,8 @@ class Authenticator:
 
 async def create_user(sm: async_sessionmaker[AsyncSession], username: str, password: str,
                       role: Role, operator_id: int | None = None) -> int:
-    if role is Role.OPERATOR and operator_id is None:
-        raise ValueError("an operator user needs operator_id")
+    if role in LINKED_ROLES and operator_id is None:
+        raise ValueError(f"a {role.value} user needs operator_id")
     pw_hash = await asyncio.to_thread(hash_password, password)
     async with sm() as s, s.begin():
         user = UserRow(username=username, password_hash=pw_hash, role=role.value,

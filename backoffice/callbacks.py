@@ -2,9 +2,10 @@
 (`POST /api/callbacks/click-to-call`: the service rings the requester's own phone, then the
 caller of the call; docs/decisions/0008).
 
-Who may click: QA and admin users (the roles that see the wallboard, team leads among
-them) linked to an operator extension: their phone rings first.  The ringing itself is the
-service's (`ClickToCall`, given by the composition root).
+Who may click: team leads (role `team_lead`), whose own phone rings first (the operator row
+their user is linked to; they cannot ring anyone else's), and QA and admin users, who may
+name the operator whose phone rings (`operator_id`), their own linked phone otherwise.  The
+ringing itself is the service's (`ClickToCall`, given by the composition root).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backoffice.access import Who
 from backoffice.common import Out, api_router, utc
+from backoffice.models import Role
 from callrouting.tables import CallbackRow
 from directory.tables import OperatorRow
 from hotline.api_errors import ApiError, ErrorBody, not_found
@@ -35,6 +37,8 @@ Kind = Literal["callback", "click_to_call"]
 
 class ClickToCallIn(BaseModel):
     call_id: int = Field(ge=1, le=2**63 - 1)
+    # whose phone rings first: QA and admin may choose; a team lead's is always their own
+    operator_id: int | None = Field(None, ge=1, le=2**63 - 1)
 
 
 class ClickToCallOut(BaseModel):
@@ -75,14 +79,24 @@ def callback_out(r: CallbackRow) -> CallbackOut:
         reason=r.reason)
 
 
-async def requester_phone(sm: async_sessionmaker[AsyncSession], who: Any) -> str:
-    """The extension that rings first for `who`, or an ApiError saying why there is none."""
-    if who.operator_id is None:
-        raise ApiError(422, "no_phone", "your user is not linked to an operator extension")
+async def requester_phone(sm: async_sessionmaker[AsyncSession], who: Any,
+                          operator_id: int | None = None) -> str:
+    """The extension that rings first for `who` (a team lead: their own; QA and admin: the
+    operator they chose, else their own), or an ApiError saying why there is none."""
+    chosen = operator_id is not None and operator_id != who.operator_id
+    if chosen and who.role not in (Role.QA, Role.ADMIN):
+        raise ApiError(403, "forbidden", "a team lead's click-to-call rings their own phone",
+                       {"role": who.role, "operator_id": operator_id})
+    if operator_id is None:
+        operator_id = who.operator_id
+    if operator_id is None:
+        raise ApiError(422, "no_phone", "your user is not linked to an operator extension: "
+                       "choose the operator whose phone rings (operator_id)")
     async with sm() as s:
-        op = await s.get(OperatorRow, who.operator_id)
+        op = await s.get(OperatorRow, operator_id)
     if op is None or not op.active:
-        raise ApiError(422, "no_phone", "your operator extension is not active")
+        raise ApiError(422, "no_phone", "that operator extension is not active" if chosen
+                       else "your operator extension is not active", {"operator_id": operator_id})
     return op.extension
 
 
@@ -109,9 +123,10 @@ def build_router(sm: async_sessionmaker[AsyncSession], click_to_call: ClickToCal
 
     @router.post("/callbacks/click-to-call", response_model=ClickToCallOut, tags=["callbacks"],
                  responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
-                 summary="Ring my phone, then the caller of this call")
+                 summary="Ring my phone (or, for QA and admin, a chosen operator's), "
+                         "then the caller of this call")
     async def click(body: ClickToCallIn, who: Who) -> Any:
-        extension = await requester_phone(sm, who)
+        extension = await requester_phone(sm, who, body.operator_id)
         try:
             cid = await click_to_call(body.call_id, extension, who.username)
         except LookupError:

@@ -1,4 +1,4 @@
-"""Tables of the back office: web users (roles admin, qa, operator) and their sessions.
+"""Tables of the back office: web users (roles admin, qa, team_lead, operator) and their sessions.
 
 Created by migration 0004."""
 
@@ -17,6 +17,13 @@ class Role(enum.StrEnum):
     ADMIN = "admin"  # dialplans, directory, users
     QA = "qa"  # calls, recordings, reviews, statistics
     OPERATOR = "operator"  # own calls and screen-pop only
+    # the wallboard, its abandoned calls and failed callbacks, click-to-call from their own
+    # phone (docs/decisions/0008); linked to their operator row like an operator
+    TEAM_LEAD = "team_lead"
+
+
+# roles whose user must be linked to an operator (their phone, their calls)
+LINKED_ROLES = (Role.OPERATOR, Role.TEAM_LEAD)
 
 
 class UserRow(Base):
@@ -45,4 +52,4 @@ class AuthSessionRow(Base):
 
 
 
-__all__ = ["AuthSessionRow", "Role", "UserRow"]
+__all__ = ["LINKED_ROLES", "AuthSessionRow", "Role", "UserRow"]

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backoffice.access import Who
 from backoffice.auth import Principal, hash_password, revoke_sessions
 from backoffice.common import Deps, Out, api_router, commit, found
-from backoffice.models import Role, UserRow
+from backoffice.models import LINKED_ROLES, Role, UserRow
 from hotline.api_errors import ApiError, ErrorBody
 
 
@@ -62,8 +62,8 @@ async def list_users(sm: async_sessionmaker[AsyncSession]) -> Sequence[UserRow]:
 
 
 async def add_user(sm: async_sessionmaker[AsyncSession], body: UserIn, now: datetime) -> UserRow:
-    if body.role is Role.OPERATOR and body.operator_id is None:
-        raise ApiError(422, "operator_id_required", "an operator user needs operator_id")
+    if body.role in LINKED_ROLES and body.operator_id is None:
+        raise ApiError(422, "operator_id_required", f"a {body.role.value} user needs operator_id")
     pw_hash = await asyncio.to_thread(hash_password, body.password)
     async with sm() as s:
         row = UserRow(username=body.username, password_hash=pw_hash, role=body.role.value,
@@ -87,8 +87,8 @@ async def change_user(sm: async_sessionmaker[AsyncSession], user_id: int, body: 
             setattr(row, k, v.value if isinstance(v, Role) else v)
         if pw_hash:
             row.password_hash = pw_hash
-        if row.role == Role.OPERATOR and row.operator_id is None:
-            raise ApiError(422, "operator_id_required", "an operator user needs operator_id")
+        if row.role in LINKED_ROLES and row.operator_id is None:
+            raise ApiError(422, "operator_id_required", f"a {row.role} user needs operator_id")
         if pw_hash or "role" in changes or changes.get("active") is False:
             await revoke_sessions(s, user_id, now)
         await commit(s, "user")

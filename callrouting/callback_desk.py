@@ -435,8 +435,10 @@ class CallbackDesk:
         try:
             if number is None:
                 raise ValueError("not a number the service dials")
-            # g: back here when the caller hangs up, to read how it went
-            await chan.exec("Dial", f"PJSIP/{number}@{CALLERS_ENDPOINT},{int(ring)},g")
+            # g: back here when the caller hangs up, to read how it went; r: the operator, who
+            # is on the line already, hears ringback (Asterisk's ring tone) until the caller
+            # answers, whether or not the caller's network sends 180 Ringing
+            await chan.exec("Dial", f"PJSIP/{number}@{CALLERS_ENDPOINT},{int(ring)},gr")
             status = ((await chan.get_variable("DIALSTATUS")) or "").strip().upper() or "CANCEL"
             talk = await chan.get_variable("ANSWEREDTIME_MS")
             talk_ms = float(talk) if talk and talk.replace(".", "", 1).isdigit() else None

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     Sessions = async_sessionmaker[AsyncSession]
 
-ROLES = ("admin", "qa", "operator")  # recordings.models.Role (a test keeps them equal)
+ROLES = ("admin", "qa", "operator", "team_lead")  # recordings.models.Role (a test keeps them equal)
 
 
 class UserError(Exception):
@@ -132,12 +132,12 @@ async def _add(sm: Sessions, args: argparse.Namespace) -> None:
     from sqlalchemy.exc import IntegrityError
 
     from backoffice.auth import create_user
-    from backoffice.models import Role, UserRow
+    from backoffice.models import LINKED_ROLES, Role, UserRow
 
     role = Role(args.role)
     _check_username(args.username)
-    if role is Role.OPERATOR and args.operator is None:
-        raise UserError("an operator user needs --operator EXTENSION")
+    if role in LINKED_ROLES and args.operator is None:
+        raise UserError(f"a {role.value} user needs --operator EXTENSION")
     operator_id = await _operator_id(sm, args.operator) if args.operator is not None else None
     async with sm() as s:
         if await s.scalar(select(UserRow.id).where(UserRow.username == args.username)) is not None:
@@ -286,7 +286,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     a.add_argument("username")
     a.add_argument("--role", required=True, choices=ROLES)
     a.add_argument("--operator", metavar="EXT",
-                   help="link the operator with this extension (required for --role operator)")
+                   help="link the operator with this extension (required for --role operator and team_lead)")
     a.add_argument("--password-stdin", action="store_true", help=pw_help)
     a.set_defaults(func=_run, user_action=_add)
 

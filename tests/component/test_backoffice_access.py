@@ -92,7 +92,7 @@ async def test_role_matrix(env: QaTestEnv, client: httpx.AsyncClient) -> None:
                 assert r.status_code == 403, (method, path, who, r.status_code, r.text)
                 assert method == "HEAD" or r.json()["error_id"] == "forbidden"
             client.cookies.clear()
-    assert len(seen) == 4 * len(routes) == 4 * len(ACCESS) == 4 * 57
+    assert len(seen) == 5 * len(routes) == 5 * len(ACCESS) == 5 * 57  # 4 roles and nobody
     assert {p for _, p, _, _ in seen} >= {"/api/dialplans/upload", "/api/routing/calls/active"}
 
 

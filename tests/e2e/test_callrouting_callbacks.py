@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from callrouting.model import Presence
 from callrouting.tables import CallbackRow
 from hotline.app.service import Service
 from hotline.app.settings import Settings
@@ -29,7 +30,7 @@ from hotline.db.calls import CallEventRow
 from hotline.pbx.asterisk import AsteriskInstance
 from hotline.pbx.sipp import sipp_available
 from tests.e2e.conftest import CALLERS_PORT, SIP_PORT, api_client
-from tests.e2e.peers import SippOperator
+from tests.e2e.peers import Baresip, SippOperator
 from tests.e2e.test_callrouting_waiting import (
     Callers,
     answered_by,
@@ -72,6 +73,8 @@ nodes:
 """
 A, B, C = "+79990003001", "+79990003002", "+79990003003"  # the callback test's callers
 D, E = "+79990004001", "+79990004002"  # the retry test's
+F = "+79990005001"  # the team lead's click-to-call
+G = "+79990006001"  # the business hours test's
 
 # the operator answers and then waits for Asterisk's BYE (the callback ends from the caller's side)
 OPERATOR_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -301,9 +304,9 @@ def operator_invites(op: SippOperator) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def callback_service(settings: Settings, tmp: Path) -> AsyncIterator[Service]:
+async def callback_service(settings: Settings, tmp: Path, dialplan: str = DIALPLAN) -> AsyncIterator[Service]:
     path = tmp / "callback.yaml"
-    path.write_text(DIALPLAN)
+    path.write_text(dialplan)
     svc = Service(settings.model_copy(update={"dialplan": path}), with_bot=False)
     await svc.start()
     try:
@@ -493,3 +496,181 @@ async def _state(svc: Service, cb: CallbackRow, state: str) -> bool:
 
 async def _closed(svc: Service, cb: CallbackRow) -> bool:
     return (await reload(svc, cb)).closed_at is not None
+
+
+def silence_wav(seconds: int = 120) -> Path:
+    """A silent microphone for the team lead's softphone: what she records is only what she hears."""
+    import wave
+
+    path = Path(tempfile.gettempdir()) / f"hotline-silence-{seconds}s.wav"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(b"\0\0" * 8000 * seconds)
+        tmp.rename(path)
+    return path
+
+
+def tone_share(pcm: bytes, rate: int, freqs: tuple[float, ...]) -> float:
+    """The share of the signal's power at `freqs` (+-15 Hz): near 1 for a ring tone made of them."""
+    import numpy as np
+
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    hz = np.fft.rfftfreq(len(x), 1 / rate)
+    total = float(spectrum[hz > 50].sum())
+    near = sum(float(spectrum[(hz > f - 15) & (hz < f + 15)].sum()) for f in freqs)
+    return near / total if total else 0.0
+
+
+# the caller's phone rings 4 s before she answers (and sends no audio once she has); her
+# network sends no 180 Ringing (as some mobile networks do): the ringback is the service's own
+CALLER_ANSWERS_LATE = re.sub(r"<send>\s*<!\[CDATA\[\s*SIP/2.0 180 Ringing.*?</send>", "", CALLER_ANSWERS,
+                             count=1, flags=re.S).replace('<pause milliseconds="1000"/>',
+                                                          '<pause milliseconds="4000"/>')
+assert "180 Ringing" not in CALLER_ANSWERS_LATE
+
+
+async def test_a_team_lead_clicks_to_call_her_phone_rings_first_and_she_hears_ringback(
+    asterisk: AsteriskInstance, e2e_settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 11: "a list of abandoned calls and failed callbacks that a team lead can call back
+    from the page (click-to-call: the service rings the team lead's phone, then the caller)".
+    A user with the team_lead role, linked to team lead 1005: her click rings her own phone
+    (she cannot name another), then the caller; while the caller's phone rings she hears
+    ringback (Asterisk's ring tone, 440+480 Hz), which stops when the caller answers."""
+    import secrets
+    import uuid
+
+    import httpx
+
+    from backoffice.auth import create_user
+    from backoffice.models import Role
+    from hotline.pbx.sipp import HangUp, Pause, place_call
+    from voicebot.audio import dbfs, read_wav
+
+    lead = "1005"
+    async with callback_service(e2e_settings, tmp_path) as svc, \
+            caller_phone(CALLER_ANSWERS_LATE) as phone:
+        await place_call(target=f"127.0.0.1:{svc.settings.asterisk.sip_port}", caller_id=F,
+                         steps=[Pause(3000), HangUp()], timeout=30)  # abandoned while waiting
+        await svc.store.writes.flush()
+        call = await call_row(svc, F)
+        assert call is not None and call.answered_at is None
+        name, password = f"lead-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
+        await create_user(svc.sessionmaker, name, password, Role.TEAM_LEAD,
+                          operator_id=await op_id(svc, lead))
+        rec = tmp_path / "lead-rec"
+        her = Baresip(lead, f"demo-pass-{lead}", svc.settings.asterisk.sip_port,
+                      source_wav=silence_wav(), record_dir=rec)
+        await her.start()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.settings.service.http_port}") as client:
+                r = await client.post("/api/auth/login", json={"username": name, "password": password})
+                assert r.status_code == 200 and r.json()["user"]["role"] == "team_lead", r.text
+                client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+                listed = (await client.get("/api/wallboard/abandoned")).json()["items"]
+                assert call.id in [i["call_id"] for i in listed]  # the list she calls back from
+                r = await client.post("/api/callbacks/click-to-call",
+                                      json={"call_id": call.id, "operator_id": await op_id(svc, "1001")})
+                assert r.status_code == 403, r.text  # not somebody else's phone
+                r = await client.post("/api/callbacks/click-to-call", json={"call_id": call.id})
+                assert r.status_code == 200 and r.json()["extension"] == lead, r.text
+                rid = r.json()["callback_id"]
+                async with asyncio.timeout(60):
+                    while True:
+                        row = next(x for x in (await client.get("/api/callbacks")).json() if x["id"] == rid)
+                        if row["closed_at"] is not None or row["state"] == "failed":
+                            break
+                        await asyncio.sleep(0.3)
+            assert row["state"] == "answered" and row["requested_by"] == name, row
+            assert row["answered_by_id"] == await op_id(svc, lead)
+            # her phone first (AMI saw it ring, she answered), then the caller's
+            assert phone.invites() and phone.invites()[0].startswith(f"sip:{F}@"), phone.invites()
+            fresh = await reload(svc, CallbackRow(id=rid))
+            assert fresh.operator_rang_at is not None and fresh.placed_at is not None
+            assert fresh.operator_rang_at < fresh.placed_at < fresh.answered_at  # type: ignore[operator]
+            ringing_s = (fresh.answered_at - fresh.placed_at).total_seconds()  # type: ignore[operator]
+            assert 3.0 < ringing_s < 8.0, ringing_s
+        finally:
+            await her.stop()
+        heard = sorted(rec.glob("*-dec.wav"))  # what she received (baresip's sndfile)
+        assert len(heard) == 1, f"baresip's recordings: {list(rec.iterdir())}"
+        pcm, rate = read_wav(heard[0])  # empty when Asterisk sent her no audio at all
+        second = rate * 2  # bytes per second (16-bit)
+        ring = pcm[int(0.3 * second): int(1.8 * second)]  # the tone's first 2 s "on"
+        assert dbfs(ring) > -35, f"silence while the caller's phone rang: {dbfs(ring):.1f} dBFS"
+        assert tone_share(ring, rate, (440.0, 480.0)) > 0.8
+        off = pcm[int(2.2 * second): int(3.5 * second)]  # the cadence's pause (2 s on, 4 s off)
+        assert len(off) > second and dbfs(off) < -50
+        # the tone covered the caller's ringing and stopped when she answered (her sipp sends
+        # no audio, so from then on nothing more reached the team lead's phone)
+        assert abs(len(pcm) / second - ringing_s) < 0.8, (len(pcm) / second, ringing_s)
+
+
+def with_hours(dialplan: str, version: int, holiday: str | None) -> str:
+    """`dialplan` with callbacks in business hours only: every day, all day (to 23:59 in the
+    dialplan's timezone), but for `holiday` (YYYY-MM-DD): closed."""
+    hours = 'business_hours:\n  mon-sun: "00:00-23:59"\n' + (f"holidays: [{holiday}]\n" if holiday else "")
+    out = dialplan.replace("business_hours_only: false", "business_hours_only: true")
+    out = out.replace("version: 1\n", f"version: {version}\n").replace("nodes:\n", hours + "nodes:\n")
+    assert "business_hours_only: true" in out and "mon-sun" in out
+    return out
+
+
+async def test_a_callback_asked_while_closed_waits_for_the_opening(
+    asterisk: AsteriskInstance, e2e_settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 11: "Callbacks outside business hours wait for the opening (configurable)".
+    Today is a holiday in the dialplan (callbacks in business hours only): a confirmed request
+    is stored but not dialled, though an operator is free; an admin uploads the dialplan
+    without the holiday (the hours now open) and the request is placed: the operator's phone
+    rings, then the caller's."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("Europe/Moscow")).date().isoformat()
+    if datetime.now(ZoneInfo("Europe/Moscow")).strftime("%H:%M") >= "23:58":
+        pytest.skip("the dialplan's hours end at 23:59: too close to midnight in Moscow")
+    closed = with_hours(DIALPLAN, 1, today)
+    async with callback_service(e2e_settings, tmp_path, closed) as svc, \
+            caller_phone(CALLER_ANSWERS) as phone:
+        assert svc.callbacks is not None
+        cfg = svc.callbacks.config()
+        assert cfg.hours is not None and not cfg.hours.is_open(svc.callbacks.clock())
+        callers = Callers(svc, asterisk)
+        try:
+            ask_callback(callers, G, hang_up=True)  # nobody is logged in: she waits, asks, hangs up
+            cb = await callback_of(svc, G)
+            await until(lambda: _outcome(svc, G, "callback_requested"))
+            async with sipp_operator(svc, "1002") as op:
+                await svc.presence.wait_for("1002", Presence.AVAILABLE, timeout=10)
+                # closed: the dispatcher's rounds (every second) leave it pending, nobody rings
+                assert await svc.callbacks.dispatch_once() == []
+                for _ in range(3):
+                    svc.callbacks.wake()
+                    await asyncio.sleep(1.0)  # rounds of the running dispatcher, which must not place it
+                    assert await svc.callbacks.dispatch_once() == []
+                still = await reload(svc, cb)
+                assert (still.state, still.attempts, still.placed_at, still.operator_rang_at) == (
+                    "pending", 0, None, None)
+                assert cb.id not in svc.callbacks.legs and not operator_invites(op) and not phone.invites()
+                # the admin takes the holiday out: the hours are open, the request goes now
+                async with api_client(svc, "admin") as admin:
+                    r = await admin.post("/api/dialplans/upload",
+                                         json={"content": with_hours(DIALPLAN, 2, None), "by": "admin"})
+                    assert r.status_code in (200, 201), r.text
+                assert svc.callbacks.config().hours.is_open(svc.callbacks.clock())  # type: ignore[union-attr]
+                await until(lambda: _closed(svc, cb), timeout=60)
+                done = await reload(svc, cb)
+                assert done.state == "answered" and done.attempts == 1, (done.state, done.reason)
+                assert done.answered_by_id == await op_id(svc, "1002")
+                assert done.requested_at < done.operator_rang_at < done.placed_at < done.answered_at  # type: ignore[operator]
+                froms = operator_invites(op)
+                assert froms and froms[0].startswith('"Callback: '), froms
+                assert phone.invites() and phone.invites()[0].startswith(f"sip:{G}@"), phone.invites()
+        finally:
+            await callers.close()

@@ -30,7 +30,8 @@ D1 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # 12:00 in Moscow
 D2 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 OLD = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
 
-PASSWORDS = {"admin": "admin-pass-0123456789", "qa": "qa-pass-0123456789", "operator": "op-pass-0123456789"}
+PASSWORDS = {"admin": "admin-pass-0123456789", "qa": "qa-pass-0123456789", "operator": "op-pass-0123456789",
+             "team_lead": "lead-pass-0123456789"}
 
 
 def write_wav(path: Path, seconds: float = 2.0, rate: int = 8000, freq: float = 440.0) -> int:
@@ -176,6 +177,9 @@ async def seed(sm: async_sessionmaker[AsyncSession], recordings_dir: Path, *, us
                                             operator_id=out.operators["clara"])
         out.users["operator"] = await create_user(sm, "operator", PASSWORDS["operator"], Role.OPERATOR,
                                                   operator_id=out.operators["anna"])
+        # team lead Clara's own login: the wallboard, and click-to-call from her phone only
+        out.users["team_lead"] = await create_user(sm, "team_lead", PASSWORDS["team_lead"], Role.TEAM_LEAD,
+                                                   operator_id=out.operators["clara"])
     return out
 
 
@@ -324,7 +328,7 @@ async def login(client: Any, role: str, password: str | None = None) -> dict[str
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-ROLES = ("admin", "qa", "operator")
+ROLES = ("admin", "qa", "operator", "team_lead")  # the seeded users' names are their roles
 
 
 async def tokens(client: Any) -> dict[str, dict[str, str]]:

@@ -42,7 +42,7 @@
     return data;
   }
   function go(hash) { if (location.hash !== hash) location.hash = hash; else route(); }
-  const home = () => me.role === "operator" ? "#/screenpop" : me.role === "admin" ? "#/wallboard" : "#/calls";
+  const home = () => me.role === "operator" ? "#/screenpop" : ["admin", "team_lead"].includes(me.role) ? "#/wallboard" : "#/calls";
   function params() {
     const q = location.hash.split("?")[1] || "";
     return new URLSearchParams(q);
@@ -409,7 +409,7 @@
     [dir.teams, dir.operators] = await Promise.all([api("/api/admin/teams"), api("/api/admin/operators")]);
   }
   const PLAIN = {
-    operator_id_required: "choose the linked operator: a user with the operator role needs one.",
+    operator_id_required: "choose the linked operator: a user with the operator or team lead role needs one.",
     cannot_demote_self: "you cannot deactivate yourself or take away your own admin role.",
     invalid_backups: "backups must be different operators, and not the operator itself.",
   };
@@ -772,7 +772,8 @@
   }
 
   async function usersTab() {
-    const ROLES = [["admin", "Admin"], ["qa", "QA"], ["operator", "Operator"]];
+    const ROLES = [["admin", "Admin"], ["qa", "QA"], ["team_lead", "Team lead"], ["operator", "Operator"]];
+    const linked = r => r === "operator" || r === "team_lead";  // their phone: backoffice.models.LINKED_ROLES
     const roleName = r => (ROLES.find(x => x[0] === r) || [r, r])[1];
     let users = [];
     const list = h("div");
@@ -790,14 +791,14 @@
       adminTable("users-table", ["User", "Role", "Linked operator", "Active", ""], users.map(u => h("tr", { "data-id": u.id, class: u.active ? null : "inactive" },
         h("td", {}, u.username, u.id === me.id ? h("span", { class: "muted", text: " (you)" }) : null),
         h("td", { text: roleName(u.role) }),
-        h("td", { text: u.operator_id != null ? opName(u.operator_id) : u.role === "operator" ? "not linked" : "—" }),
+        h("td", { text: u.operator_id != null ? opName(u.operator_id) : linked(u.role) ? "not linked" : "—" }),
         h("td", {}, u.active ? "yes" : h("span", { class: "tag off", text: "deactivated" })),
         h("td", { class: "row-actions" }, editButton(form, u, "user " + u.username),
           h("button", { type: "button", id: `user-${u.id}-active`, text: u.active ? "Deactivate" : "Reactivate",
             "aria-label": `${u.active ? "Deactivate" : "Reactivate"} ${u.username}`, disabled: u.id === me.id,
             title: u.id === me.id ? "You cannot deactivate yourself" : null, onclick: () => setActive(u, !u.active) }))))));
     const reload = async () => { [users] = await Promise.all([api("/api/admin/users"), loadDirectory()]); render(); form.refresh(); };
-    const syncRole = f => { f.fields.operator_id.wrap.hidden = f.fields.role.input.value !== "operator"; };
+    const syncRole = f => { f.fields.operator_id.wrap.hidden = !linked(f.fields.role.input.value); };
     const form = adminForm({
       id: "user-form", what: "user", list: "users-table", reload,
       fields: [
@@ -808,16 +809,16 @@
           hint: e => e ? "Leave empty to keep it. A new password ends the user's open sessions." : "At least 12 characters." },
         { name: "role", label: "Role", kind: "select", options: () => ROLES, initial: "qa" },
         { name: "operator_id", label: "Linked operator", kind: "select", number: true, options: opOptions,
-          hint: "Required for the operator role: the user sees this operator's calls." },
+          hint: "Required for the operator and team lead roles: their phone (an operator sees this operator's calls; a team lead's click-to-call rings it)." },
       ],
       onMode: (u, f) => syncRole(f),
       title: u => `Edit user ${u.username}`,
       create: v => api("/api/admin/users", { method: "POST", body: {
-        username: v.username, password: v.password, role: v.role, operator_id: v.role === "operator" ? v.operator_id : null } }),
+        username: v.username, password: v.password, role: v.role, operator_id: linked(v.role) ? v.operator_id : null } }),
       update: (u, v) => {
         const patch = {};  // only what changed: a new role or password ends the user's sessions
         if (v.role !== u.role) patch.role = v.role;
-        const op = v.role === "operator" ? v.operator_id : null;
+        const op = linked(v.role) ? v.operator_id : null;
         if (op !== u.operator_id) patch.operator_id = op;
         if (v.password) patch.password = v.password;
         return api("/api/admin/users/" + u.id, { method: "PATCH", body: patch });
