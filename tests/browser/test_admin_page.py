@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from directory.tables import OperatorRow
 from tests.browser import test_qa_page as qa_page
+from tests.browser.pages import collect_errors, log_in
 from tests.support.qa_env import PASSWORDS, QaTestEnv
 
 pytestmark = pytest.mark.e2e
@@ -61,17 +62,12 @@ async def test_admin_section_in_chromium(served: tuple[str, QaTestEnv], tmp_path
         try:
             page = ctx.pages[0] if ctx.pages else await ctx.new_page()
             page.set_default_timeout(10_000)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("console", lambda m: errors.append(m.text)
-                    if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+            collect_errors(page, errors)
             page.on("response", lambda r: bad.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None)
             page.on("dialog", lambda d: d.accept())  # "Delete ...?" confirmations
 
             # 1. log in as admin: the Admin link is there; "a" opens the section
-            await page.goto(base + "/qa/")
-            await page.fill("#username", "admin")
-            await page.fill("#password", PASSWORDS["admin"])
-            await page.keyboard.press("Enter")
+            await log_in(page, "admin", PASSWORDS["admin"], base)
             admin_link = page.locator('header nav a[href="#/admin"]')
             await expect(admin_link).to_be_visible()
             await page.wait_for_selector("#tiles")  # the admin's wallboard
@@ -200,10 +196,7 @@ async def test_admin_section_in_chromium(served: tuple[str, QaTestEnv], tmp_path
 
             # 8. qa never sees the Admin section, not even by its address
             await page.click("#logout")
-            await page.wait_for_selector("#username")
-            await page.fill("#username", "qa")
-            await page.fill("#password", PASSWORDS["qa"])
-            await page.keyboard.press("Enter")
+            await log_in(page, "qa", PASSWORDS["qa"])
             await page.wait_for_selector("table#calls tbody tr")
             await expect(admin_link).to_be_hidden()
             await page.evaluate("() => { location.hash = '#/admin/operators'; }")

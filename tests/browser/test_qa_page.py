@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from tests.browser.pages import collect_errors, log_in
 from tests.support.qa_env import PASSWORDS, QaTestEnv, build_test_env
 
 pytestmark = pytest.mark.e2e
@@ -71,18 +72,12 @@ async def test_qa_page_in_chromium(served: tuple[str, QaTestEnv], tmp_path: Path
         )
         try:
             page = ctx.pages[0] if ctx.pages else await ctx.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("console", lambda m: errors.append(m.text)
-                    if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+            collect_errors(page, errors)
             bad: list[str] = []
             page.on("response", lambda r: bad.append(f"{r.status} {r.url}") if r.status >= 400 else None)
 
             # 1. log in as qa (the page sends us to the login form first)
-            await page.goto(base + "/qa/")
-            await page.wait_for_selector("#username")
-            await page.fill("#username", "qa")
-            await page.fill("#password", PASSWORDS["qa"])
-            await page.keyboard.press("Enter")
+            await log_in(page, "qa", PASSWORDS["qa"], base)
             await page.wait_for_selector("table#calls tbody tr")
             assert await page.locator("table#calls tbody tr").count() == 8
 

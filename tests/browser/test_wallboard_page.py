@@ -24,6 +24,7 @@ from callrouting.events import WaitingCaller
 from callrouting.tables import CallbackRow
 from hotline.clock import utcnow
 from hotline.db.calls import CallRow
+from tests.browser.pages import collect_errors, log_in
 from tests.browser.test_qa_page import ARTIFACTS, CHROMIUM, FLAGS, free_port
 from tests.support.qa_env import PASSWORDS, QaTestEnv, build_test_env, login
 
@@ -89,15 +90,8 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, QaTestEnv]]:
 async def open_wallboard(ctx: Any, base: str, user: str, password: str, hash_: str) -> Any:
     """Log in on the page and open the wallboard at `hash_`; the page and its errors."""
     page = ctx.pages[0] if ctx.pages else await ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
-    await page.goto(base + "/qa/")
-    await page.wait_for_selector("#username")
-    await page.fill("#username", user)
-    await page.fill("#password", password)
-    await page.keyboard.press("Enter")
+    errors = collect_errors(page, [])
+    await log_in(page, user, password, base)
     await page.wait_for_selector("table#calls")  # logged in: the first page is drawn
     await page.evaluate(f"() => {{ location.hash = {hash_!r}; }}")
     try:
