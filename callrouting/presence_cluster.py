@@ -36,6 +36,9 @@ from callrouting.presence_shared import ClaimsBook, claim_diff, desired_claims, 
 log = structlog.get_logger("callrouting.presence_cluster")
 
 CHANNEL = "hotline_presence"
+# Kamailio's registrations (usrloc db_mode 1, table `location`, made by `hotline cluster up`
+# with a trigger that NOTIFYs the extension of every row changed: hotline.cluster.postgres)
+REGISTRATIONS_CHANNEL = "hotline_registrations"
 MAX_PAYLOAD = 7000  # pg_notify takes < 8000 bytes: a bigger full set says "reload" instead
 
 LocalPresence = Callable[[], Mapping[str, Presence]]
@@ -76,6 +79,8 @@ class PgPresenceBus:
         self._closing = False
         self.connected = False
         self._up = asyncio.Event()  # set while connected
+        self.registered: set[str] | None = None  # None: not known (no `location` table)
+        self._reg_reload: set[str] = set()
         self.published_at: float | None = None  # the last commit (for tests and the bench)
         self.received: int = 0
 
@@ -128,6 +133,10 @@ class PgPresenceBus:
                 await conn.add_listener(CHANNEL, self._on_notify)
                 rows = await conn.fetch(_LOAD, self.node)
                 self.book.load(self._rows(rows), self.clock())
+                if await conn.fetchval("SELECT to_regclass('location') IS NOT NULL"):
+                    await conn.add_listener(REGISTRATIONS_CHANNEL, self._on_registration)
+                    self.registered = {r[0] for r in await conn.fetch(
+                        "SELECT DISTINCT username FROM location")}
                 self._published = None  # replace whatever a previous run of ours left
                 self.connected = True
                 self._up.set()
@@ -140,6 +149,7 @@ class PgPresenceBus:
                             hint="other nodes' claims lapse by their leases; reconnecting")
             finally:
                 self.connected = False
+                self.registered = None  # unknown until reconnected: the local view decides
                 self._up.clear()
                 with contextlib.suppress(Exception):
                     conn.terminate()
@@ -160,6 +170,12 @@ class PgPresenceBus:
             if self._closing:
                 await self._send(conn, {}, full=True, lease=0.0)
                 return
+            for ext in sorted(self._reg_reload):
+                self._reg_reload.discard(ext)
+                there = await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM location WHERE username = $1)", ext)
+                if self.registered is not None:
+                    (self.registered.add if there else self.registered.discard)(ext)
             for node in sorted(self._reload):
                 self._reload.discard(node)
                 rows = await conn.fetch(_LOAD_NODE, self.node, node)
@@ -231,6 +247,10 @@ class PgPresenceBus:
             self._reload.add(node)
             self._dirty.set()
 
+    def _on_registration(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self._reg_reload.add(payload)
+        self._dirty.set()
+
     @staticmethod
     def _rows(rows: Any) -> list[tuple[str, str, Presence, float]]:
         out = []
@@ -253,7 +273,7 @@ class ClusterPresence:
         return bool(self._local().stale)
 
     def snapshot(self) -> dict[str, Presence]:
-        return merge(self._local().snapshot(), self.bus.remote())
+        return merge(self._local().snapshot(), self.bus.remote(), self.bus.registered)
 
     def get(self, extension: str) -> Presence:
         return self.snapshot().get(extension, Presence.UNAVAILABLE)

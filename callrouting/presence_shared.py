@@ -15,7 +15,7 @@ remote presence. The transport (PostgreSQL LISTEN/NOTIFY) is `callrouting.presen
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 
 from callrouting.model import Presence
@@ -44,9 +44,19 @@ def stronger(a: Presence, b: Presence | None) -> Presence:
     return b
 
 
-def merge(local: Mapping[str, Presence], remote: Mapping[str, Presence]) -> dict[str, Presence]:
-    """Local presence with the other nodes' claims on top: busy anywhere is busy here."""
-    return {ext: stronger(p, remote.get(ext)) for ext, p in local.items()}
+def merge(local: Mapping[str, Presence], remote: Mapping[str, Presence],
+          registered: Set[str] | None = None) -> dict[str, Presence]:
+    """Local presence with the other nodes' claims on top: busy anywhere is busy here.
+
+    `registered`: the extensions registered at the cluster's proxy, if known; an operator
+    who is not is unavailable (a node's Asterisk reaches every operator through the proxy,
+    so it sees them all as reachable), unless a call says otherwise."""
+    out = {}
+    for ext, p in local.items():
+        if registered is not None and ext not in registered and p is Presence.AVAILABLE:
+            p = Presence.UNAVAILABLE
+        out[ext] = stronger(p, remote.get(ext))
+    return out
 
 
 @dataclass

@@ -16,6 +16,7 @@ import pytest
 
 from callrouting.model import Presence
 from callrouting.presence_cluster import ClusterPresence, PgPresenceBus, asyncpg_dsn
+from hotline.cluster.postgres import LOCATION_SCHEMA, location_sql
 from tests.support.databases import DbBackend
 from tests.support.postgres import PostgresServer
 
@@ -162,3 +163,36 @@ async def test_propagation_time_between_two_nodes(url: str) -> None:
         print(f"presence propagation n1 -> n2 (PostgreSQL NOTIFY): p50 {p50 * 1000:.1f} ms, "
               f"p95 {p95 * 1000:.1f} ms over {len(times)} changes")
         assert p95 <= 0.2, times
+
+
+@pytest.mark.skipif(not LOCATION_SCHEMA.exists(), reason="kamailio-postgres-modules not installed")
+async def test_registrations_at_the_proxy_reach_every_node(url: str) -> None:
+    """Kamailio's usrloc (db_mode 1) writes `location`; the trigger `hotline cluster up`
+    puts on it NOTIFYs each change: an operator not registered is unavailable on every
+    node, registered is available, gone is unavailable again (and busy beats it all)."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(location_sql(owner="hotline", writer=None))
+        l1, l2 = Local(), Local()
+        async with bus(url, "n1", l1) as b1, bus(url, "n2", l2) as b2:
+            view = ClusterPresence(lambda: l2, b2)
+            assert b2.registered == set()
+            assert view.snapshot() == {"1001": Presence.UNAVAILABLE, "1002": Presence.UNAVAILABLE}
+            start = time.monotonic()
+            await conn.execute("INSERT INTO location (ruid, username, contact, expires) VALUES "
+                               "('r1', '1001', 'sip:1001@10.0.0.5:5070', now() + interval '1 hour')")
+            await until(lambda: view.get("1001") is Presence.AVAILABLE)
+            print(f"a registration reached the node's view after "
+                  f"{(time.monotonic() - start) * 1000:.1f} ms")
+            assert view.get("1002") is Presence.UNAVAILABLE
+            await conn.execute("UPDATE location SET cseq = cseq + 1 WHERE ruid = 'r1'")  # re-REGISTER
+            l1.states["1002"] = Presence.IN_USE  # 1002 on a call of n1 (its phone is known there)
+            b1.local_changed()
+            await until(lambda: view.get("1002") is Presence.IN_USE)
+            assert view.get("1001") is Presence.AVAILABLE
+            await conn.execute("DELETE FROM location WHERE username = '1001'")  # expired or left
+            await until(lambda: view.get("1001") is Presence.UNAVAILABLE)
+            async with bus(url, "n3", Local()) as b3:  # a node starting reads who is registered
+                assert b3.registered == set()
+    finally:
+        await conn.close()

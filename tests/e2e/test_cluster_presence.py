@@ -125,6 +125,8 @@ async def test_manager_busy_on_node_1_makes_node_2_ring_the_backups_at_once(clus
             NodeApi(cluster, n2) as api2:
         for ext in ("1001", "1002", "1003"):
             await api2.wait_presence(ext, "available")
+        # registered at Kamailio or not, as every node sees it (usrloc in the shared database)
+        assert (await api2.presence())["1004"] == "unavailable"
         # 1. node 3: the personal manager answers
         before = last_call_id(cluster)
         res = await call_on(cluster, n3, 5000)
@@ -162,6 +164,12 @@ async def test_manager_busy_on_node_1_makes_node_2_ring_the_backups_at_once(clus
         finally:
             on_n1.cancel()
             await asyncio.gather(on_n1, return_exceptions=True)
+        # the phones unregister when they quit: unavailable on every node
+        await asyncio.gather(*(p.stop() for p in ph.values()))
+        async with NodeApi(cluster, n3) as api3:
+            for api in (api2, api3):
+                for ext in ("1001", "1002", "1003"):
+                    await api.wait_presence(ext, "unavailable", timeout=10)
 
 
 async def answer_when_ringing(phone: Baresip, timeout: float = 30) -> str:  # noqa: ASYNC109

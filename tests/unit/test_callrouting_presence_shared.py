@@ -64,3 +64,10 @@ def test_a_full_set_replaces_and_load_skips_lapsed_rows() -> None:
     assert book.remote(1) == {"1003": U}
     book.load([("n3", "1004", U, -1.0), ("n2", "1005", U, 5.0)], now=2, nodes=["n3"])
     assert book.remote(2) == {"1003": U}
+
+
+def test_not_registered_at_the_proxy_is_unavailable_unless_a_call_says_otherwise() -> None:
+    local = {"1001": A, "1002": A, "1003": U, "1004": A}
+    assert merge(local, {"1004": R}, registered={"1001"}) == {
+        "1001": A, "1002": X, "1003": U, "1004": R}
+    assert merge(local, {}, registered=None) == local  # not known: the local view decides
