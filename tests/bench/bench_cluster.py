@@ -98,7 +98,7 @@ async def run(settings: Any = None, asterisk: Any = None) -> list[dict[str, Any]
             await api2.wait_presence("1001", "available", timeout=15)
             for _ in range(PRESENCE_RUNS):
                 took = established(ph["1001"])
-                call = asyncio.create_task(call_on(c, n1, 1500, caller=MARIA))
+                call = asyncio.create_task(call_on(c, n1, 4000, caller=MARIA))
                 try:
                     async with asyncio.timeout(30):
                         while established(ph["1001"]) <= took:
