@@ -107,7 +107,7 @@ class PgPresenceBus:
             self._dirty.set()
             try:
                 await asyncio.wait_for(asyncio.shield(task), 3)
-            except (TimeoutError, Exception):
+            except Exception:  # no goodbye in time (database away): the lease runs out instead
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
@@ -147,6 +147,8 @@ class PgPresenceBus:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("presence_bus.lost", error=str(exc),
                             hint="other nodes' claims lapse by their leases; reconnecting")
+            except Exception:  # a bug must not end cluster presence for good
+                log.exception("presence_bus.failed", hint="reconnecting")
             finally:
                 self.connected = False
                 self.registered = None  # unknown until reconnected: the local view decides
@@ -181,8 +183,10 @@ class PgPresenceBus:
                 rows = await conn.fetch(_LOAD_NODE, self.node, node)
                 self.book.load(self._rows(rows), self.clock(), nodes=[node])
             self.book.prune(self.clock())
-            if self.stale():
-                continue  # our presence is unknown: no claims, no lease (they lapse)
+            if self.stale():  # our presence is unknown: no claims, no lease (they lapse)
+                self._published = None  # back: the full set, not a diff on what lapsed
+                next_beat = self.clock() + self.heartbeat
+                continue
             desired = desired_claims(self.local())
             if self._published is None:
                 await self._send(conn, desired, full=True)
