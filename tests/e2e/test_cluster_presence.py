@@ -13,6 +13,7 @@ import statistics
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -147,7 +148,10 @@ async def test_manager_busy_on_node_1_makes_node_2_ring_the_backups_at_once(clus
             # 3. node 2: Maria again; the backups ring at once, together, 1002 answers
             answering = asyncio.create_task(answer_when_ringing(ph["1002"]))
             res = await call_on(cluster, n2, 6000)
-            ring_line = await answering
+            try:
+                ring_line = await answering
+            except TimeoutError:
+                raise AssertionError(f"1002 never rang; {diagnose(cluster, before)}") from None
             assert res.ok, res.stderr[-2000:]
             assert ring_line
             assert incoming(ph["1003"]) == 1  # rang with 1002, stopped when 1002 answered
@@ -170,6 +174,19 @@ async def test_manager_busy_on_node_1_makes_node_2_ring_the_backups_at_once(clus
             for api in (api2, api3):
                 for ext in ("1001", "1002", "1003"):
                     await api.wait_presence(ext, "unavailable", timeout=10)
+
+
+def diagnose(c: Cluster, after: int) -> str:
+    """What the nodes planned and stored for the calls after `after` (for a failure message)."""
+    attempts = _psql(c, "SELECT a.call_id, c.node, a.reason, a.targets, a.outcome FROM call_attempts a "
+                        f"JOIN calls c ON c.id = a.call_id WHERE c.id > {after} ORDER BY a.id")
+    planned = []
+    for n in c.st.nodes:
+        log = Path(n.var_dir).parent / "service.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        planned += [f"{n.name}: {ln[-600:]}" for ln in lines[-400:]
+                    if "routing.planned" in ln or "presence_bus" in ln][-6:]
+    return f"attempts {attempts}; planned:\n" + "\n".join(planned)
 
 
 async def answer_when_ringing(phone: Baresip, timeout: float = 30) -> str:  # noqa: ASYNC109
