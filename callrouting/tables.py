@@ -81,3 +81,22 @@ class CallbackRow(Base):
     requested_by: Mapped[str | None] = mapped_column(String(200))  # click-to-call: the user
     closed_at: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(String(200))  # why it failed or was cancelled
+
+
+class PresenceLeaseRow(Base):
+    """A cluster node's presence lease (0012): its claims count until `expires_at`; renewed
+    every heartbeat, so a node that dies stops counting by itself (callrouting.presence_cluster)."""
+
+    __tablename__ = "presence_leases"
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PresenceClaimRow(Base):
+    """An operator a cluster node's Asterisk has ringing or in a call (0012)."""
+
+    __tablename__ = "presence_claims"
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    extension: Mapped[str] = mapped_column(String(40), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))  # in_use, ringing
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -60,8 +60,7 @@ class AppServices(Protocol):
     def auth(self) -> Authenticator: ...
     @property
     def dialplans(self) -> DialplanRegistry: ...
-    @property
-    def presence(self) -> PresenceSource: ...  # swapped when the directory changes: read per request
+    def presence_now(self) -> PresenceSource: ...  # swapped when the directory changes: read per request
     @property
     def ami(self) -> AmiStatus: ...
     @property
@@ -148,7 +147,7 @@ def create_app(service: AppServices, limits: HttpLimits | None = None) -> FastAP
     app.include_router(dialplan_router(service.dialplans), responses=ERROR_RESPONSES)
     app.include_router(metrics_router(service.metrics, service.metrics_allow))
     for router in backoffice_routers(service.sessionmaker, service.recordings, service.auth,
-                                     lambda: service.presence.snapshot(), service.directory_changed,
+                                     lambda: service.presence_now().snapshot(), service.directory_changed,
                                      service.waiting_now):
         app.include_router(router)
     app.include_router(callbacks_router(service.sessionmaker, service.click_to_call))

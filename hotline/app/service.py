@@ -16,6 +16,7 @@ from callrouting.callback_desk import CallbackConfig, CallbackDesk
 from callrouting.config import load_routing_config
 from callrouting.events import WaitingCaller
 from callrouting.presence import PresenceTracker
+from callrouting.presence_cluster import ClusterPresence, PgPresenceBus, is_postgres
 from callrouting.router import CallRouter
 from callrouting.store import RoutingStore
 from callrouting.waitroom import WaitingRoom
@@ -128,6 +129,17 @@ class Service:
         self.ami = AmiClient(a.host, a.ami_port, a.ami_user, self.secret)
         self.metrics.ami_connected.set_function(lambda: float(self.ami.connected))
         self.presence = PresenceTracker([])  # the directory's operators at start
+        # a cluster node on PostgreSQL shares presence with the other nodes (decision 0010);
+        # one box (SQLite, `make run`) reads its own tracker only, as before
+        self.presence_bus: PgPresenceBus | None = None
+        c = settings.cluster
+        if c.enabled and c.shared_presence and is_postgres(settings.database_url):
+            self.presence_bus = PgPresenceBus(
+                settings.database_url, settings.service.node or "node",
+                lambda: self.presence.snapshot(), lambda: self.presence.stale,
+                heartbeat=c.presence_heartbeat, ttl=c.presence_ttl)
+        self._cluster_presence = (ClusterPresence(lambda: self.presence, self.presence_bus)
+                                  if self.presence_bus is not None else None)
         self.facts = DbLotteryFacts(self.sessionmaker, utcnow)
         self.router: CallRouter | None = None  # needs the directory: built at start
         self.bot = self._build_bot() if (handler is None if with_bot is None else with_bot) else None
@@ -294,9 +306,15 @@ class Service:
                 if await self._reload_asterisk():
                     await self.presence.resync(client)
 
+    def presence_now(self) -> PresenceTracker | ClusterPresence:
+        """Presence as routing sees it: this node's, with the other nodes' claims on a cluster."""
+        return self._cluster_presence if self._cluster_presence is not None else self.presence
+
     def _new_presence(self, extensions: list[str]) -> PresenceTracker:
         tracker = PresenceTracker(extensions)
         tracker.attach(self.ami)
+        if self.presence_bus is not None:
+            tracker.subscribe(self.presence_bus.local_changed)
         return tracker
 
     def _swap_presence(self, tracker: PresenceTracker) -> None:
@@ -327,7 +345,7 @@ class Service:
         whisper = Whisperer(self.asterisk.control_socket,
                             self.asterisk.to_inside(self.asterisk.sounds_dir / "prompts"))
         waiting = WaitingRoom(events=self.store.event, whisper=whisper)
-        self.router = CallRouter(self.sessionmaker, routing, lambda: self.presence,
+        self.router = CallRouter(self.sessionmaker, routing, self.presence_now,
                                  ami=lambda: self.ami, country=s.country, metrics=self.metrics,
                                  writes=self.store.writes,  # one write path, in order
                                  waiting=waiting)
@@ -341,8 +359,9 @@ class Service:
         await self.router.store.load_directory()
         log.info("directory.remembered", callers=await remember_all(self.sessionmaker))
         ops = await self.operators()
-        self.presence = PresenceTracker([o.extension for o in ops])
-        self.presence.attach(self.ami)
+        self.presence = self._new_presence([o.extension for o in ops])
+        if self.presence_bus is not None:
+            await self.presence_bus.start()
         self.ami.on_connected(self._reload_if_pending)
         if s.mode == "demo":
             await ensure_demo_users(self.sessionmaker, s.resolve(s.var_dir))
@@ -416,6 +435,8 @@ class Service:
         if self.bot is not None:
             await self.bot.stop()
         await self.dialplans.stop()
+        if self.presence_bus is not None:
+            await self.presence_bus.stop()
         await self.ami.stop()
         await self.store.writes.close(timeout=30)  # what is still queued then is logged as lost
         await self.engine.dispose()

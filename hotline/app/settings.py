@@ -50,9 +50,20 @@ class LogSettings(_Strict):
 
 class ClusterSettings(_Strict):
     """A node of a cluster (several Asterisk + service nodes on one shared database,
-    docs/cluster.md): the dialplan follows the version active in the database."""
+    docs/cluster.md): the dialplan follows the version active in the database, and with a
+    PostgreSQL database presence is shared (docs/decisions/0010)."""
 
     enabled: bool = False
+    shared_presence: bool = True  # only with `enabled` and a PostgreSQL database
+    presence_heartbeat: float = Field(1.0, gt=0, le=30)  # s between lease renewals
+    presence_ttl: float = Field(4.0, gt=0, le=120)  # s a node's claims outlive its last renewal
+
+    @model_validator(mode="after")
+    def _ttl_outlives_heartbeat(self) -> ClusterSettings:
+        if self.presence_ttl <= 2 * self.presence_heartbeat:
+            raise ValueError("presence_ttl must be more than twice presence_heartbeat "
+                             "(one late renewal must not drop a node's claims)")
+        return self
 
 
 class Settings(BaseSettings):

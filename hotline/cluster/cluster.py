@@ -185,6 +185,7 @@ class Cluster:
         self.pg.ensure_roles(self.st.owner_password, self.st.kamailio_password)
         prepare_database(self.database_url())
         self.pg.ensure_kamailio_view(REALM)
+        self.pg.ensure_kamailio_location()
         if not _alive(self.st.kamailio_pid):
             self.kamailio.write_config(
                 nodes={n.name: n.address for n in self.st.nodes}, node_sip_port=NODE_SIP_PORT,

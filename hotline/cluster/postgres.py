@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from callrouting.presence_cluster import REGISTRATIONS_CHANNEL  # the nodes listen there
+
 PG_BIN = Path(os.environ.get("HOTLINE_CLUSTER_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "hotline-pg"  # the system user the server runs as (postgres refuses root)
 ADMIN = "hladmin"  # superuser, over the unix socket only
@@ -24,6 +26,8 @@ OWNER = "hotline"
 KAMAILIO_ROLE = "kamailio"
 DATABASE = "hotline"
 KAMAILIO_VIEW = "kamailio_subscriber"
+LOCATION_TABLE = "location"  # Kamailio's usrloc table (db_mode 1: every registration written)
+LOCATION_SCHEMA = Path("/usr/share/kamailio/postgres/usrloc-create.sql")  # kamailio-postgres-modules
 PORT = 5432
 
 
@@ -162,6 +166,49 @@ class ClusterPostgres:
             f"REVOKE ALL ON {KAMAILIO_VIEW} FROM PUBLIC;\n"
             f"GRANT SELECT ON {KAMAILIO_VIEW} TO {KAMAILIO_ROLE};\n",
             database=DATABASE, variables={"realm": realm})
+
+    def ensure_kamailio_location(self) -> None:
+        """Kamailio's `location` table (its own schema, from the package's SQL) for usrloc in
+        db_mode 1, so every node sees who is registered (decision 0010): the kamailio role
+        writes it, the nodes' role reads it, and a trigger NOTIFYs the extension on every
+        change (registered, re-registered, expired or unregistered)."""
+        self.sql(location_sql(), database=DATABASE)
+
+
+def location_sql(owner: str = OWNER, writer: str | None = KAMAILIO_ROLE) -> str:
+    """SQL that makes the `location` table (if missing) and its NOTIFY trigger."""
+    create = _location_create()
+    grants = (f"GRANT SELECT, INSERT, UPDATE, DELETE ON {LOCATION_TABLE} TO {writer};\n"
+              f"GRANT USAGE ON SEQUENCE {LOCATION_TABLE}_id_seq TO {writer};\n") if writer else ""
+    return (
+        f"SET ROLE {owner};\n"
+        f"DO $$ BEGIN IF to_regclass('{LOCATION_TABLE}') IS NULL THEN\n{create}\nEND IF; END $$;\n"
+        f"{grants}"
+        "CREATE OR REPLACE FUNCTION hotline_location_notify() RETURNS trigger LANGUAGE plpgsql AS $f$\n"
+        "BEGIN\n"
+        "  IF TG_OP IN ('UPDATE', 'DELETE') THEN\n"
+        f"    PERFORM pg_notify('{REGISTRATIONS_CHANNEL}', OLD.username);\n"
+        "  END IF;\n"
+        "  IF TG_OP IN ('INSERT', 'UPDATE') THEN\n"
+        f"    PERFORM pg_notify('{REGISTRATIONS_CHANNEL}', NEW.username);\n"
+        "  END IF;\n"
+        "  RETURN NULL;\n"
+        "END $f$;\n"
+        f"DROP TRIGGER IF EXISTS hotline_location_notify ON {LOCATION_TABLE};\n"
+        f"CREATE TRIGGER hotline_location_notify AFTER INSERT OR UPDATE OR DELETE ON {LOCATION_TABLE}\n"
+        "  FOR EACH ROW EXECUTE FUNCTION hotline_location_notify();\n"
+    )
+
+
+def _location_create() -> str:
+    """The package's CREATE TABLE/INDEX statements for `location` (not its `version` rows:
+    usrloc runs with version_table 0, like auth_db)."""
+    statements = [st.strip() for st in LOCATION_SCHEMA.read_text().split(";")]
+    keep = [st for st in statements if st.startswith("CREATE TABLE location (")
+            or (st.startswith("CREATE INDEX location_") and " ON location (" in st)]
+    if not any(st.startswith("CREATE TABLE location (") for st in keep):
+        raise PostgresError(f"no CREATE TABLE location in {LOCATION_SCHEMA}")
+    return "\n".join(st + ";" for st in keep)
 
 
 def new_password() -> str:

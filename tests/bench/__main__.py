@@ -29,7 +29,7 @@ from tests.e2e.conftest import make_settings  # noqa: E402
 
 RESULTS = PROJECT_ROOT / "var" / "bench" / "results.json"
 BENCHES = ["bench_fastagi", "bench_ivr", "bench_routing", "bench_operator_key", "bench_queue",
-           "bench_callbacks", "bench_bot", "bench_speech"]
+           "bench_callbacks", "bench_bot", "bench_speech", "bench_cluster"]
 
 
 def table(rows: list[dict[str, Any]]) -> str:

@@ -242,6 +242,9 @@ class QaServices:
     async def directory_changed(self) -> None:
         self.directory_changes += 1
 
+    def presence_now(self) -> Any:
+        return self.presence
+
     def waiting_now(self) -> list[Any]:
         return list(self.waiting)
 

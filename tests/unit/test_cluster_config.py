@@ -66,3 +66,19 @@ def test_one_box_is_unchanged(tmp_path: Path) -> None:
     assert "bind = 127.0.0.1:5060" in conf and "media_address = 127.0.0.1" in conf
     assert "password = demo-pass-1001" in conf and "[test-caller]" in conf
     assert "sip-proxy" not in conf and "\ncontact = " not in conf
+
+
+def test_shared_presence_settings() -> None:
+    """Cluster presence (decision 0010): a lease must outlive more than two heartbeats; only a
+    cluster node on PostgreSQL shares presence (one box, SQLite: none)."""
+    from callrouting.presence_cluster import asyncpg_dsn, is_postgres
+
+    c = Settings(cluster={"enabled": True}).cluster
+    assert (c.shared_presence, c.presence_heartbeat, c.presence_ttl) == (True, 1.0, 4.0)
+    with pytest.raises(ValidationError):
+        Settings(cluster={"presence_heartbeat": 2, "presence_ttl": 4})
+    assert not is_postgres(Settings().database_url)
+    assert is_postgres("postgresql+asyncpg://hotline:pw@10.213.0.1:5432/hotline")
+    # asyncpg's own scheme; the socket directory percent-encoded (asyncpg decodes it)
+    assert asyncpg_dsn("postgresql+asyncpg://hotline@/t1?host=/tmp/s&port=5432") == \
+        "postgresql://hotline@/t1?host=%2Ftmp%2Fs&port=5432"
