@@ -93,3 +93,14 @@ class AsyncRecognizer:
     async def final(self) -> Transcript:
         result: Transcript = await self._run(self.recognizer.final)
         return result
+
+    async def paused(self, partial: str) -> None:
+        """Tell a recognizer that has `paused(partial)` (voicebot.asr_twopass) of a pause."""
+        hook = getattr(self.recognizer, "paused", None)
+        if hook is not None:
+            await self._run(hook, partial)
+
+    async def resumed(self) -> None:
+        hook = getattr(self.recognizer, "resumed", None)
+        if hook is not None:
+            await self._run(hook)

@@ -88,6 +88,29 @@ class TwoPassRecognizer:
         self.tier: int | None = None
         self.first_text = ""
         self.second_outcome = ""  # "" (not needed) | "used" | "skipped" | "shed" | "late"
+        self._at_pause: concurrent.futures.Future[Transcript] | None = None
+
+    def paused(self, partial: str) -> None:
+        """The caller paused (a short silence, voicebot.vad `pause_ms`): when the partial
+        transcript already needs a second opinion, Whisper starts now on the audio so far
+        (SPECULATIVE), so its decode overlaps the rest of the end-of-speech wait. If the caller
+        only paused and speaks on, `resumed()` withdraws it; else `final()` takes it (the audio
+        after the pause is silence, by the VAD's word)."""
+        engine = self._engine
+        self.resumed()
+        if self._closed or engine.deadline_s is None or not engine.early_start:
+            return
+        guess = engine.policy.tier(Transcript(partial, 1.0, tuple(partial.split())))
+        if guess is None or engine.second.expected_wait(SPECULATIVE) > engine.budget(guess):
+            return
+        self._at_pause = engine.second.submit(bytes(self._audio), priority=SPECULATIVE)
+        engine.count("at_pause")
+
+    def resumed(self) -> None:
+        """Speech after `paused()`: the decode started there is out of date."""
+        early, self._at_pause = self._at_pause, None
+        if early is not None:
+            early.cancel()
 
     def accept(self, pcm_8k: bytes) -> None:
         if self._closed:
@@ -111,8 +134,8 @@ class TwoPassRecognizer:
         # when it already needs a second opinion, Whisper starts now (SPECULATIVE, raised to the
         # turn's priority below), in parallel with the first engine's final passes (~50 ms of
         # pocketsphinx), instead of after them.
-        early = None
-        if engine.deadline_s is not None and engine.early_start:
+        early, self._at_pause = self._at_pause, None
+        if early is None and engine.deadline_s is not None and engine.early_start:
             partial = self._first.partial()
             guess = policy.tier(Transcript(partial, 1.0, tuple(partial.split())))
             if guess is not None and second_engine.expected_wait(SPECULATIVE) <= engine.budget(guess):
@@ -199,9 +222,10 @@ class TwoPassEngine:
         self.clock = clock
         self.early_start = early_start
         # second passes, for measurements: used/skipped/shed/late; early = started on the
-        # partial; early_wasted = started on the partial but the final transcript did not need it
+        # partial; early_wasted = started on the partial but the final transcript did not need it;
+        # partial; at_pause = of which started at a pause inside the utterance (paused())
         self.outcomes = {"used": 0, "skipped": 0, "shed": 0, "late": 0, "early": 0,
-                         "early_wasted": 0}  # fmt: skip
+                         "early_wasted": 0, "at_pause": 0}  # fmt: skip
 
     def budget(self, tier: int) -> float:
         """Seconds a turn of this tier may wait for the second pass (from `final()`)."""

@@ -25,6 +25,8 @@ __all__ = [
     "IntentFrame",
     "Interrupt",
     "Say",
+    "SpeechPaused",
+    "SpeechResumed",
     "SpeechStarted",
     "SpeechStopped",
     "Transcript",
@@ -68,6 +70,20 @@ class SpeechStarted(ControlFrame):
 
 @dataclass(frozen=True, slots=True)
 class SpeechStopped(DataFrame):
+    at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechPaused(DataFrame):
+    """A short silence inside an utterance (`at`: its speech end); the turn may end here."""
+
+    at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechResumed(DataFrame):
+    """Speech again after a `SpeechPaused`, in the same VAD utterance."""
+
     at: float = 0.0
 
 

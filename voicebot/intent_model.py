@@ -75,6 +75,99 @@ _MORE: dict[str, list[str]] = {
     ],
 }  # fmt: skip
 
+# Generated wordings (written 2026-12-02 for issue 12, from the question's parts, not from any
+# test set): how callers ask (an opener), what they ask about (an object, the domain words in
+# their everyday forms) and what they add (a game, a date, a reason). `_generated()` samples
+# combinations with a fixed seed. Held out of all of it: tests/support/speech_testset.py (HELD_OUT
+# and the broad set), tests/support/intent_phrasings.py (tests/unit/test_voicebot_intent_model.py).
+_ASK = ["tell me", "read me", "give me", "can you tell me", "could you give me", "i want",
+        "i would like", "i need", "i want to hear", "do you have", "can i get", "let me hear",
+        "what about", "i am asking about", "i am calling about"]  # fmt: skip
+_GAMES = ["", "", "for the russian lotto", "for russian lotto", "for six of forty five",
+          "in the six out of forty five", "for the six forty five game", "for the big lottery",
+          "for the jackpot game", "for the weekly lottery"]  # fmt: skip
+_WHEN_PAST = ["", "", "from yesterday", "from last night", "from saturday", "for last week",
+              "from the march draw", "of the last draw", "from the fifth of march",
+              "from the draw on sunday", "from tuesday", "from two weeks ago", "from today"]  # fmt: skip
+_PARTS: dict[str, dict[str, list[str]]] = {
+    WINNING_NUMBERS: {
+        "ask": [*_ASK, "what are", "what were", "which were", "show me"],
+        "what": ["the numbers", "the draw numbers", "the winning numbers", "the results",
+                 "the draw results", "the lucky numbers", "the balls drawn", "the combination",
+                 "the winning combination", "the latest numbers", "the numbers that won",
+                 "the result of the draw", "the winning balls", "last numbers", "the outcome"],
+        "more": [*_GAMES, *_WHEN_PAST],
+    },
+    NEXT_DRAW: {
+        "ask": ["when is", "what time is", "tell me when is", "i want to know when is",
+                "what day is", "when will be", "can you tell me the time of", "the time of",
+                "what date is", "i need the date of", "when do you have", "how soon is",
+                "is there", "when's"],
+        "what": ["the next draw", "the draw", "the next game",
+                 "the coming draw", "the upcoming draw", "the next lottery", "the next round",
+                 "the next one", "the draw date", "the draw schedule", "the new draw",
+                 "the following draw"],
+        "more": [*_GAMES, "", "", "this week", "tonight", "on friday", "tomorrow", "next week",
+                 "this weekend", "in march"],
+    },
+    CLAIM_WINNINGS: {
+        "ask": ["i won", "i have won", "my ticket won", "i have a winning ticket", "i got a prize",
+                "i won five thousand rubles", "i won a big prize", "we won", "my numbers came up",
+                "i think i won", "i won a little", "my wife won", "i won the jackpot"],
+        "what": ["how do i get the money", "where do i collect it", "what do i do now",
+                 "how do i claim it", "how can i get paid", "where can i cash it",
+                 "how do i get my prize", "who pays me", "where do i go for the money",
+                 "what documents do i need", "how long until i get paid",
+                 "can i get it in cash", "how do i pick it up", "what is the next step",
+                 "how do i receive it"],
+        "more": ["", "", "", "please", "now", "today", "quickly"],
+    },
+    CHECK_TICKET: {
+        "ask": ["check", "please check", "can you check", "could you look at", "look up",
+                "i want to know if", "tell me if", "find out if", "see whether", "verify",
+                "check whether", "did", "has"],
+        "what": ["my ticket", "my lottery ticket", "this ticket", "the ticket i bought",
+                 "my ticket number", "my numbers", "the ticket", "my coupon", "my slip"],
+        "more": ["", "won", "is a winner", "won anything", "won something", "got a prize",
+                 "number one two three four five six", "seven seven one two nine nine",
+                 "four eight three nine two zero", "twelve thirty four fifty six",
+                 "number fifty five twenty one ninety", "has any prize", "is any good"],
+    },
+    OPERATOR: {
+        "ask": ["i want to talk to", "let me speak with", "put me through to", "connect me with",
+                "can i talk to", "i need", "get me", "i would like to speak to", "transfer me to",
+                "i want", "pass me to", "may i speak to"],
+        "what": ["a person", "a real person", "somebody", "someone real", "a human being",
+                 "an agent", "a live agent", "customer service", "the operator", "a manager",
+                 "a real human", "your colleague", "staff", "support"],
+        "more": ["", "", "", "please", "now", "right away", "not a machine"],
+    },
+}
+_OUT_OF_DOMAIN = [  # unrelated things callers say, some with a lottery-like word in them
+    "my phone battery is low", "the printer does not print", "what is the weather tomorrow",
+    "i lost my keys", "my washing machine is leaking", "can you order me a pizza",
+    "i want to change my password", "what time does the shop close", "my television is broken",
+    "the bus is late again", "i need a plumber", "how do i reset my router", "my dog is sick",
+    "is the post office open on saturday", "i want to cancel my gym membership",
+    "what is the number of the police", "the next bus to the station", "who won the football",
+    "i am looking for my daughter", "my bank card does not work", "the heating is off",
+    "what numbers do i dial for a taxi", "tell me a joke", "switch the radio to jazz",
+    "i have a question about my electricity bill", "the lift is not working",
+]  # fmt: skip
+_PER_INTENT = 120  # generated sentences per intent: enough to cover the parts, not to swamp
+
+
+def _generated(seed: int = 7) -> dict[str, list[str]]:
+    rng = random.Random(seed)
+    out: dict[str, list[str]] = {}
+    for intent, parts in _PARTS.items():
+        combos = [(a, w, m) for a in parts["ask"] for w in parts["what"] for m in parts["more"]]
+        picked = rng.sample(combos, min(_PER_INTENT, len(combos)))
+        out[intent] = [" ".join(x for x in combo if x) for combo in picked]
+    out[UNKNOWN] = list(_OUT_OF_DOMAIN)
+    return out
+
+
 _OPENINGS = ["", "", "", "um", "uh", "hello", "hi", "so", "yes", "okay", "excuse me",
              "can you tell me", "i want to know", "i was wondering", "could you tell me",
              "hello i am calling because"]  # fmt: skip
@@ -89,6 +182,7 @@ def training_sentences(samples: dict[str, list[str]], seed: int = 12) -> list[tu
         base.setdefault(intent, []).extend(sentences)
     for intent, sentences in _MORE.items():
         base.setdefault(intent, []).extend(sentences)
+    generated = _generated()
     rng = random.Random(seed)
     out: list[tuple[str, str]] = []
     for intent, sentences in base.items():
@@ -102,6 +196,15 @@ def training_sentences(samples: dict[str, list[str]], seed: int = 12) -> list[tu
                     words = [*rng.choice(_OPENINGS).split(), *words,
                              *rng.choice(_ENDINGS).split()]  # fmt: skip
                 out.append((" ".join(words), intent))
+    for intent, sentences in generated.items():  # one wrapped variant each: already varied
+        for sentence in dict.fromkeys(sentences):
+            out.append((sentence, intent))
+            words = sentence.split()
+            if len(words) > 3 and rng.random() < 0.4:
+                del words[rng.randrange(len(words))]
+            if intent != UNKNOWN:
+                words = [*rng.choice(_OPENINGS).split(), *words, *rng.choice(_ENDINGS).split()]
+            out.append((" ".join(words), intent))
     return out
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "Understanding",
     "normalize",
     "sample_sentences",
+    "sure",
     "understand",
     "vocabulary",
     "warm_up",
@@ -647,6 +648,27 @@ def understand(text: str, context: DialogContext | None = None) -> Understanding
     if intent in (OPERATOR, AFFIRM, DENY):
         alternatives = ()
     return Understanding(intent, slots, round(confidence, 2), by, alternatives)
+
+
+SURE_CONFIDENCE = 0.8  # understood at least this well by the patterns alone: the turn may end
+# a sentence ending in one of these is likely to go on ("... numbers for", "... on the")
+_GOES_ON = frozenset("a an and the of for on in at to my from with or but about".split())
+
+
+def sure(text: str) -> bool:
+    """The text alone is a request the patterns understand for sure (one question or the
+    operator, no second question close behind, not the model's guess): the bot can answer
+    it without hearing more, so the turn may end at a short pause (voicebot.processors
+    semantic endpointing). Not sure: yes/no without the question they answer; a ticket check
+    (callers pause between the digits they read out); a sentence ending in a number (a date,
+    an amount or a ticket may go on) or in a word that needs more ("for", "the")."""
+    tokens = normalize(text).split()
+    if not tokens or tokens[-1] in _GOES_ON or tokens[-1] in NUMBER_WORDS \
+            or _is_number(tokens[-1]) or tokens[-1] in ("oh", "double", "triple"):
+        return False
+    heard = understand(text)
+    return (heard.intent not in (UNKNOWN, AFFIRM, DENY, CHECK_TICKET) and heard.by == "patterns"
+            and not heard.alternatives and heard.confidence >= SURE_CONFIDENCE)  # fmt: skip
 
 
 ALTERNATIVE_RATIO = 0.7  # the second question scores at least this share of the first's

@@ -34,6 +34,8 @@ from voicebot.frames import (
     Frame,
     Interrupt,
     Say,
+    SpeechPaused,
+    SpeechResumed,
     SpeechStarted,
     SpeechStopped,
     Transcript,
@@ -42,6 +44,8 @@ from voicebot.pipeline import BargeIn, Direction, Processor
 from voicebot.tts import TtsEngine, TtsError
 from voicebot.vad import FRAME_MS, FrameClassifier, SpeechDetector
 from voicebot.vad import SpeechEnded as VadEnded
+from voicebot.vad import SpeechPaused as VadPaused
+from voicebot.vad import SpeechResumed as VadResumed
 from voicebot.vad import SpeechStarted as VadStarted
 
 log = structlog.get_logger("voicebot.session")
@@ -109,12 +113,16 @@ class CallMetrics:
 
 class VadProcessor(Processor):
     """Caller audio in; `SpeechStarted` (control), the speech audio (with pre-roll), then
-    `SpeechStopped`. Silence is not forwarded, so ASR only sees utterances."""
+    `SpeechStopped`. Silence is not forwarded, so ASR only sees utterances. With `pause_ms`,
+    `SpeechPaused` / `SpeechResumed` mark a shorter silence inside the utterance, in order with
+    its audio (the ASR may end an understood turn there)."""
 
     def __init__(self, classifier: FrameClassifier, start_ms: int = 60, end_ms: int = 300,
-                 preroll_ms: int = 240, name: str | None = None) -> None:  # fmt: skip
+                 preroll_ms: int = 240, name: str | None = None,
+                 pause_ms: int | None = None) -> None:  # fmt: skip
         super().__init__(name)
-        self.detector = SpeechDetector(classifier, start_ms=start_ms, end_ms=end_ms)
+        self.detector = SpeechDetector(classifier, start_ms=start_ms, end_ms=end_ms,
+                                       pause_ms=pause_ms)  # fmt: skip
         self._preroll: deque[bytes] = deque(maxlen=max(1, preroll_ms // FRAME_MS))
         self._pending = b""
 
@@ -141,6 +149,12 @@ class VadProcessor(Processor):
             await self.push(AudioIn(chunk, at))
         elif isinstance(event, VadEnded):
             await self.push(SpeechStopped(at - lag(event.at_ms) + FRAME_MS / 1000))
+        elif isinstance(event, VadPaused):
+            await self.push(AudioIn(chunk, at))
+            await self.push(SpeechPaused(at - lag(event.at_ms) + FRAME_MS / 1000))
+        elif isinstance(event, VadResumed):
+            await self.push(SpeechResumed(at - lag(event.at_ms) + FRAME_MS / 1000))
+            await self.push(AudioIn(chunk, at))
         elif self.detector.in_speech:
             await self.push(AudioIn(chunk, at))
         else:
@@ -179,14 +193,26 @@ class _Deaf:
 
 
 class AsrProcessor(Processor):
-    """One recognizer session per utterance; decoding runs on worker threads in ~100 ms batches."""
+    """One recognizer session per utterance; decoding runs on worker threads in ~100 ms batches.
+
+    Semantic endpointing: with `ends_turn` (text -> bool), at a `SpeechPaused` the streaming
+    partial transcript is checked, and when it already says something the bot understands
+    for sure, the turn ends there instead of after the VAD's full end-of-speech silence (the
+    largest avoidable part of a turn, ~0.3 s: docs/decisions/0009). The rest of that
+    utterance's silence is dropped; if the caller speaks on (`SpeechResumed`), that is a new
+    utterance (`SpeechStarted` downstream, a new recognizer session). Otherwise the recognizer
+    hears of the pause (`paused`), and the two-pass engine starts Whisper there."""
 
     def __init__(self, engine: AsrEngine, batch_bytes: int = 3200,
                  metrics: CallMetrics | None = None,
                  executor: concurrent.futures.Executor | None = None,
                  name: str | None = None,
-                 phrases: Sequence[str] | None = None) -> None:  # fmt: skip
+                 phrases: Sequence[str] | None = None,
+                 ends_turn: Callable[[str], bool] | None = None) -> None:  # fmt: skip
         super().__init__(name)
+        self.ends_turn = ends_turn if not phrases else None
+        self._ended_early = False  # this VAD utterance's turn already ended at a pause
+        self.early_ends = 0
         self.engine = engine
         self.phrases = tuple(phrases) if phrases else None  # limit recognition to these
         self.executor = executor
@@ -203,8 +229,20 @@ class AsrProcessor(Processor):
             self._queue.put_nowait((_Begin(), Direction.DOWN))  # open the session in order
             await self.push(frame, direction)
         elif isinstance(frame, _Begin):
+            self._ended_early = False
             await self._open()
+        elif isinstance(frame, SpeechPaused):
+            await self._maybe_end_early(frame.at)
+        elif isinstance(frame, SpeechResumed):
+            if self._ended_early:  # the caller speaks on: a new utterance
+                self._ended_early = False
+                await self.push(SpeechStarted(frame.at))
+                await self._open()
+            elif self._rec is not None and self.ends_turn is not None:
+                await self._rec.resumed()
         elif isinstance(frame, AudioIn):
+            if self._ended_early:  # the silence after a turn ended at its pause
+                return
             if self._rec is None:
                 await self._open()
             self._buf += frame.pcm
@@ -217,27 +255,54 @@ class AsrProcessor(Processor):
                 except AsrError as exc:  # reported once more, as nothing heard, at final()
                     log.warning("bot.asr_failed", error=str(exc))
         elif isinstance(frame, SpeechStopped):
+            self._ended_early = False
             rec, self._rec = self._rec, None
             if rec is None:
                 return
-            chunk, self._buf = self._buf, b""
-            clock = self.metrics.clock
-            began = clock()
-            try:
-                if chunk:
-                    await rec.accept(chunk)
-                result = await rec.final()
-            except AsrError as exc:  # e.g. an ASR worker process died: this turn is lost,
-                log.warning("bot.asr_failed", error=str(exc))  # the call goes on (re-prompt)
-                result = AsrTranscript("")
-            self.metrics.asr_timing = (began - frame.at, clock() - began)
-            if _DUMP_DIR:
-                self._dump.append(chunk)
-                _dump(self._dump)
-            self._dump = []
-            await self.push(Transcript(result.text, True, frame.at))
+            await self._finish(rec, frame.at)
         else:
             await self.push(frame, direction)
+
+    async def _maybe_end_early(self, at: float) -> None:
+        rec = self._rec
+        if self.ends_turn is None or rec is None:
+            return
+        chunk, self._buf = self._buf, b""
+        try:
+            if chunk:
+                if _DUMP_DIR:
+                    self._dump.append(chunk)
+                await rec.accept(chunk)
+            partial = await rec.partial()
+        except AsrError as exc:
+            log.warning("bot.asr_failed", error=str(exc))
+            return
+        if partial and self.ends_turn(partial):
+            self._rec = None
+            self._ended_early = True
+            self.early_ends += 1
+            await self._finish(rec, at)
+        else:  # a second pass may start on the audio so far (voicebot.asr_twopass)
+            await rec.paused(partial)
+
+    async def _finish(self, rec: AsyncRecognizer, at: float) -> None:
+        """The utterance's last audio and its final transcript, pushed as `Transcript`."""
+        chunk, self._buf = self._buf, b""
+        clock = self.metrics.clock
+        began = clock()
+        try:
+            if chunk:
+                await rec.accept(chunk)
+            result = await rec.final()
+        except AsrError as exc:  # e.g. an ASR worker process died: this turn is lost,
+            log.warning("bot.asr_failed", error=str(exc))  # the call goes on (re-prompt)
+            result = AsrTranscript("")
+        self.metrics.asr_timing = (began - at, clock() - began)
+        if _DUMP_DIR:
+            self._dump.append(chunk)
+            _dump(self._dump)
+        self._dump = []
+        await self.push(Transcript(result.text, True, at))
 
     async def _open(self) -> None:
         self._buf = b""

@@ -25,6 +25,7 @@ from lottery.questions import QUESTIONS
 from voicebot import dialog as dlg
 from voicebot.asr import AsrEngine
 from voicebot.frames import AudioIn, Dtmf
+from voicebot.intents import sure
 from voicebot.pipeline import OutputPacer, PacedOutput, Pipeline
 from voicebot.processors import (
     AsrProcessor,
@@ -49,6 +50,9 @@ class SessionSettings:
     vad_aggressiveness: int = 2
     vad_start_ms: int = 60
     vad_end_ms: int = 300  # silence that ends the caller's turn (latency vs. splitting pauses)
+    # a shorter silence that ends a turn the bot already understands for sure (semantic
+    # endpointing, voicebot.processors.AsrProcessor; None: always wait vad_end_ms)
+    vad_pause_ms: int | None = 160
     max_call_seconds: float = 600.0
 
 
@@ -108,10 +112,12 @@ class BotSession:
         self._ending: dlg.Transfer | dlg.EndCall | None = None
         self._send: Callable[[bytes], Any] = lambda pcm: None
         self.vad = VadProcessor(classifier or WebRtcClassifier(s.vad_aggressiveness),
-                                start_ms=s.vad_start_ms, end_ms=s.vad_end_ms)  # fmt: skip
+                                start_ms=s.vad_start_ms, end_ms=s.vad_end_ms,
+                                pause_ms=s.vad_pause_ms)  # fmt: skip
         self.bargein = TimedBargeIn(self.metrics)
         self.asr = AsrProcessor(asr, metrics=self.metrics, executor=asr_executor,
-                                phrases=getattr(self.dialog, "phrases", None))
+                                phrases=getattr(self.dialog, "phrases", None),
+                                ends_turn=sure if s.vad_pause_ms is not None else None)
         self.tts = TtsProcessor(tts, self.metrics)
         self.paced = PacedOutput(OutputPacer())
         self.sink = SocketSink(lambda pcm: self._send(pcm), self.metrics, self._now)

@@ -3,7 +3,9 @@
 `FrameClassifier` says "speech or not" for one 20 ms frame; `SpeechDetector` turns that stream of
 decisions into utterance events with hysteresis: speech must last `start_ms` (~60 ms) before
 `SpeechStarted` (a click or a cough does not barge in), and `end_ms` (~500 ms) of silence ends it
-with `SpeechEnded`. The detector holds no I/O and no clock, so tests drive it with a fake
+with `SpeechEnded`. With `pause_ms` (shorter than `end_ms`), a shorter silence inside the
+utterance gives `SpeechPaused` first, and speech after it `SpeechResumed`: the recogniser may end
+a turn it already understands at the pause (semantic endpointing, voicebot.processors). The detector holds no I/O and no clock, so tests drive it with a fake
 classifier frame by frame.
 """
 
@@ -18,6 +20,8 @@ __all__ = [
     "FrameClassifier",
     "SpeechDetector",
     "SpeechEnded",
+    "SpeechPaused",
+    "SpeechResumed",
     "SpeechStarted",
     "VadEvent",
     "WebRtcClassifier",
@@ -65,7 +69,17 @@ class SpeechEnded:
     duration_ms: int
 
 
-VadEvent = SpeechStarted | SpeechEnded
+@dataclass(frozen=True, slots=True)
+class SpeechPaused:
+    at_ms: int  # stream time just after the last speech frame (as SpeechEnded would say)
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechResumed:
+    at_ms: int  # stream time of the first speech frame after a SpeechPaused
+
+
+VadEvent = SpeechStarted | SpeechEnded | SpeechPaused | SpeechResumed
 
 
 class SpeechDetector:
@@ -78,14 +92,18 @@ class SpeechDetector:
         end_ms: int = 500,
         frame_ms: int = FRAME_MS,
         frame_bytes: int = FRAME_BYTES,
+        pause_ms: int | None = None,
     ) -> None:
         if start_ms < frame_ms or end_ms < frame_ms:
             raise ValueError("start_ms and end_ms must be at least one frame")
+        if pause_ms is not None and not frame_ms <= pause_ms < end_ms:
+            raise ValueError("pause_ms must be at least one frame and shorter than end_ms")
         self.classifier = classifier
         self.frame_ms = frame_ms
         self.frame_bytes = frame_bytes
         self._start_frames = -(-start_ms // frame_ms)
         self._end_frames = -(-end_ms // frame_ms)
+        self._pause_frames = -(-pause_ms // frame_ms) if pause_ms is not None else None
         self._buffer = b""
         self.reset()
 
@@ -96,6 +114,7 @@ class SpeechDetector:
         self._run_start_ms = 0
         self._speech_start_ms = 0
         self._last_speech_end_ms = 0
+        self._paused = False
         self.now_ms = getattr(self, "now_ms", 0)
 
     def push_decision(self, speech: bool) -> VadEvent | None:
@@ -119,13 +138,20 @@ class SpeechDetector:
         elif speech:
             self._run = 0
             self._last_speech_end_ms = self.now_ms
+            if self._paused:
+                self._paused = False
+                event = SpeechResumed(frame_start)
         else:
             self._run += 1
             if self._run >= self._end_frames:
                 self.in_speech = False
+                self._paused = False
                 self._run = 0
                 event = SpeechEnded(self._last_speech_end_ms,
                                     self._last_speech_end_ms - self._speech_start_ms)  # fmt: skip
+            elif self._run == self._pause_frames:
+                self._paused = True
+                event = SpeechPaused(self._last_speech_end_ms)
         return event
 
     def push_frame(self, frame: bytes) -> VadEvent | None:

@@ -56,6 +56,11 @@ DIAL_CONTEXT = "hotline-bench-dial"
 TASK_VOICES = tuple(v for v in os.environ.get(
     "BENCH_BOT_TASK_VOICES", "piper-joe-x1,espeak-en-us@150,flite-slt").split(",") if v)
 TASK_CALLS = int(os.environ.get("BENCH_BOT_TASK_CALLS", "6"))
+# Side by side in one run: BENCH_BOT_AB_PAUSE="160,none" gives the calls the VAD pause
+# (semantic endpointing, voicebot.processors.AsrProcessor) of each variant in turn, and reports
+# turn latency per variant for every ramp step (the same load for both).
+AB_PAUSE = tuple(None if v.strip().lower() == "none" else int(v)
+                 for v in os.environ.get("BENCH_BOT_AB_PAUSE", "").split(",") if v.strip())
 
 DIALPLAN = f"""; Written by tests/bench/bench_bot.py - benchmark callers (Local channel far halves).
 [{CONTEXT}]
@@ -105,6 +110,22 @@ async def run(settings: Settings, asterisk: AsteriskInstance,
         return result
 
     gw.run = recording_run  # type: ignore[method-assign]
+    variants: list[tuple[int | None, Any]] = []  # (pause, session) per call, for AB_PAUSE
+    if AB_PAUSE:
+        import dataclasses
+
+        open_session = gw._open_session
+
+        def ab_open(call):  # type: ignore[no-untyped-def]
+            pause = AB_PAUSE[len(variants) % len(AB_PAUSE)]
+            gw.session_settings = dataclasses.replace(gw.session_settings, vad_pause_ms=pause)
+            session = open_session(call)
+            if session is not None:
+                variants.append((pause, session))
+            return session
+
+        gw._open_session = ab_open  # type: ignore[method-assign]
+        gw.server.sessions = ab_open  # the server holds the bound method it was given
     if os.environ.get("BENCH_BOT_ASR_THREADS"):  # experiments: recognition thread count
         gw.asr_threads = int(os.environ["BENCH_BOT_ASR_THREADS"])
     bench_dir = asterisk.sounds_dir / "bench"
@@ -119,7 +140,7 @@ async def run(settings: Settings, asterisk: AsteriskInstance,
           f"tts {gw.tts.name}); each call {call_s:.1f}s", flush=True)
     try:
         await service.ami.wait_connected(10)
-        rows = await _ramp(service, gw, asterisk, results, steps, call_s) if steps else []
+        rows = await _ramp(service, gw, asterisk, results, steps, call_s, variants) if steps else []
         if TASK_VOICES:
             rows += await task_success_rows(service, bench_dir)
         return rows
@@ -129,7 +150,8 @@ async def run(settings: Settings, asterisk: AsteriskInstance,
 
 
 async def _ramp(service: Any, gw: Any, asterisk: AsteriskInstance, results: list[BotResult],
-                steps: tuple[int, ...], call_s: float) -> list[dict[str, Any]]:
+                steps: tuple[int, ...], call_s: float,
+                variants: list[tuple[int | None, Any]] | None = None) -> list[dict[str, Any]]:
     # the service's process and its ASR worker processes (voicebot.asr_procpool)
     # (pocketsphinx's and Whisper's worker processes)
     workers = [pid for part in (getattr(gw.asr, "first", gw.asr), getattr(gw.asr, "second", None))
@@ -142,6 +164,8 @@ async def _ramp(service: Any, gw: Any, asterisk: AsteriskInstance, results: list
     best: dict[str, Any] | None = None
     for n in steps:
         results.clear()
+        if variants is not None:
+            variants.clear()
         with CpuMeter(also=workers) as svc_cpu, CpuMeter(ast_pid) as ast_cpu:
             t0 = time.monotonic()
             for i in range(n):
@@ -184,6 +208,19 @@ async def _ramp(service: Any, gw: Any, asterisk: AsteriskInstance, results: list
                                          for k, v in breakdown.items()}
         print(f"      turn stages (ms after speech end, p50/p95): {row['turn_stages_ms_p50_p95']}",
               flush=True)
+        for pause in AB_PAUSE:
+            mine = [sess for p, sess in variants or () if p == pause]
+            vt = [x for sess in mine for x in sess.metrics.turns]
+            vst = [st for sess in mine for st in sess.metrics.stages]
+            early = sum(sess.asr.early_ends for sess in mine)
+            if vt:
+                print(f"      variant vad_pause_ms={pause}: {len(mine)} calls, {len(vt)} turns "
+                      f"({early} ended at the pause), turn p50/p95 "
+                      f"{1000 * percentile(vt, 0.5):.0f}/{1000 * percentile(vt, 0.95):.0f} ms; asr "
+                      f"{1000 * percentile([st['asr'] for st in vst], 0.5):.0f}/"
+                      f"{1000 * percentile([st['asr'] for st in vst], 0.95):.0f} ms", flush=True)
+                row[f"variant_pause_{pause}_p50_p95_ms"] = [round(1000 * percentile(vt, 0.5)),
+                                                             round(1000 * percentile(vt, 0.95))]
         rows.append(measure(f"bot.turn_latency.{n}_concurrent", "ms",
                             [1000 * x for x in turns], **{k: v for k, v in row.items()
                                                           if k not in ("turn_p50_ms", "turn_p95_ms")}))

@@ -258,6 +258,13 @@ async def replay(utts: Sequence[object], calls: int, engine: object,
     from voicebot.asr import AsrError, AsyncRecognizer
     from voicebot.intents import understand
 
+    # BENCH_SPEECH_ALSO_INTENTS=module: a second intent step (e.g. an earlier voicebot.intents
+    # kept under another name) scored on the very same transcripts, side by side ("also:")
+    also_name = os.environ.get("BENCH_SPEECH_ALSO_INTENTS")
+    also_module = __import__(also_name, fromlist=["understand"]) if also_name else None
+    if also_module is not None and hasattr(also_module, "warm_up"):
+        also_module.warm_up()  # its model trained now, not inside a turn
+    also = also_module.understand if also_module is not None else None
     pool = concurrent.futures.ThreadPoolExecutor(32)  # as BotGateway (asr_threads)
     latencies: list[float] = []
     second: list[float] = []
@@ -294,6 +301,11 @@ async def replay(utts: Sequence[object], calls: int, engine: object,
                 tally.setdefault(key, [0, 0])
                 tally[key][0] += ok
                 tally[key][1] += 1
+            if also is not None:
+                for key in ("also:all", f"also:line:{getattr(u, 'condition', 'pcm')}"):
+                    tally.setdefault(key, [0, 0])
+                    tally[key][0] += int(also(heard_text).intent == u.intent)  # type: ignore[attr-defined]
+                    tally[key][1] += 1
             if getattr(rec.recognizer, "used_second", False):
                 second.append(latencies[-1])
                 outcome = getattr(rec.recognizer, "second_outcome", "") or "used"

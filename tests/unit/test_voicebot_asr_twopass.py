@@ -151,7 +151,7 @@ def test_second_pass_in_time_is_used():
     text, fake, rec, engine = deadline_run(0.45, decode_s=0.3, wait=0.3)
     assert text == "did i win" and rec.second_outcome == "used"
     assert engine.outcomes == {"used": 1, "skipped": 0, "shed": 0, "late": 0, "early": 0,
-                               "early_wasted": 0}  # fmt: skip
+                               "early_wasted": 0, "at_pause": 0}  # fmt: skip
 
 
 def test_second_pass_not_started_when_the_queue_cannot_make_the_deadline():
@@ -352,3 +352,32 @@ def test_whisper_not_understood_beats_a_model_guess_on_the_first_transcript():
     assert SecondPassPolicy().combine(first, Transcript("can i buy a car")).text == "can i buy a car"
     patterns = Transcript("the the the")  # neither understood: the first stands
     assert SecondPassPolicy().combine(patterns, Transcript("blah blah")).text == "the the the"
+
+
+def test_a_pause_starts_the_second_pass_on_the_audio_so_far_and_final_takes_it():
+    engine, whisper, rec, events = _early("what is the draw", "what is the draw", "x")
+    rec.paused("what is the draw")
+    assert len(whisper.calls) == 1 and whisper.calls[0] == b"\x01\x00" * 800
+    rec.accept(b"\x00\x00" * 800)  # the silence after the pause
+    answer = concurrent.futures.ThreadPoolExecutor(1).submit(rec.final)
+    time.sleep(0.05)
+    whisper.futures[0].set_result(Transcript("what time is the draw", 0.8,
+                                             ("what", "time", "is", "the", "draw")))  # fmt: skip
+    assert answer.result(timeout=5).text == "what time is the draw"
+    assert len(whisper.calls) == 1  # no second decode at the end of speech
+    assert engine.outcomes["at_pause"] == 1 and engine.outcomes["early"] == 1
+
+
+def test_speech_after_the_pause_withdraws_its_second_pass():
+    engine, whisper, rec, events = _early("when is the next draw", "when is the", "x")
+    rec.paused("when is the")
+    rec.resumed()
+    assert whisper.futures[0].cancelled()
+    rec.accept(b"\x01\x00" * 800)
+    assert rec.final().text == "when is the next draw" and not rec.used_second
+
+
+def test_a_sure_partial_at_the_pause_starts_nothing():
+    engine, whisper, rec, events = _early("when is the next draw", "when is the next draw", "x")
+    rec.paused("when is the next draw")
+    assert not whisper.calls and engine.outcomes["at_pause"] == 0

@@ -2,7 +2,14 @@
 
 import pytest
 
-from voicebot.vad import FRAME_BYTES, SpeechDetector, SpeechEnded, SpeechStarted
+from voicebot.vad import (
+    FRAME_BYTES,
+    SpeechDetector,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -77,3 +84,25 @@ def test_reset_drops_current_utterance_but_keeps_time():
 def test_rejects_windows_shorter_than_a_frame():
     with pytest.raises(ValueError):
         SpeechDetector(Script(), start_ms=10)
+
+
+def test_pause_then_end_with_pause_ms():
+    events = run("SSSS" + "." * 20, end_ms=300, pause_ms=160)
+    assert events == [SpeechStarted(0), SpeechPaused(80), SpeechEnded(80, 80)]
+
+
+def test_pause_then_resume_is_one_utterance():
+    events = run("SSSS" + "." * 10 + "SSSS" + "." * 20, end_ms=300, pause_ms=160)
+    assert events == [SpeechStarted(0), SpeechPaused(80), SpeechResumed(280), SpeechPaused(360),
+                      SpeechEnded(360, 360)]  # fmt: skip
+
+
+def test_no_pause_events_without_pause_ms_or_for_short_gaps():
+    assert run("SSSS" + "." * 20, end_ms=300) == [SpeechStarted(0), SpeechEnded(80, 80)]
+    events = run("SSSS" + "..." + "SSSS" + "." * 20, end_ms=300, pause_ms=160)
+    assert [type(e) for e in events] == [SpeechStarted, SpeechPaused, SpeechEnded]
+
+
+def test_pause_must_be_shorter_than_end():
+    with pytest.raises(ValueError):
+        SpeechDetector(Script(), end_ms=300, pause_ms=300)
