@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 
 from callrouting.callback_offer import CallbackIntake, QueueOffer
-from callrouting.events import WaitAnnouncer
+from callrouting.events import QueueListener, WaitAnnouncer
 from callrouting.model import Directory, Operator, Presence
 from callrouting.policy import (
     AttemptRecord,
@@ -229,6 +229,7 @@ class RoutingExecutor:
         caller_number: str | None = None,
         queue_position: int | None = None,
         callback_place: tuple[int, float] | None = None,
+        listener: QueueListener | None = None,
         on_answered: Callable[[str, datetime], Any] | None = None,
     ):
         for opts in (dial_options, queue_options):
@@ -261,6 +262,7 @@ class RoutingExecutor:
         # a callback's operator leg: (its row id, its caller's join, monotonic): the waiting
         # room orders it where Asterisk put it, and counts it once
         self.callback_place = callback_place
+        self.listener = listener  # hears "call me back" (the dialplan's queue.callback.listen)
         self.on_answered = on_answered  # AMI saw the answer (a callback's operator leg)
         self._queue_joined_at: datetime | None = None  # the first pool step's start
 
@@ -496,7 +498,7 @@ class RoutingExecutor:
             return None
         offer = QueueOffer(self.ami, self.chan.uniqueid, channel, queue, announcer.callback,
                            announcer.sound, self.waiting.whisper, self.callbacks,
-                           self.caller_number)
+                           self.caller_number, listener=self.listener)
         offer.task = asyncio.create_task(offer.run(), name=f"callback-offer-{self.chan.uniqueid}")
         return offer
 

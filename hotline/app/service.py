@@ -337,6 +337,10 @@ class Service:
             Originator(self.asterisk.control_socket), pool_queue=s.asterisk.pool_queue,
             enabled=s.asterisk.callback_contact is not None, config=self._callback_config)
         self.router.callbacks = self.callbacks
+        # the dialplan's queue.callback.listen: the bot's gateway hears "call me back" through a
+        # spy channel (decision 0008, addendum); without the bot the offer is by key only
+        if self.bot is not None:
+            self.router.listener = self.bot.queue_listener(whisper.spy)
         # what routing and the caller lookup answer from while the database is away
         await self.router.store.load_directory()
         log.info("directory.remembered", callers=await remember_all(self.sessionmaker))
