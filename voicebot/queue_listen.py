@@ -26,7 +26,7 @@ from voicebot.asr import AsrEngine
 from voicebot.frames import AudioIn, Frame, Transcript
 from voicebot.pipeline import Direction, Pipeline, Processor
 from voicebot.processors import AsrProcessor, VadProcessor
-from voicebot.queue_words import queue_word
+from voicebot.queue_words import PHRASES, queue_word
 from voicebot.vad import FrameClassifier, WebRtcClassifier
 
 log = structlog.get_logger("voicebot.queue_listen")
@@ -58,7 +58,7 @@ class ListenSession:
         self.closed = asyncio.Event()
         self.pipeline = Pipeline([
             VadProcessor(classifier or WebRtcClassifier(2), start_ms=60, end_ms=vad_end_ms),
-            AsrProcessor(asr, executor=executor),
+            AsrProcessor(asr, executor=executor, phrases=PHRASES),
             _Words(on_text),
         ])
         self._loop_time = asyncio.get_running_loop().time

@@ -22,9 +22,17 @@ _NEGATED = re.compile(
     r"(?:call|ring|phone)(?:ed)?(?: me| us)? ?back"
 )
 PHRASES = (
-    "call me back", "call back", "ring me back", "callback please", "please call me back",
-    "operator", "yes", "no", "yes please", "no thanks", "real person", "[unk]",
+    "call me back", "call me back please", "call back", "ring me back", "call back please",
+    "please call me back", "operator", "yes", "no", "yes please", "no thanks", "real person",
+    # other things callers say while waiting: they take speech that is none of the words
+    # (a strict grammar forces every utterance onto one of its phrases)
+    "hello", "thank you", "how long", "i am waiting", "check my ticket", "what",
 )
+
+
+def vocabulary() -> list[str]:
+    """The words of `PHRASES`, for a recogniser whose dictionary is limited (pocketsphinx)."""
+    return sorted({w for p in PHRASES for w in p.split()})
 
 
 def queue_word(text: str) -> str | None:

@@ -171,6 +171,12 @@ class Service:
             # the active dialplan's domain words (read when the bot starts: a changed
             # `vocabulary` reaches the recogniser at the next restart)
             words = self.dialplans.active.vocabulary if self.dialplans.ready else []
+            queue = self.dialplans.active.queue if self.dialplans.ready else None
+            cb = queue.callback if queue is not None else None
+            if cb is not None and cb.listen:  # "call me back" said while waiting
+                from voicebot.queue_words import vocabulary as queue_vocabulary
+
+                words = [*words, *queue_vocabulary()]
             if b.asr_engine == "pocketsphinx":
                 return choose_asr(b.language, None, second_pass=False, vocabulary=words)
             if b.asr_engine == "twopass":

@@ -304,10 +304,11 @@ def operator_invites(op: SippOperator) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def callback_service(settings: Settings, tmp: Path, dialplan: str = DIALPLAN) -> AsyncIterator[Service]:
+async def callback_service(settings: Settings, tmp: Path, dialplan: str = DIALPLAN,
+                           with_bot: bool = False) -> AsyncIterator[Service]:
     path = tmp / "callback.yaml"
     path.write_text(dialplan)
-    svc = Service(settings.model_copy(update={"dialplan": path}), with_bot=False)
+    svc = Service(settings.model_copy(update={"dialplan": path}), with_bot=with_bot)
     await svc.start()
     try:
         async with asyncio.timeout(10):
