@@ -54,6 +54,7 @@ from callrouting.policy import (
 )
 from callrouting.router import INTENT_TOPICS
 from callrouting.tables import CallbackRow
+from callrouting.waiting import Waiting
 from hotline.clock import utcnow
 from hotline.db.calls import CallEventRow, CallRow
 from hotline.db.writes import RowRef, transient
@@ -121,6 +122,11 @@ class CallbackDesk:
         self._task: asyncio.Task[None] | None = None
         self._joined: dict[str, datetime] = {}  # operator leg uniqueid -> the request's place
         self._pending_updates: set[asyncio.Task[None]] = set()
+        # callback id -> (queue, priority, caller's join): requests due and not answered by an
+        # operator yet (the waiting room's `pending`, so callers hear them as ahead)
+        self._due: dict[int, tuple[str, int, datetime]] = {}
+        if enabled and router.waiting is not None:
+            router.waiting.pending = self.pending_in
 
     # ---- life cycle
 
@@ -174,6 +180,9 @@ class CallbackDesk:
                                data={"queue": queue, "priority": priority}))
             await s.flush()
             rid = row.id
+        hours = self.config().hours if self.enabled else None
+        if self.enabled and (hours is None or hours.is_open(self.clock())):
+            self._due[rid] = (queue, priority, _aware(joined_at))  # ahead of those behind it
         log.info("callback.requested", callback=rid, call_id=cid, priority=priority,
                  waited_s=round((requested_at - joined_at).total_seconds(), 1))
         self.wake()
@@ -236,6 +245,10 @@ class CallbackDesk:
         hours = cfg.hours
         ready = due(reqs, now, hours.is_open if hours is not None else lambda _n: True)
         numbers = {r.id: r.number for r in rows}
+        queues = {r.id: r.queue or self.pool_queue for r in rows}
+        in_flight = {rid: self._due[rid] for rid, leg in self.legs.items()
+                     if rid in self._due and not leg.operator_answered.is_set()}
+        self._due = {r.id: (queues[r.id], r.priority, r.joined_at) for r in ready} | in_flight
         placed = []
         for req in ready[: MAX_LEGS - len(self.legs)]:
             if await self._place(req.id, "callback", numbers[req.id]):
@@ -305,6 +318,7 @@ class CallbackDesk:
             if ami is not None:
                 unsub = self._follow_rings(ami, leg)
             plan, directory, position = await self._plan(chan, leg, row, call)
+            joined = _aware(row.queue_joined_at or row.requested_at)
             executor = RoutingExecutor(
                 chan, plan, call_id=None, directory=directory, store=None,
                 presence=self.router.presence, ami=ami, clock=self.clock,
@@ -313,6 +327,7 @@ class CallbackDesk:
                 pool_rule=self.router.pool_rule,
                 overflow_extensions=self.router.overflow_extensions,
                 queue_position=position,
+                callback_place=None if leg.kind != "callback" else (leg.id, self._mono(joined)),
                 on_answered=lambda ext, _at: self._operator_answered(leg, ext),
             )
             leg.joined_queue = time.monotonic()
@@ -370,6 +385,18 @@ class CallbackDesk:
                  steps=[s.reason for s in plan.steps], position=position)
         return plan, directory, position
 
+    def _mono(self, at: datetime) -> float:
+        """A wall-clock moment on the waiting room's clock (time.monotonic())."""
+        return time.monotonic() - (self.clock() - at).total_seconds()
+
+    def pending_in(self, queue: str) -> list[Waiting]:
+        """The callback requests of `queue` that will stand in it and are not on the line yet:
+        stored and due (the next dispatcher round places them), or placed and on their way in.
+        The waiting room counts them as callers ahead of whoever they will be ahead of; one
+        whose Local channel has joined is counted there instead (same row id)."""
+        return [Waiting(f"callback-{rid}", priority, -1, self._mono(joined), rid)
+                for rid, (q, priority, joined) in self._due.items() if q == queue]
+
     def _waiters(self, queue: str) -> list[Waiter]:
         """The callers (and other callbacks) waiting in `queue` now, with their places."""
         now_wall, now_mono = self.clock(), time.monotonic()
@@ -397,6 +424,7 @@ class CallbackDesk:
             return
         leg.answered_extension = extension
         leg.operator_answered.set()
+        self._due.pop(leg.id, None)  # taken by an operator: ahead of nobody now
         log.info("callback.operator_answered", callback=leg.id, extension=extension)
 
     async def _caller_leg(self, chan: AgiChannel, leg: Leg) -> None:

@@ -7,6 +7,11 @@ them over the music like the wait announcements (`hotline.pbx.whisper`), and onl
 confirmed request takes them out of Queue() with `QueueWithdrawCaller` (an AMI action any
 logged-in user may send): Queue() returns with QUEUESTATUS=WITHDRAW and the executor stores
 the request and plays the goodbye on the caller's own channel.
+
+With the dialplan's `listen: true` and a `QueueListener` (the voice bot's gateway), what the
+caller says reaches the same dialog: each heard word becomes the key it stands for
+(`callbacks.word_key`: "call me back" is the callback key, "yes" confirms, "operator" or
+"no" goes back to waiting).  The listener runs as long as the offer does.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from callrouting.callbacks import OfferDialog
-from callrouting.events import CallbackOffer
+from callrouting.callbacks import OfferDialog, word_key
+from callrouting.events import CallbackOffer, QueueListener
 
 if TYPE_CHECKING:
     from hotline.pbx.ami import AmiClient
@@ -50,7 +55,8 @@ class Whisper(Protocol):
 class QueueOffer:
     def __init__(self, ami: AmiClient, uniqueid: str, channel: str, queue: str,
                  offer: CallbackOffer, sound: Callable[[str], Awaitable[str]], whisper: Whisper,
-                 intake: CallbackIntake, caller_number: str | None):
+                 intake: CallbackIntake, caller_number: str | None,
+                 listener: QueueListener | None = None):
         from hotline.pbx.ami import DTMFEnd
 
         self.uniqueid, self.channel, self.queue = uniqueid, channel, queue
@@ -58,6 +64,8 @@ class QueueOffer:
         self.dialog = OfferDialog(offer.key, offer.operator_key, caller_number, offer.timeout)
         self.task: asyncio.Task[None] | None = None
         self.withdrawn = False
+        self.listener = listener if offer.listen else None
+        self.heard: list[str] = []  # the words the listener gave, in order (logs, tests)
         self._keys: asyncio.Queue[str] = asyncio.Queue(maxsize=64)
         self._unsub = ami.subscribe(DTMFEnd, self._dtmf)
         self.log = log.bind(uniqueid=uniqueid)
@@ -78,6 +86,32 @@ class QueueOffer:
             self._keys.put_nowait(digit)
 
     async def run(self) -> None:
+        hearing = None
+        if self.listener is not None:
+            hearing = asyncio.create_task(self._hear(self.listener),
+                                          name=f"callback-listen-{self.uniqueid}")
+        try:
+            await self._run()
+        finally:
+            if hearing is not None:
+                hearing.cancel()
+                await asyncio.gather(hearing, return_exceptions=True)
+
+    async def _hear(self, listener: QueueListener) -> None:
+        words = listener.listen(self.channel)
+        try:
+            async for word in words:
+                self.heard.append(word)
+                key = word_key(word, self.dialog)
+                self.log.info("callback.heard", word=word, key=key, state=self.dialog.state)
+                if key is not None and not self._keys.full():
+                    self._keys.put_nowait(key)
+        except Exception as exc:  # the keys still work
+            self.log.warning("callback.listener_failed", error=str(exc))
+        finally:
+            await words.aclose()  # type: ignore[attr-defined]
+
+    async def _run(self) -> None:
         while True:
             deadline = self.dialog.deadline
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())

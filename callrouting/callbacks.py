@@ -98,6 +98,23 @@ class OfferDialog:
         return "back"
 
 
+def word_key(word: str, dialog: OfferDialog) -> str | None:
+    """A word the caller said in the queue (`callrouting.events.QUEUE_WORDS`) as the key it
+    stands for in `dialog`, or None (nothing to do).  "callback" is the callback key (idle:
+    ask; asking: confirm the caller ID), "yes" is the key while asking, "operator" and "no"
+    are the operator key while asking (back to waiting: the caller is in the queue already).
+    The machine does not change; a caller whose caller ID cannot be read back keys digits."""
+    if word == "callback":
+        return dialog.key if dialog.state in ("idle", "asking") else None
+    if dialog.state != "asking":
+        return None
+    if word == "yes":
+        return dialog.key
+    if word in ("operator", "no"):
+        return dialog.operator_key
+    return None
+
+
 # ---------------------------------------------------------------- place and order
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,17 @@ class CallbackOffer:
     goodbye: Callable[[str], str]
     timeout: float = 10.0
     operator_key: str = "0"
+    listen: bool = False  # also hear "call me back" (a QueueListener, if the service has one)
+
+
+# what a caller waiting in the queue may say to the callback offer (voicebot.queue_words)
+QUEUE_WORDS = ("callback", "operator", "yes", "no")
+
+
+class QueueListener(Protocol):
+    """Hears a caller waiting in Queue() without taking them out of it (the voice bot's
+    gateway, docs/decisions/0008 addendum).  `listen(channel)` yields the words of
+    `QUEUE_WORDS` the caller says, until it is closed (`aclose()`) or the caller goes; it
+    yields nothing when no listener is free (the caller still has the keys)."""
+
+    def listen(self, channel: str) -> AsyncIterator[str]: ...

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 
 from callrouting.callback_offer import CallbackIntake, QueueOffer
-from callrouting.events import WaitAnnouncer
+from callrouting.events import QueueListener, WaitAnnouncer
 from callrouting.model import Directory, Operator, Presence
 from callrouting.policy import (
     AttemptRecord,
@@ -228,6 +228,8 @@ class RoutingExecutor:
         callbacks: CallbackIntake | None = None,
         caller_number: str | None = None,
         queue_position: int | None = None,
+        callback_place: tuple[int, float] | None = None,
+        listener: QueueListener | None = None,
         on_answered: Callable[[str, datetime], Any] | None = None,
     ):
         for opts in (dial_options, queue_options):
@@ -257,6 +259,10 @@ class RoutingExecutor:
         # requests go to `callbacks`; `caller_number` is read back to the caller
         self.callbacks, self.caller_number = callbacks, caller_number
         self.queue_position = queue_position  # Queue()'s `position`: a callback keeps its place
+        # a callback's operator leg: (its row id, its caller's join, monotonic): the waiting
+        # room orders it where Asterisk put it, and counts it once
+        self.callback_place = callback_place
+        self.listener = listener  # hears "call me back" (the dialplan's queue.callback.listen)
         self.on_answered = on_answered  # AMI saw the answer (a callback's operator leg)
         self._queue_joined_at: datetime | None = None  # the first pool step's start
 
@@ -492,7 +498,7 @@ class RoutingExecutor:
             return None
         offer = QueueOffer(self.ami, self.chan.uniqueid, channel, queue, announcer.callback,
                            announcer.sound, self.waiting.whisper, self.callbacks,
-                           self.caller_number)
+                           self.caller_number, listener=self.listener)
         offer.task = asyncio.create_task(offer.run(), name=f"callback-offer-{self.chan.uniqueid}")
         return offer
 
@@ -525,7 +531,9 @@ class RoutingExecutor:
             return None
         self.waiting.join(queue, self.chan.uniqueid, int(step.priority), self._staff,
                           vip=self.vip, call_id=self.call_id,
-                          joined_at=self._queue_since)
+                          joined_at=self._queue_since,
+                          since=self.callback_place[1] if self.callback_place else None,
+                          callback=self.callback_place[0] if self.callback_place else None)
         channel = self.chan.env.get("agi_channel") or ""
         if self.announcer is None or self.events is None or not channel:
             return None

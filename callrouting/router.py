@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callrouting.callback_offer import CallbackIntake
-from callrouting.events import WaitAnnouncer
+from callrouting.events import QueueListener, WaitAnnouncer
 from callrouting.executor import RoutingExecutor, RoutingResult, presence_by_operator
 from callrouting.policy import CallContext, plan_call
 from callrouting.rules import RoutingConfig
@@ -109,6 +109,8 @@ class CallRouter:
         # where a waiting caller's callback request goes (callrouting.callback_desk, set by
         # the service); None: the dialplan's callback offer is not made
         self.callbacks: CallbackIntake | None = None
+        # hears a waiting caller say "call me back" (the voice bot's gateway; None: keys only)
+        self.listener: QueueListener | None = None
         self.config = config
         self._presence = presence
         self._ami = ami
@@ -175,7 +177,7 @@ class CallRouter:
             metrics=self.metrics,
             waiting=self.waiting, announcer=request.announcer, vip=bool(caller and caller.vip),
             pool_rule=self.pool_rule, overflow_extensions=self.overflow_extensions,
-            callbacks=self.callbacks, caller_number=store.normalize(request.caller_number),
+            callbacks=self.callbacks, listener=self.listener, caller_number=store.normalize(request.caller_number),
         )
         result = await executor.run()
         if result.timings:

@@ -41,16 +41,46 @@ class WaitSample:
 
 @dataclass(frozen=True)
 class Waiting:
-    """One caller in the queue: higher `priority` first, then who came first (`seq`)."""
+    """One caller in the queue: higher `priority` first, then who came first (`since`, then
+    `seq`).
+
+    A callback request (`callback`: its row id) stands where its caller stood: its `since` is
+    the caller's own join, not the moment its Local channel was placed, because that is where
+    Asterisk put it (Queue()'s `position`, `callbacks.queue_place`).  A request not placed yet
+    (pending, due) is in `queue_line`'s `pending`: it is ahead of whoever it will be put
+    ahead of."""
 
     key: str
     priority: int
     seq: int
+    since: float | None = None  # ordering time (monotonic); None: its arrival order only
+    callback: int | None = None
 
 
-def queue_position(waiting: Sequence[Waiting], key: str) -> int:
-    """1-based place of `key` in Asterisk's order (priority, then arrival); 0 if absent."""
-    order = sorted(waiting, key=lambda w: (-w.priority, w.seq))
+def _order(w: Waiting) -> tuple[int, float, int]:
+    return (-w.priority, w.since if w.since is not None else float("inf"), w.seq)
+
+
+def queue_line(waiting: Sequence[Waiting], pending: Sequence[Waiting] = ()) -> list[Waiting]:
+    """Everyone in the queue's line in Asterisk's order: the callers (and placed callbacks)
+    on the line, and the callback requests not placed yet.  A request counts once: a pending
+    one whose Local channel is already on the line (same `callback` id) is dropped, and so is
+    a repeated id."""
+    seen: set[int] = set()
+    line: list[Waiting] = []
+    for w in (*waiting, *pending):
+        if w.callback is not None:
+            if w.callback in seen:
+                continue
+            seen.add(w.callback)
+        line.append(w)
+    return sorted(line, key=_order)
+
+
+def queue_position(waiting: Sequence[Waiting], key: str, pending: Sequence[Waiting] = ()) -> int:
+    """1-based place of `key` in Asterisk's order (priority, then arrival); 0 if absent.
+    Callbacks ahead (placed or pending) count as callers ahead."""
+    order = queue_line(waiting, pending)
     return next((i for i, w in enumerate(order, start=1) if w.key == key), 0)
 
 

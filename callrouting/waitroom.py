@@ -29,7 +29,14 @@ from typing import Any, Protocol
 import structlog
 
 from callrouting.events import WaitAnnouncer, WaitEstimate, WaitingCaller
-from callrouting.waiting import DEFAULT_CYCLE_S, Waiting, WaitSample, estimate_wait, queue_position
+from callrouting.waiting import (
+    DEFAULT_CYCLE_S,
+    Waiting,
+    WaitSample,
+    estimate_wait,
+    queue_line,
+    queue_position,
+)
 
 log = structlog.get_logger("callrouting.waitroom")
 
@@ -38,6 +45,8 @@ MAX_PROMPT_S = 30.0  # no announcement lasts longer: after that there is nothing
 MAX_SAMPLES = 50  # recent answered calls per queue the estimate learns from
 
 Staff = Callable[[], tuple[int, int]]  # (free, busy) operators who take this queue's calls
+# queue -> the callback requests to be placed there and not on the line yet (the callback desk)
+Pending = Callable[[str], list[Waiting]]
 # call (id or hotline.db CallRef), kind, data -> a future of the write, or an awaitable
 EventSink = Callable[[Any, str, dict[str, Any]], Any]
 
@@ -77,14 +86,20 @@ class WaitingRoom:
         self._seq = itertools.count()
         self._speaking: dict[str, float] = {}  # caller key -> when its last whisper began
         self._rested: dict[str, float] = {}  # extension -> end of its wrap-up (monotonic)
+        # callbacks not placed yet count as callers ahead (set by callrouting.callback_desk)
+        self.pending: Pending | None = None
 
     # ---- who waits
 
     def join(self, queue: str, key: str, priority: int, staff: Staff, *, vip: bool = False,
-             call_id: Any = None, joined_at: datetime | None = None) -> None:
+             call_id: Any = None, joined_at: datetime | None = None,
+             since: float | None = None, callback: int | None = None) -> None:
+        """`since` (monotonic) is where the caller stands in the order, now if None; a
+        callback's Local channel (`callback`: its row id) stands at its caller's join."""
         free, busy = staff()
-        entry = _Entry(queue, Waiting(key, priority, next(self._seq)), time.monotonic(), staff,
-                       vip=vip, call=call_id, joined_at=joined_at)
+        now = time.monotonic()
+        order = Waiting(key, priority, next(self._seq), now if since is None else since, callback)
+        entry = _Entry(queue, order, now, staff, vip=vip, call=call_id, joined_at=joined_at)
         self._entries[key] = entry
         entry.ahead = max(0, self.position(key) - free)
         entry.busy = busy
@@ -93,20 +108,31 @@ class WaitingRoom:
         entry = self._entries.get(key)
         if entry is None:
             return 0
-        return queue_position(self._waiting(entry.queue), key)
+        return queue_position(self._waiting(entry.queue), key, self._pending(entry.queue))
 
     def _waiting(self, queue: str) -> list[Waiting]:
         return [e.waiting for e in self._entries.values()
                 if e.queue == queue and e.answered is None]
 
+    def _pending(self, queue: str) -> list[Waiting]:
+        if self.pending is None:
+            return []
+        try:
+            return self.pending(queue)
+        except Exception:  # the places are a courtesy: never let them break a call
+            log.exception("waitroom.pending_failed")
+            return []
+
     def waiting_since(self, queue: str) -> list[tuple[str, int, float]]:
         """(key, priority, time.monotonic() of joining) of the callers waiting in `queue` and
         not answered yet: where a callback request joins (callrouting.callback_desk)."""
-        return [(key, e.waiting.priority, e.joined) for key, e in self._entries.items()
-                if e.queue == queue and e.answered is None]
+        return [(key, e.waiting.priority,
+                 e.waiting.since if e.waiting.since is not None else e.joined)
+                for key, e in self._entries.items() if e.queue == queue and e.answered is None]
 
     def waiting_count(self, queue: str) -> int:
-        return len(self._waiting(queue))
+        """Everyone in the line: callers, placed callbacks and callbacks about to be placed."""
+        return len(queue_line(self._waiting(queue), self._pending(queue)))
 
     def snapshot(self) -> list[WaitingCaller]:
         """The callers on the line waiting now (not yet answered), queue by queue in order.
@@ -117,15 +143,17 @@ class WaitingRoom:
         now = time.monotonic()
         out = []
         for queue in sorted({e.queue for e in self._entries.values()}):
-            waiting = self._waiting(queue)
+            waiting, pending = self._waiting(queue), self._pending(queue)
             for e in self._entries.values():
-                if e.queue != queue or e.answered is not None:
+                # a callback's Local channel is not a caller on the line: the wallboard counts
+                # its callbacks row (once), not its queue entry as well
+                if e.queue != queue or e.answered is not None or e.waiting.callback is not None:
                     continue
                 call = e.call
                 call_id = call if isinstance(call, int) else getattr(call, "id", None)
                 out.append(WaitingCaller(
                     uniqueid=e.waiting.key, queue=queue,
-                    position=queue_position(waiting, e.waiting.key),
+                    position=queue_position(waiting, e.waiting.key, pending),
                     waited_s=round(now - e.joined, 3), joined_at=e.joined_at,
                     priority=e.waiting.priority, vip=e.vip,
                     call_id=call_id if isinstance(call_id, int) else None))

@@ -515,6 +515,10 @@ class QueueCallback(Strict):
     ring_caller: int = Field(30, ge=5, le=120, description="seconds the caller's phone rings")
     business_hours_only: bool = Field(
         True, description="outside `business_hours` (and on holidays) callbacks wait for the opening")
+    listen: bool = Field(
+        False, description="also hear the caller say 'call me back' (then 'yes', or 'operator' / "
+        "'no' to go on waiting) while waiting: one speech listener per waiting caller, up to the "
+        "service's limit; needs the voice bot (keys work either way)")
 
 
 class QueueWait(Strict):

@@ -481,6 +481,7 @@ class IvrCallFlow:
             cb = queue.callback
             offer = CallbackOffer(
                 key=cb.key, timeout=float(cb.timeout), operator_key=dp.operator_key,
+                listen=cb.listen,
                 confirm=lambda n: callback_text(cb, "confirm", n, language, dp.default_language),
                 goodbye=lambda n: callback_text(cb, "goodbye", n, language, dp.default_language),
             )

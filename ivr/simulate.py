@@ -97,7 +97,8 @@ def queue_lines(dialplan: Dialplan, transfer: Transfer, scene: QueueScene) -> li
     if q.callback is not None:
         cb = q.callback
         lines.append(f"[queue] key {cb.key}: callback, {cb.attempts} tries {cb.retry_after} s apart"
-                     + (", in business hours" if cb.business_hours_only else ""))
+                     + (", in business hours" if cb.business_hours_only else "")
+                     + (", or say 'call me back'" if cb.listen else ""))
     lines.append(f"[hears] {announcement(q, estimate, language, dialplan.default_language)}")
     return lines
 

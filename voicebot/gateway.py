@@ -33,6 +33,7 @@ from voicebot.asr import AsrEngine, AsrError
 from voicebot.dialog import Conversation
 from voicebot.intents import warm_up as warm_up_intents
 from voicebot.processors import PhraseTts
+from voicebot.queue_listen import MAX_LISTENERS, ListenSession, QueueListening, Spy
 from voicebot.rating import RatingAnswer, RatingDialog
 from voicebot.server import AudioSocketServer
 from voicebot.session import BotResult, BotSession, SessionSettings, static_phrases
@@ -171,6 +172,8 @@ class BotGateway:
         self._expected: dict[uuid.UUID, asyncio.Future[BotResult]] = {}
         self._dialogs: dict[uuid.UUID, Conversation] = {}  # calls not on the lottery dialog
         self.sessions: dict[uuid.UUID, BotSession] = {}
+        # callers waiting in the pool whom the callback offer hears (voicebot.queue_listen)
+        self._listeners: dict[uuid.UUID, ListenSession] = {}
 
     @property
     def port(self) -> int:
@@ -221,7 +224,22 @@ class BotGateway:
             self._dialogs[call] = dialog
         return call, self._expected[call]
 
-    def _open_session(self, call: uuid.UUID) -> BotSession | None:
+    def queue_listener(self, spy: Spy, max_listeners: int = MAX_LISTENERS) -> QueueListening:
+        """The `callrouting.events.QueueListener` over this gateway's ASR and AudioSocket
+        server; `spy(channel, uuid)` starts the spy channel (hotline.pbx.whisper)."""
+        return QueueListening(self._listen_as, lambda: self.asr, spy,
+                              executor=lambda: self._asr_pool, max_listeners=max_listeners)
+
+    def _listen_as(self, call: uuid.UUID, session: ListenSession | None) -> None:
+        if session is None:
+            self._listeners.pop(call, None)
+        else:
+            self._listeners[call] = session
+
+    def _open_session(self, call: uuid.UUID) -> BotSession | ListenSession | None:
+        listener = self._listeners.get(call)
+        if listener is not None:
+            return None if listener.connected.is_set() or listener.closed.is_set() else listener
         fut = self._expected.get(call)
         if fut is None or fut.done() or call in self.sessions or self.asr is None:
             return None

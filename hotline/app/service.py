@@ -183,6 +183,12 @@ class Service:
             # the active dialplan's domain words (read when the bot starts: a changed
             # `vocabulary` reaches the recogniser at the next restart)
             words = self.dialplans.active.vocabulary if self.dialplans.ready else []
+            queue = self.dialplans.active.queue if self.dialplans.ready else None
+            cb = queue.callback if queue is not None else None
+            if cb is not None and cb.listen:  # "call me back" said while waiting
+                from voicebot.queue_words import vocabulary as queue_vocabulary
+
+                words = [*words, *queue_vocabulary()]
             if b.asr_engine == "pocketsphinx":
                 return choose_asr(b.language, None, second_pass=False, vocabulary=words)
             if b.asr_engine == "twopass":
@@ -355,6 +361,10 @@ class Service:
             Originator(self.asterisk.control_socket), pool_queue=s.asterisk.pool_queue,
             enabled=s.asterisk.callback_contact is not None, config=self._callback_config)
         self.router.callbacks = self.callbacks
+        # the dialplan's queue.callback.listen: the bot's gateway hears "call me back" through a
+        # spy channel (decision 0008, addendum); without the bot the offer is by key only
+        if self.bot is not None:
+            self.router.listener = self.bot.queue_listener(whisper.spy)
         # what routing and the caller lookup answer from while the database is away
         await self.router.store.load_directory()
         log.info("directory.remembered", callers=await remember_all(self.sessionmaker))

@@ -376,6 +376,7 @@ class AsteriskInstance:
             pool_queue=a.pool_queue, hotline_extension=a.hotline_extension,
             callback_contact=a.callback_contact,
             agi_host=s.host, agi_port=s.agi_port, agi_key_variable=KEY_VARIABLE,
+            audiosocket_port=s.audiosocket_port,
             agi_first_answer_timeout=f"{a.agi_first_answer_timeout:g}", cdr_file=CDR_FILE,
             ami_read=",".join(AMI_READ), ami_write=",".join(AMI_WRITE),
             run_user=RUN_USER, run_group=RUN_GROUP,

@@ -27,6 +27,8 @@ from pathlib import Path
 from hotline.pbx.console import ConsoleError, run_command
 
 ANNOUNCE_CONTEXT = "hotline-announce"
+LISTEN_CONTEXT = "hotline-listen"  # AudioSocket to the voice bot (the callback offer hears)
+_LISTENER = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _PROMPT = re.compile(r"^[0-9a-f]{32}$")
 _CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.@\-]{0,120}$")
 CONSOLE_SLOTS = 2  # Asterisk's listen backlog on the control socket
@@ -65,6 +67,22 @@ class Whisperer:
         out = await self._run(command)
         return not re.search(r"(?i)unable|no such|failed|usage", out)
 
+    def spy_command(self, channel: str, listener: str) -> str | None:
+        """The CLI command that has `listener` (a uuid the service made) hear what `channel`
+        says: ChanSpy `o` (only the caller's own audio, not their music), quiet, ending with
+        the caller (`E`, `S`); None for names the service did not make."""
+        if not _CHANNEL.fullmatch(channel) or not _LISTENER.fullmatch(listener):
+            return None
+        return (f"channel originate Local/{listener}@{LISTEN_CONTEXT}/n "
+                f"application ChanSpy {channel},qoES")
+
+    async def spy(self, channel: str, listener: str) -> bool:
+        command = self.spy_command(channel, listener)
+        if command is None:
+            raise ValueError("not a channel or listener the service made")
+        out = await self._run(command)
+        return not re.search(r"(?i)unable|no such|failed|usage", out)
+
     async def stop(self, channel: str) -> None:
         """End any whisper to `channel` (the caller was answered mid-sentence)."""
         if not _CHANNEL.fullmatch(channel):
@@ -75,7 +93,8 @@ class Whisperer:
             return
         for line in listing.splitlines():
             fields = line.split("!")
-            if len(fields) > 6 and fields[5] == "ChanSpy" and fields[6].startswith(channel + ","):
+            # the whispers only (qwEs), not a listener's spy (qoES), which goes on hearing
+            if len(fields) > 6 and fields[5] == "ChanSpy" and fields[6] == channel + ",qwEs":
                 spy = fields[0]
                 if _CHANNEL.fullmatch(spy.replace(";", "")):
                     try:

@@ -304,10 +304,11 @@ def operator_invites(op: SippOperator) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def callback_service(settings: Settings, tmp: Path, dialplan: str = DIALPLAN) -> AsyncIterator[Service]:
+async def callback_service(settings: Settings, tmp: Path, dialplan: str = DIALPLAN,
+                           with_bot: bool = False) -> AsyncIterator[Service]:
     path = tmp / "callback.yaml"
     path.write_text(dialplan)
-    svc = Service(settings.model_copy(update={"dialplan": path}), with_bot=False)
+    svc = Service(settings.model_copy(update={"dialplan": path}), with_bot=with_bot)
     await svc.start()
     try:
         async with asyncio.timeout(10):
@@ -378,6 +379,11 @@ async def test_a_waiting_caller_asks_for_a_callback_keeps_her_place_and_is_calle
             # B heard the goodbye and the call ended as a callback request, not an abandoned call
             await until(lambda: _outcome(svc, B, "callback_requested"))
             assert (await call_row(svc, C)).answered_at is None  # type: ignore[union-attr]
+            # B's request stands ahead of C (who joined after her) and counts once, both before
+            # its Local channel is in the queue and once it is: C's place is 2 of 2
+            await until(lambda: _place_of(svc, C, (2, 2)))
+            await until(lambda: _leg_in_queue(svc, cb.id))
+            assert await _place_of(svc, C, (2, 2)), _places(svc)
 
             # an operator becomes free: her phone rings for B's callback first, ahead of C
             async with sipp_operator(svc, "1002") as op:
@@ -404,6 +410,29 @@ async def test_a_waiting_caller_asks_for_a_callback_keeps_her_place_and_is_calle
             del busy
         finally:
             await callers.close()
+
+
+def _places(svc: Service) -> list[tuple[str, int, int, int | None]]:
+    """(uniqueid, place, waiting in line, callback id) of everyone in the service's room."""
+    room = svc.router.waiting  # type: ignore[union-attr]
+    return [(key, room.position(key), room.waiting_count(q), cb)
+            for key, (q, cb) in ((k, (e.queue, e.waiting.callback))
+                                 for k, e in room._entries.items() if e.answered is None)]
+
+
+async def _place_of(svc: Service, number: str, want: tuple[int, int]) -> bool:
+    """The place and line length the caller's next announcement would say."""
+    call = await call_row(svc, number)
+    room = svc.router.waiting  # type: ignore[union-attr]
+    for w in room.snapshot():
+        if call is not None and w.call_id == call.id:
+            est = room.estimate(w.uniqueid)
+            return est is not None and (est.position, est.waiting) == want
+    return False
+
+
+async def _leg_in_queue(svc: Service, callback_id: int) -> bool:
+    return any(cb == callback_id for *_r, cb in _places(svc))
 
 
 async def test_a_callback_the_caller_does_not_answer_is_retried_then_failed(

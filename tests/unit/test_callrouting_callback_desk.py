@@ -99,3 +99,31 @@ async def test_an_unknown_callers_callback_joins_behind_those_who_waited_longer(
     assert plan.steps[0].kind is StepKind.QUEUE
     assert plan.display_name.startswith("Callback: Unknown")
     assert position == 2  # behind the VIP, ahead of the caller who joined after it
+
+
+def test_due_requests_count_as_callers_ahead_until_an_operator_takes_them() -> None:
+    d = desk({"1001": Presence.IN_USE})
+    room = d.router.waiting
+    assert room.pending == d.pending_in  # the desk tells the room about its requests
+    room.join("hotline-pool", "early", 0, lambda: (0, 1), since=d._mono(NOW - timedelta(seconds=60)))
+    room.join("hotline-pool", "late", 0, lambda: (0, 1))
+    # a request whose caller joined 30 s ago, stored and due (the dispatcher's view)
+    d._due[3] = ("hotline-pool", 0, NOW - timedelta(seconds=30))
+    d._due[4] = ("other-queue", 0, NOW - timedelta(seconds=90))
+    assert [room.position(k) for k in ("early", "late")] == [1, 3]
+    # placed: its Local channel joins at its caller's place, and is counted once
+    room.join("hotline-pool", "leg-2", 0, lambda: (0, 1),
+              since=d._mono(NOW - timedelta(seconds=30)), callback=3)
+    assert [room.position(k) for k in ("early", "leg-2", "late")] == [1, 2, 3]
+    assert room.waiting_count("hotline-pool") == 3
+    leg = Leg(3, "callback", "+79035550147")
+    d._operator_answered(leg, "1001")
+    room.answered("leg-2")
+    assert room.position("late") == 2 and 3 not in d._due and 4 in d._due
+
+
+def test_a_desk_that_cannot_place_callbacks_counts_none_ahead() -> None:
+    router = Router({})
+    CallbackDesk(None, router, lambda: None, None, pool_queue="hotline-pool",  # type: ignore[arg-type]
+                 enabled=False, clock=lambda: NOW)
+    assert router.waiting.pending is None  # requests stay pending forever: nobody is behind them

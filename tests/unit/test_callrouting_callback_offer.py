@@ -95,9 +95,28 @@ class Intake:
         return 1
 
 
+class Listener:
+    """A QueueListener whose caller says `words` (one each time the test releases it)."""
+
+    def __init__(self) -> None:
+        self.words: asyncio.Queue[str] = asyncio.Queue()
+        self.channels: list[str] = []
+        self.closed = asyncio.Event()
+
+    async def listen(self, channel: str):  # type: ignore[no-untyped-def]
+        self.channels.append(channel)
+        try:
+            while True:
+                yield await self.words.get()
+        finally:
+            self.closed.set()
+
+
 async def run_offer(keys: list[str], caller_number: str | None = "+79161234567",  # type: ignore[no-untyped-def]
-                    hang_up: bool = False):
+                    hang_up: bool = False, words: list[str] = (),  # type: ignore[assignment]
+                    listener: Listener | None = None, listen: bool = True):
     chan, ami, whisper = QueueChan(hang_up), FakeAmi(), Whisper()
+    chan.ami = ami  # type: ignore[attr-defined]
     intake = Intake(chan)
     calls = []
 
@@ -108,7 +127,7 @@ async def run_offer(keys: list[str], caller_number: str | None = "+79161234567",
     async def sound(text: str) -> str:
         return f"sound:{text}"
 
-    offer = CallbackOffer(key="1", operator_key="0", timeout=5,
+    offer = CallbackOffer(key="1", operator_key="0", timeout=5, listen=listen,
                           confirm=lambda n: f"confirm {n}", goodbye=lambda n: f"goodbye {n}")
     announcer = WaitAnnouncer(interval=1000, text=lambda e: f"place {e.position}", sound=sound,
                               callback=offer)
@@ -117,7 +136,7 @@ async def run_offer(keys: list[str], caller_number: str | None = "+79161234567",
     executor = RoutingExecutor(
         chan, plan, call_id=7, directory=Directory(), store=None, presence=None,  # type: ignore[arg-type]
         ami=ami, clock=clock, waiting=WaitingRoom(whisper=whisper),  # type: ignore[arg-type]
-        announcer=announcer, callbacks=intake, caller_number=caller_number)
+        announcer=announcer, callbacks=intake, caller_number=caller_number, listener=listener)
     task = asyncio.create_task(executor.run())
     while DTMFEnd not in ami.subs:
         await asyncio.sleep(0)
@@ -126,6 +145,10 @@ async def run_offer(keys: list[str], caller_number: str | None = "+79161234567",
         await asyncio.sleep(0.01)
         ami.emit(DTMFEnd, uniqueid="u-1", digit=key, direction="Received")
         ami.emit(DTMFEnd, uniqueid="u-2", digit=key, direction="Received")  # another caller
+    for word in words:
+        await asyncio.sleep(0.01)
+        assert listener is not None
+        listener.words.put_nowait(word)
     await asyncio.sleep(0.05)
     return task, chan, whisper, intake
 
@@ -166,3 +189,48 @@ async def test_a_caller_who_hangs_up_right_after_confirming_keeps_the_request() 
     assert [r["number"] for r in intake.requests] == ["+79161234567"]
     assert not any(s[0] == "STREAM" for s in chan.sent)  # nobody left to hear the goodbye
     assert [a.outcome for a in result.attempts] == [Outcome.CALLBACK]
+
+
+async def test_saying_call_me_back_then_yes_is_the_key_twice() -> None:
+    listener = Listener()
+    task, chan, whisper, intake = await run_offer([], words=["callback", "yes"], listener=listener)
+    result = await asyncio.wait_for(task, 5)
+    assert listener.channels == ["PJSIP/test-caller-00000001"]
+    assert "sound:confirm +79161234567" in whisper.said
+    assert [r["number"] for r in intake.requests] == ["+79161234567"]
+    assert [a.outcome for a in result.attempts] == [Outcome.CALLBACK]
+    assert listener.closed.is_set()  # the listener ends with the offer
+
+
+async def test_saying_call_me_back_then_confirming_by_key() -> None:
+    listener = Listener()
+    task, chan, whisper, intake = await run_offer([], words=["callback"], listener=listener)
+    assert "sound:confirm +79161234567" in whisper.said and intake.requests == []
+    chan.ami.emit(DTMFEnd, uniqueid="u-1", digit="1", direction="Received")  # the key confirms
+    result = await asyncio.wait_for(task, 5)
+    assert [r["number"] for r in intake.requests] == ["+79161234567"]
+    assert [a.outcome for a in result.attempts] == [Outcome.CALLBACK]
+
+
+async def test_saying_operator_or_no_in_the_prompts_keeps_the_caller_waiting() -> None:
+    for word in ("operator", "no"):
+        listener = Listener()
+        task, chan, whisper, intake = await run_offer([], words=["callback", word, "yes"],
+                                                      listener=listener)
+        try:
+            await asyncio.sleep(0.05)
+            # back to waiting: "yes" after that is nothing, no request, still in Queue()
+            assert not task.done() and intake.withdrawals == [] and intake.requests == []
+            assert "sound:confirm +79161234567" in whisper.said
+            assert [s for s in chan.sent if s[0] == "EXEC"] == [("EXEC", "Queue", "hotline-pool,cR,,,")]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert listener.closed.is_set()
+
+
+async def test_without_listen_in_the_dialplan_nobody_listens() -> None:
+    listener = Listener()
+    task, _chan, _whisper, intake = await run_offer(["1", "1"], listener=listener, listen=False)
+    await asyncio.wait_for(task, 5)
+    assert listener.channels == [] and [r["number"] for r in intake.requests] == ["+79161234567"]

@@ -186,3 +186,26 @@ def test_the_originate_command_carries_only_the_row_id() -> None:
 def test_api_literals_match_the_table() -> None:
     assert set(typing.get_args(State)) == set(CALLBACK_STATES)
     assert set(typing.get_args(Kind)) == set(CALLBACK_KINDS)
+
+
+@pytest.mark.parametrize(("state", "word", "key"), [
+    ("idle", "callback", "1"), ("asking", "callback", "1"), ("asking", "yes", "1"),
+    ("asking", "operator", "0"), ("asking", "no", "0"),
+    ("idle", "yes", None), ("idle", "no", None), ("idle", "operator", None),
+    ("confirmed", "callback", None), ("asking", "hello", None),
+])
+def test_a_heard_word_is_the_key_it_stands_for(state: str, word: str, key: str | None) -> None:
+    from callrouting.callbacks import word_key
+
+    dialog = OfferDialog("1", "0", "+79161234567")
+    dialog.state = state  # type: ignore[assignment]
+    assert word_key(word, dialog) == key
+
+
+def test_spoken_request_and_yes_confirm_the_caller_id_through_the_same_machine() -> None:
+    from callrouting.callbacks import word_key
+
+    dialog = OfferDialog("1", "0", "+79161234567")
+    assert dialog.press(word_key("callback", dialog) or "", 0.0) == "ask"
+    assert dialog.press(word_key("yes", dialog) or "", 1.0) == "confirmed"
+    assert dialog.number == "+79161234567"

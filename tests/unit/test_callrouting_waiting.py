@@ -10,6 +10,7 @@ from callrouting.waiting import (
     WaitSample,
     estimate_wait,
     handling_cycle,
+    queue_line,
     queue_position,
     spoken_minutes,
 )
@@ -60,3 +61,33 @@ def test_vip_flag_is_carried():
 ])
 def test_spoken_minutes_round_like_a_person(seconds: float, minutes: int | None):
     assert spoken_minutes(seconds) == minutes
+
+
+def test_a_callback_stands_at_its_callers_join_not_where_its_channel_was_placed():
+    # "a" joined at 10, "b" at 30; the callback's caller had joined at 20 and its Local
+    # channel was placed last (seq 9): Asterisk put it between them (Queue()'s position)
+    waiting = [Waiting("a", 0, 1, 10.0), Waiting("b", 0, 2, 30.0),
+               Waiting("cb-leg", 0, 9, 20.0, callback=7)]
+    assert [queue_position(waiting, k) for k in ("a", "cb-leg", "b")] == [1, 2, 3]
+
+
+def test_a_pending_callback_ahead_counts_once_placed_or_not():
+    waiting = [Waiting("a", 0, 1, 10.0), Waiting("b", 0, 2, 30.0)]
+    pending = [Waiting("callback-7", 0, -1, 20.0, callback=7)]
+    # not placed yet: still ahead of "b", behind "a"
+    assert queue_position(waiting, "b", pending) == 3
+    assert queue_position(waiting, "a", pending) == 1
+    # placed: its Local channel is on the line, and the pending entry for the same row is
+    # not counted again (nor a repeated pending entry)
+    placed = [*waiting, Waiting("cb-leg", 0, 9, 20.0, callback=7)]
+    assert queue_position(placed, "b", pending) == 3
+    assert queue_position(waiting, "b", pending * 2) == 3
+    assert len(queue_line(placed, pending)) == 3
+
+
+def test_a_pending_callback_behind_or_of_lower_priority_is_not_ahead():
+    waiting = [Waiting("a", 0, 1, 10.0), Waiting("vip", 10, 2, 40.0)]
+    pending = [Waiting("callback-7", 0, -1, 20.0, callback=7),  # joined after "a"
+               Waiting("callback-8", 0, -1, 5.0, callback=8)]  # before "a", below the VIP
+    assert queue_position(waiting, "vip", pending) == 1
+    assert queue_position(waiting, "a", pending) == 3

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from callrouting.events import WaitAnnouncer, WaitEstimate
+from callrouting.waiting import Waiting
 from callrouting.waitroom import WaitingRoom
 
 
@@ -143,3 +144,40 @@ def test_wrapup_keeps_an_operator_from_dial_for_its_seconds():
     room.wrapup_s = 60
     room.call_ended("1001")
     assert room.in_wrapup("1001") and not room.in_wrapup("1002")
+
+
+def test_a_callback_counts_once_as_a_caller_ahead_placed_or_pending():
+    import time
+
+    room = WaitingRoom()
+    now = time.monotonic()
+    room.join("pool", "a", 0, staff(0, 1), since=now - 60)
+    room.join("pool", "b", 0, staff(0, 1), since=now - 10)
+    pending: list[Waiting] = [Waiting("callback-7", 0, -1, now - 30, callback=7)]
+    room.pending = lambda q: pending if q == "pool" else []
+    # stored and due, not placed yet: ahead of b (who joined after its caller)
+    assert (room.position("a"), room.position("b")) == (1, 3)
+    assert room.waiting_count("pool") == 3
+    assert room.estimate("b").position == 3  # type: ignore[union-attr]
+    # its Local channel joins last but stands at its caller's join; still counted once
+    room.join("pool", "cb-leg", 0, staff(0, 1), since=now - 30, callback=7)
+    assert (room.position("a"), room.position("cb-leg"), room.position("b")) == (1, 2, 3)
+    assert room.waiting_count("pool") == 3
+    # the wallboard counts its callbacks row: the Local channel is not a caller on the line
+    assert [w.uniqueid for w in room.snapshot()] == ["a", "b"]
+    assert [w.position for w in room.snapshot()] == [1, 3]
+    # an operator took it: neither its channel nor its request is ahead any more
+    room.answered("cb-leg")
+    pending.clear()
+    assert room.position("b") == 2 and room.waiting_count("pool") == 2
+
+
+def test_a_broken_pending_source_does_not_break_the_places():
+    room = WaitingRoom()
+    room.join("pool", "a", 0, staff(0, 1))
+
+    def broken(_q: str) -> list[Waiting]:
+        raise RuntimeError("boom")
+
+    room.pending = broken
+    assert room.position("a") == 1 and room.waiting_count("pool") == 1

@@ -33,3 +33,31 @@ def test_anything_else_is_refused(channel: str, sound: str):
 async def test_say_refuses_before_reaching_asterisk():
     with pytest.raises(ValueError):
         await W.say("PJSIP/a-1", "/etc/passwd")
+
+
+def test_a_listener_spies_on_what_the_caller_says_only():
+    w = Whisperer(Path("/nonexistent.ctl"), "/inst/sounds/prompts")
+    listener = "0b5e7c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b"
+    assert w.spy_command("PJSIP/test-caller-0000000a", listener) == (
+        f"channel originate Local/{listener}@hotline-listen/n application ChanSpy "
+        "PJSIP/test-caller-0000000a,qoES")
+    assert w.spy_command("PJSIP/x,y", listener) is None
+    assert w.spy_command("PJSIP/test-caller-0000000a", "../../etc") is None
+
+
+async def test_stopping_a_whisper_leaves_the_listener_on(monkeypatch):
+    w = Whisperer(Path("/nonexistent.ctl"), "/inst/sounds/prompts")
+    sent: list[str] = []
+    listing = ("Local/abc@hotline-announce-0001;2!hotline-announce!abc!1!Up!ChanSpy!"
+               "PJSIP/c-1,qwEs!!!!3!0!!x\n"
+               "Local/0b5e@hotline-listen-0002;2!hotline-listen!0b5e!1!Up!ChanSpy!"
+               "PJSIP/c-1,qoES!!!!3!0!!y\n")
+
+    async def run(command: str) -> str:
+        sent.append(command)
+        return listing if command == "core show channels concise" else ""
+
+    monkeypatch.setattr(w, "_run", run)
+    await w.stop("PJSIP/c-1")
+    assert sent == ["core show channels concise",
+                    "channel request hangup Local/abc@hotline-announce-0001;2"]
