@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import re
 import shutil
 import socket
@@ -44,6 +45,28 @@ def free_tcp_port() -> int:
         return s.getsockname()[1]
 
 
+# Below every e2e slot's ports (15000 + 1000 * slot) and below the kernel's ephemeral range
+# (32768-60999 here), where a port free for UDP is often taken for TCP by the closed
+# connections' TIME_WAIT sockets of the tests' HTTP and AMI clients.
+PEER_PORTS = range(10000, 15000)
+
+
+def free_sip_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on `host`: baresip listens on both at its SIP port and
+    gives up ("Address already in use") if either is taken (seen in the suite with a port
+    that only UDP had free)."""
+    for _ in range(500):
+        port = random.choice(PEER_PORTS)
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.bind((host, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError(f"no port free for UDP and TCP on {host} in {PEER_PORTS}")
+
+
 class Baresip:
     """A baresip softphone registered as an operator, driven over ctrl_tcp (JSON netstrings)."""
 
@@ -57,7 +80,7 @@ class Baresip:
         self.answer_delay_ms = answer_delay_ms
         self.dir = Path(tempfile.mkdtemp(prefix=f"baresip-{extension}-"))
         self.ctrl_port = free_tcp_port()
-        self.local_port = free_udp_port()
+        self.local_port = free_sip_port(host)
         self.proc: asyncio.subprocess.Process | None = None
         self.lines: list[str] = []
         self._reader_task: asyncio.Task[None] | None = None
@@ -96,7 +119,7 @@ class Baresip:
         """Start and (by default) wait for the registrar's 200 OK. A phone whose first try
         got no answer in `timeout` s (its UDP port taken by another test slot between choosing
         and binding it, or its REGISTER lost while Asterisk reloaded PJSIP) is started once more
-        on a fresh port; a second failure raises with what baresip printed."""
+        on fresh ports; a second failure raises with what baresip printed."""
         await self._launch()
         if not wait_registered:
             return
@@ -106,7 +129,7 @@ class Baresip:
         except TimeoutError:
             first = list(self.lines)
         await self._halt()
-        self.local_port, self.ctrl_port = free_udp_port(), free_tcp_port()
+        self.local_port, self.ctrl_port = free_sip_port(self.host), free_tcp_port()
         self.lines, self._registered = [], asyncio.Event()
         await self._launch()
         try:
