@@ -170,11 +170,12 @@ async def test_caller_rates_4_after_the_operator_hangs_up(rated: tuple[Service, 
         assert result.ok, result.stderr[-2000:] + result.messages[-3000:]
 
         # the recording: finished, linked to the rating, streamable, non-silent
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(10):
             while True:
                 record = (await api.get(f"/api/calls/{row.id}")).json()
                 recs = [r for r in record["recordings"] if r["enabled"]]
-                if recs and recs[0]["size"]:
+                # the call's end (its outcome) is written behind the call, like the file
+                if recs and recs[0]["size"] and record["call"]["outcome"] is not None:
                     break
                 await asyncio.sleep(0.2)
         rec = recs[0]
