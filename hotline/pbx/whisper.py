@@ -64,8 +64,7 @@ class Whisperer:
         command = self.command_for(channel, sound)
         if command is None:
             raise ValueError("not a prompt or channel the service made")
-        out = await self._run(command)
-        return not re.search(r"(?i)unable|no such|failed|usage", out)
+        return await self._originate(command)
 
     def spy_command(self, channel: str, listener: str) -> str | None:
         """The CLI command that has `listener` (a uuid the service made) hear what `channel`
@@ -80,6 +79,10 @@ class Whisperer:
         command = self.spy_command(channel, listener)
         if command is None:
             raise ValueError("not a channel or listener the service made")
+        return await self._originate(command)
+
+    async def _originate(self, command: str) -> bool:
+        """Run a `channel originate` command; False if Asterisk's answer says it failed."""
         out = await self._run(command)
         return not re.search(r"(?i)unable|no such|failed|usage", out)
 
