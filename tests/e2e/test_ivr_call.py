@@ -147,6 +147,10 @@ KEY_INTO_MENU_S = 4.0
 # can run seconds behind sipp's on a loaded machine (a full suite saw Ivan's key land 5 s early,
 # still in the language menu); still inside the menu's prompt and timeout when nothing lags
 WALK_KEY_INTO_MENU_S = 7.0
+# Ivan hangs up this far into the after-answer menu (a ~7 s prompt, then a 6 s timeout): late
+# enough that a ticket entry acknowledged seconds late under load still reaches that menu (a full
+# suite saw it 2.5 s late with 2 s here), early enough that its timeout never fires
+AFTER_ANSWER_HANG_UP_S = 6.0
 
 START = [("choose_language", ""), ("choose_language", "no input, retries exhausted"),
          ("route", "no_input"), ("main_menu", "")]
@@ -170,7 +174,7 @@ async def test_three_callers_walk_the_demo_dialplan(ivr: Ivr) -> None:
     # the first key lands WALK_KEY_INTO_MENU_S into the main menu's (10 s) prompt: a barge-in, with
     # room for a loaded machine's lag over the ~20 s of greeting and language menu before it
     ticket_caller = [ms(gk + WALK_KEY_INTO_MENU_S), Dtmf("1"), ms(1.5), Dtmf("112233#"),
-                     ms(one_moment + ticket + 2.0), HangUp()]
+                     ms(one_moment + ticket + AFTER_ANSWER_HANG_UP_S), HangUp()]
     invalid_caller = [ms(gu + WALK_KEY_INTO_MENU_S), Dtmf("4"), ms(claim + 1.5), Dtmf("5"),
                       ms(1.5), Dtmf("5"), ms(connecting + 3), HangUp()]
     operator_caller = [ms(gu + WALK_KEY_INTO_MENU_S), Dtmf("1"), ms(1.5), Dtmf("0"),
